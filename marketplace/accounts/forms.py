@@ -1,0 +1,117 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django import forms
+from django.utils import timezone
+
+from .models import Role
+from .scopes import BILLING_READ, CATALOG_WRITE, FULL_ACCESS
+
+
+class SignUpForm(forms.Form):
+    username = forms.CharField(
+        max_length=39,
+        help_text="Your namespace: lowercase letters, digits and hyphens, e.g. ada-lovelace.",
+        widget=forms.TextInput(attrs={"autocomplete": "username", "autofocus": True}),
+    )
+    email = forms.EmailField(widget=forms.EmailInput(attrs={"autocomplete": "email"}))
+    password1 = forms.CharField(
+        label="Password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+    password2 = forms.CharField(
+        label="Password again",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def clean_username(self) -> str:
+        return self.cleaned_data["username"].strip().lower()
+
+    def clean(self):
+        data = super().clean()
+        if data.get("password1") and data.get("password1") != data.get("password2"):
+            self.add_error("password2", "The two passwords differ.")
+        return data
+
+
+class TeamCreateForm(forms.Form):
+    slug = forms.CharField(
+        label="Team name in URLs",
+        max_length=39,
+        help_text="Lowercase letters, digits and hyphens, e.g. acme-research.",
+    )
+    name = forms.CharField(label="Display name", max_length=100, required=False)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+
+
+class TeamUpdateForm(forms.Form):
+    name = forms.CharField(label="Display name", max_length=100)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+
+
+class MemberAddForm(forms.Form):
+    username = forms.CharField(max_length=39)
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.MEMBER)
+
+
+class MemberRoleForm(forms.Form):
+    role = forms.ChoiceField(choices=Role.choices)
+
+
+EXPIRY_CHOICES = [
+    ("", "Never"),
+    ("7", "In 7 days"),
+    ("30", "In 30 days"),
+    ("90", "In 90 days"),
+    ("365", "In a year"),
+]
+
+
+class KeyCreateForm(forms.Form):
+    name = forms.CharField(max_length=100, help_text="What or who uses it, e.g. 'prod web app'.")
+    team = forms.ChoiceField(help_text="Calls made with the key are billed to this namespace.")
+    access = forms.ChoiceField(
+        choices=[("full", "Full access"), ("restricted", "Restricted")],
+        initial="restricted",
+        widget=forms.RadioSelect,
+    )
+    model_patterns = forms.CharField(
+        label="Models it may call",
+        required=False,
+        widget=forms.Textarea(
+            attrs={"rows": 3, "placeholder": "algo://acme/*\nalgo://acme/sentiment/1.*"}
+        ),
+        help_text="One algo:// pattern per line. Empty: it can call no model.",
+    )
+    allow_publish = forms.BooleanField(label="May publish and manage models", required=False)
+    allow_billing = forms.BooleanField(label="May read usage and billing reports", required=False)
+    project = forms.CharField(
+        max_length=64,
+        required=False,
+        help_text="Optional cost centre label; usage reports group by it.",
+    )
+    expires = forms.ChoiceField(choices=EXPIRY_CHOICES, required=False)
+
+    def __init__(self, *args, teams=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["team"].choices = [
+            (t.slug, f"{t.slug} (personal)" if t.is_personal else t.slug) for t in teams
+        ]
+
+    def scopes(self) -> list[str]:
+        data = self.cleaned_data
+        if data["access"] == "full":
+            return list(FULL_ACCESS)
+        scopes = [line.strip() for line in data["model_patterns"].splitlines() if line.strip()]
+        if data["allow_publish"]:
+            scopes.append(CATALOG_WRITE)
+        if data["allow_billing"]:
+            scopes.append(BILLING_READ)
+        return scopes
+
+    def expires_at(self):
+        days = self.cleaned_data.get("expires")
+        return timezone.now() + timedelta(days=int(days)) if days else None

@@ -1,0 +1,120 @@
+"""Users, namespaces (personal and team), memberships with roles, and API keys.
+
+Every user has a personal namespace and every team is one: both are rows of Team, so
+models, keys and usage always belong to a Team, and user names and team slugs share one
+slug space by construction (Team.slug is unique).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib.auth.models import AbstractUser
+from django.core.validators import RegexValidator
+from django.db import models
+from django.utils import timezone
+
+NAMESPACE_SLUG_PATTERN = r"^[a-z][a-z0-9-]{1,38}$"
+namespace_slug_validator = RegexValidator(
+    NAMESPACE_SLUG_PATTERN,
+    "Use 2 to 39 characters: lowercase letters, digits and hyphens, starting with a letter.",
+)
+
+
+class User(AbstractUser):
+    username = models.CharField(
+        max_length=39,
+        unique=True,
+        validators=[namespace_slug_validator],
+        help_text="Also your personal namespace: lowercase letters, digits and hyphens.",
+        error_messages={"unique": "That name is taken."},
+    )
+
+    @property
+    def personal_team(self) -> Team | None:
+        return Team.objects.filter(personal_owner=self).first()
+
+
+class Team(models.Model):
+    slug = models.CharField(max_length=39, unique=True, validators=[namespace_slug_validator])
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True)
+    is_personal = models.BooleanField(default=False)
+    personal_owner = models.OneToOneField(
+        User, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    members = models.ManyToManyField(User, through="Membership", related_name="teams")
+
+    class Meta:
+        ordering = ["slug"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(is_personal=False, personal_owner__isnull=True)
+                | models.Q(is_personal=True, personal_owner__isnull=False),
+                name="team_personal_has_owner",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class Role(models.TextChoices):
+    OWNER = "owner", "Owner"
+    ADMIN = "admin", "Admin"
+    MEMBER = "member", "Member"
+    BILLING = "billing", "Billing"
+
+
+class Membership(models.Model):
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["team__slug", "user__username"]
+        constraints = [
+            models.UniqueConstraint(fields=["team", "user"], name="membership_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.team} ({self.role})"
+
+
+class ApiKey(models.Model):
+    """The secret is never stored: only its SHA-256 (secrets are 190 random bits, so a plain
+    hash is enough) and a short public prefix to find the row and show in lists."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="api_keys")
+    created_by = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, unique=True)
+    secret_hash = models.CharField(max_length=64, unique=True)
+    scopes = models.JSONField(default=list, blank=True)
+    project = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= timezone.now()
+
+    @property
+    def is_active(self) -> bool:
+        return not self.is_revoked and not self.is_expired

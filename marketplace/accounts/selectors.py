@@ -1,0 +1,73 @@
+"""Reads for accounts: what a user may see of teams, memberships and keys."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+
+from marketplace.core.errors import NotFoundError
+
+from .models import ApiKey, Membership, Team, User
+from .policies import ADMIN_ROLES
+
+
+def teams_for_user(user: User, *, include_personal: bool = True) -> QuerySet[Team]:
+    role = Membership.objects.filter(team=OuterRef("pk"), user=user).values("role")[:1]
+    teams = (
+        Team.objects.filter(memberships__user=user)
+        .annotate(my_role=Subquery(role), member_count=Count("memberships", distinct=True))
+        .order_by("-is_personal", "slug")
+    )
+    if not include_personal:
+        teams = teams.filter(is_personal=False)
+    return teams
+
+
+def team_for_member(user: User, slug: str) -> Team:
+    """The team, to one of its members; to anyone else it does not exist."""
+    team = teams_for_user(user).filter(slug=slug).first()
+    if team is None:
+        raise NotFoundError(f"No team named {slug!r}")
+    return team
+
+
+def team_memberships(team: Team) -> QuerySet[Membership]:
+    return team.memberships.select_related("user").order_by("role", "user__username")
+
+
+def membership_get(team: Team, username: str) -> Membership:
+    membership = team_memberships(team).filter(user__username=username).first()
+    if membership is None:
+        raise NotFoundError(f"{username!r} is not a member of {team.slug}")
+    return membership
+
+
+def teams_user_administers(user: User) -> QuerySet[Team]:
+    return Team.objects.filter(memberships__user=user, memberships__role__in=ADMIN_ROLES).order_by(
+        "-is_personal", "slug"
+    )
+
+
+def api_keys_visible_to(user: User) -> QuerySet[ApiKey]:
+    """Keys the user made, and every key of a team they administer."""
+    return (
+        ApiKey.objects.filter(
+            Q(created_by=user)
+            | Q(team__memberships__user=user, team__memberships__role__in=ADMIN_ROLES)
+        )
+        .select_related("team", "created_by")
+        .distinct()
+        .order_by("revoked_at", "-created_at")
+    )
+
+
+def api_key_get(user: User, key_id) -> ApiKey:
+    try:
+        key_id = uuid.UUID(str(key_id))
+    except ValueError:
+        raise NotFoundError("No such API key") from None
+    key = api_keys_visible_to(user).filter(pk=key_id).first()
+    if key is None:
+        raise NotFoundError("No such API key")
+    return key

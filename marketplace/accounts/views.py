@@ -1,0 +1,192 @@
+"""Account pages: sign up, log in/out, password change, teams and members, API keys."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from marketplace.core.errors import ApiError
+
+from . import policies, selectors, services
+from .forms import (
+    KeyCreateForm,
+    MemberAddForm,
+    MemberRoleForm,
+    SignUpForm,
+    TeamCreateForm,
+    TeamUpdateForm,
+)
+from .models import Role
+
+
+def _report(request, form, error: ApiError) -> None:
+    """Show a service's refusal next to the field it names, or at the top of the form."""
+    fields = error.fields or {}
+    field = next((name for name in fields if form is not None and name in form.fields), None)
+    message = error.message.split(": ", 1)[1] if field and ": " in error.message else error.message
+    if field:
+        form.add_error(field, message)
+    elif form is not None:
+        form.add_error(None, message)
+    else:
+        messages.error(request, message)
+
+
+@require_http_methods(["GET", "POST"])
+def sign_up(request):
+    if request.user.is_authenticated:
+        return redirect("core:home")
+    form = SignUpForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            user = services.user_sign_up(
+                username=data["username"], email=data["email"], password=data["password1"]
+            )
+        except ApiError as error:
+            if error.fields and "password" in error.fields:
+                form.add_error("password1", " ".join(error.fields["password"]))
+            else:
+                _report(request, form, error)
+        else:
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            messages.success(request, f"Welcome, {user.username}! Your namespace is ready.")
+            return redirect("accounts:team_list")
+    return render(request, "accounts/signup.html", {"form": form})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def team_list(request):
+    form = TeamCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            team = services.team_create(actor=request.user, **form.cleaned_data)
+        except ApiError as error:
+            _report(request, form, error)
+        else:
+            messages.success(request, f"Team {team.slug} created. You are its owner.")
+            return redirect("accounts:team_detail", slug=team.slug)
+    teams = selectors.teams_for_user(request.user)
+    return render(request, "accounts/team_list.html", {"teams": teams, "form": form})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def team_detail(request, slug):
+    team = selectors.team_for_member(request.user, slug)
+    can_administer = policies.can_administer(request.user, team)
+    update_form = TeamUpdateForm(initial={"name": team.name, "description": team.description})
+    add_form = MemberAddForm()
+    if request.method == "POST":
+        action = request.POST.get("action")
+        form = None
+        try:
+            if action == "update":
+                form = update_form = TeamUpdateForm(request.POST)
+                if form.is_valid():
+                    services.team_update(actor=request.user, team=team, **form.cleaned_data)
+                    messages.success(request, "Team details saved.")
+                    return redirect("accounts:team_detail", slug=team.slug)
+            elif action == "add_member":
+                form = add_form = MemberAddForm(request.POST)
+                if form.is_valid():
+                    membership = services.membership_add(
+                        actor=request.user, team=team, **form.cleaned_data
+                    )
+                    messages.success(
+                        request, f"{membership.user.username} added as {membership.role}."
+                    )
+                    return redirect("accounts:team_detail", slug=team.slug)
+            elif action == "change_role":
+                form = MemberRoleForm(request.POST)
+                if form.is_valid():
+                    membership = selectors.membership_get(team, request.POST.get("username", ""))
+                    services.membership_change_role(
+                        actor=request.user, membership=membership, role=form.cleaned_data["role"]
+                    )
+                    messages.success(
+                        request, f"{membership.user.username} is now {membership.role}."
+                    )
+                    return redirect("accounts:team_detail", slug=team.slug)
+                messages.error(request, "Choose a valid role.")
+            elif action == "remove_member":
+                membership = selectors.membership_get(team, request.POST.get("username", ""))
+                services.membership_remove(actor=request.user, membership=membership)
+                if membership.user_id == request.user.pk:
+                    messages.success(request, f"You left {team.slug}.")
+                    return redirect("accounts:team_list")
+                messages.success(request, f"{membership.user.username} removed.")
+                return redirect("accounts:team_detail", slug=team.slug)
+            elif action == "delete":
+                services.team_delete(actor=request.user, team=team)
+                messages.success(request, f"Team {slug} deleted.")
+                return redirect("accounts:team_list")
+            else:
+                messages.error(request, "Unknown action.")
+        except ApiError as error:
+            _report(request, form if form is not None and form.is_bound else None, error)
+    context = {
+        "team": team,
+        "memberships": selectors.team_memberships(team),
+        "can_administer": can_administer,
+        "is_owner": policies.is_owner(request.user, team),
+        "roles": Role.choices,
+        "update_form": update_form,
+        "add_form": add_form,
+    }
+    return render(request, "accounts/team_detail.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def key_list(request):
+    services.personal_namespace_ensure(user=request.user)
+    teams = list(selectors.teams_user_administers(request.user))
+    form = KeyCreateForm(request.POST or None, teams=teams, initial={"team": request.user.username})
+    created = None
+    if request.method == "POST" and form.is_valid():
+        team = next(t for t in teams if t.slug == form.cleaned_data["team"])
+        try:
+            key, secret = services.api_key_create(
+                actor=request.user,
+                team=team,
+                name=form.cleaned_data["name"],
+                scopes=form.scopes(),
+                project=form.cleaned_data["project"],
+                expires_at=form.expires_at(),
+            )
+        except ApiError as error:
+            if error.fields and "scopes" in error.fields:
+                form.add_error("model_patterns", error.fields["scopes"][0])
+            else:
+                _report(request, form, error)
+        else:
+            # The secret is rendered in this response only; it is never stored or redirected.
+            created = {"key": key, "secret": secret}
+            form = KeyCreateForm(teams=teams, initial={"team": request.user.username})
+    keys = selectors.api_keys_visible_to(request.user)
+    status = 201 if created else 200
+    return render(
+        request,
+        "accounts/key_list.html",
+        {"keys": keys, "form": form, "created": created},
+        status=status,
+    )
+
+
+@login_required
+@require_POST
+def key_revoke(request, key_id):
+    try:
+        key = services.api_key_revoke(
+            actor=request.user, key=selectors.api_key_get(request.user, key_id)
+        )
+    except ApiError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, f"Key {key.name} ({key.prefix}…) revoked.")
+    return redirect("accounts:key_list")

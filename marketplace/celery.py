@@ -1,0 +1,32 @@
+import contextlib
+import os
+
+from celery import Celery, signals
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "marketplace.settings")
+
+app = Celery("marketplace")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+_heartbeat_stop = None
+
+
+@signals.worker_ready.connect
+def _start_heartbeat(sender, **kwargs):
+    global _heartbeat_stop
+    from marketplace.core.heartbeat import start_heartbeat_thread
+
+    queues = sorted(q.name for q in sender.app.amqp.queues.consume_from.values())
+    _heartbeat_stop = start_heartbeat_thread(hostname=sender.hostname, queues=queues)
+
+
+@signals.worker_shutdown.connect
+def _stop_heartbeat(sender, **kwargs):
+    from marketplace.core.heartbeat import forget_worker
+
+    if _heartbeat_stop is not None:
+        _heartbeat_stop.set()
+    # The database may already be gone at shutdown; the row then simply ages out.
+    with contextlib.suppress(Exception):
+        forget_worker(hostname=sender.hostname)

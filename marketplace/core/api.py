@@ -1,0 +1,96 @@
+"""Shared pieces of the REST API: the exception handler that gives every error the documented
+shape, and pagination."""
+
+from __future__ import annotations
+
+import logging
+
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
+
+from .errors import (
+    ApiError,
+    AuthenticationError,
+    AuthorizationError,
+    InputError,
+    MethodNotAllowedError,
+    NotFoundError,
+    RateLimitError,
+    RequestTooLargeError,
+    UnsupportedMediaTypeError,
+    error_for_status,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class Pagination(PageNumberPagination):
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+
+def _flatten_detail(detail) -> str:
+    if isinstance(detail, dict):
+        parts = []
+        for field, value in detail.items():
+            text = _flatten_detail(value)
+            parts.append(text if field == "non_field_errors" else f"{field}: {text}")
+        return "; ".join(parts)
+    if isinstance(detail, list):
+        return " ".join(_flatten_detail(item) for item in detail)
+    return str(detail)
+
+
+def _as_api_error(exc: Exception) -> ApiError | None:
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, exceptions.ValidationError):
+        detail = exc.detail
+        fields = detail if isinstance(detail, dict) else None
+        return InputError(_flatten_detail(detail), fields=fields)
+    if isinstance(exc, exceptions.NotAuthenticated):
+        return AuthenticationError()
+    if isinstance(exc, exceptions.AuthenticationFailed):
+        return AuthenticationError(_flatten_detail(exc.detail))
+    if isinstance(exc, exceptions.PermissionDenied | PermissionDenied):
+        message = _flatten_detail(getattr(exc, "detail", "")) or None
+        if message == exceptions.PermissionDenied.default_detail:
+            message = None
+        return AuthorizationError(message)
+    if isinstance(exc, exceptions.NotFound | Http404):
+        message = _flatten_detail(getattr(exc, "detail", "")) or None
+        if message in (exceptions.NotFound.default_detail, "No  matches the given query."):
+            message = None
+        return NotFoundError(message)
+    if isinstance(exc, exceptions.MethodNotAllowed):
+        return MethodNotAllowedError(_flatten_detail(exc.detail))
+    if isinstance(exc, exceptions.UnsupportedMediaType):
+        return UnsupportedMediaTypeError(_flatten_detail(exc.detail))
+    if isinstance(exc, exceptions.Throttled):
+        error = RateLimitError(_flatten_detail(exc.detail))
+        if exc.wait is not None:
+            error.headers["Retry-After"] = str(int(exc.wait) + 1)
+        return error
+    if isinstance(exc, RequestDataTooBig):
+        return RequestTooLargeError()
+    if isinstance(exc, exceptions.ParseError):
+        return InputError(_flatten_detail(exc.detail))
+    if isinstance(exc, exceptions.APIException):
+        return error_for_status(exc.status_code, _flatten_detail(exc.detail))
+    if isinstance(exc, SuspiciousOperation):
+        return InputError(str(exc) or None)
+    return None
+
+
+def exception_handler(exc: Exception, context: dict) -> Response | None:
+    error = _as_api_error(exc)
+    if error is None:
+        logger.exception("unhandled error in %s", context.get("view"))
+        error = ApiError()
+    headers = dict(error.headers)
+    if error.status_code == status.HTTP_401_UNAUTHORIZED:
+        headers.setdefault("WWW-Authenticate", 'Simple realm="api"')
+    return Response(error.body(), status=error.status_code, headers=headers)

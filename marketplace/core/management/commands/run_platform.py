@@ -1,0 +1,153 @@
+"""`make run`: migrate, prepare the demo, and run the web server and the Celery worker
+together in the foreground until Ctrl-C, then stop every process it started, the
+embedded PostgreSQL included."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from django.conf import settings
+from django.core.management import call_command, get_commands
+from django.core.management.base import BaseCommand
+
+SHUTDOWN_GRACE_SECONDS = 20
+
+
+class Command(BaseCommand):
+    help = "Run the whole platform (web, worker) in the foreground on embedded defaults."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+        parser.add_argument(
+            "--web-workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "3"))
+        )
+        parser.add_argument(
+            "--worker-concurrency", type=int, default=int(os.environ.get("WORKER_CONCURRENCY", "2"))
+        )
+        parser.add_argument("--no-demo", action="store_true", help="skip the demo data")
+
+    def handle(self, *args, host, port, web_workers, worker_concurrency, no_demo, **options):
+        self._children: list[tuple[str, subprocess.Popen]] = []
+        self._stopping = False
+        signal.signal(signal.SIGINT, self._request_stop)
+        signal.signal(signal.SIGTERM, self._request_stop)
+        exit_code = 0
+        try:
+            self._say("Applying database migrations")
+            call_command("migrate", interactive=False, verbosity=0)
+            if not no_demo:
+                call_command("setup_demo", public_url=f"http://{host}:{port}")
+                if "load_demo_catalog" in get_commands():
+                    call_command("load_demo_catalog")
+            self._start_children(host, port, web_workers, worker_concurrency)
+            self._say(f"Serving on http://{host}:{port}/  (Ctrl-C stops everything)")
+            exit_code = self._supervise()
+        finally:
+            self._stop_children()
+            self._stop_embedded_postgres()
+        if exit_code:
+            sys.exit(exit_code)
+
+    # -- processes -----------------------------------------------------------------------------
+
+    def _start_children(self, host, port, web_workers, worker_concurrency) -> None:
+        python = sys.executable
+        bindir = os.path.dirname(python)
+        env = {**os.environ, "PORT": str(port), "PYTHONUNBUFFERED": "1"}
+        schedule = settings.VAR_DIR / "celerybeat-schedule"
+        commands = {
+            "web": [
+                os.path.join(bindir, "gunicorn"),
+                "marketplace.wsgi:application",
+                "--bind",
+                f"{host}:{port}",
+                "--workers",
+                str(web_workers),
+                "--timeout",
+                "3100",
+                "--graceful-timeout",
+                "15",
+                "--access-logfile",
+                "-",
+                "--forwarded-allow-ips",
+                "127.0.0.1",
+            ],
+            "worker": [
+                os.path.join(bindir, "celery"),
+                "-A",
+                "marketplace",
+                "worker",
+                "--loglevel",
+                "INFO",
+                "--concurrency",
+                str(worker_concurrency),
+                "--beat",
+                "--schedule",
+                str(schedule),
+                "--hostname",
+                "worker@%h",
+            ],
+        }
+        for name, argv in commands.items():
+            # Each child leads its own process group, so a Ctrl-C reaches only this
+            # supervisor, which then stops the children in order and reaps their children.
+            process = subprocess.Popen(argv, env=env, start_new_session=True)  # noqa: S603
+            self._children.append((name, process))
+            self._say(f"started {name} (pid {process.pid})")
+
+    def _supervise(self) -> int:
+        while not self._stopping:
+            for name, process in self._children:
+                code = process.poll()
+                if code is not None:
+                    self._say(f"{name} exited with code {code}; stopping everything")
+                    return code or 1
+            time.sleep(0.5)
+        return 0
+
+    def _request_stop(self, signum, frame) -> None:
+        if self._stopping:
+            return
+        self._stopping = True
+        self._say("stopping…")
+
+    def _stop_children(self) -> None:
+        for _name, process in self._children:
+            if process.poll() is None:
+                _signal_group(process, signal.SIGTERM)
+        deadline = time.monotonic() + SHUTDOWN_GRACE_SECONDS
+        for name, process in self._children:
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                self._say(f"{name} did not stop in time; killing it")
+            # Whatever the leader did, nothing of its group may outlive us.
+            _signal_group(process, signal.SIGKILL)
+            process.wait()
+        self._children.clear()
+
+    def _stop_embedded_postgres(self) -> None:
+        if settings.DATABASE_ENGINE_NAME != "embedded-postgresql":
+            return
+        from django.db import connections
+
+        connections.close_all()
+        from marketplace import embedded
+
+        if embedded.EmbeddedPostgres(settings.VAR_DIR).stop():
+            self._say("stopped the embedded PostgreSQL")
+
+    def _say(self, message: str) -> None:
+        self.stdout.write(self.style.SUCCESS(f"[run] {message}"))
+        self.stdout.flush()
+
+
+def _signal_group(process: subprocess.Popen, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signum)

@@ -1,0 +1,21 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+api_patterns = [
+    path("schema", SpectacularAPIView.as_view(), name="schema"),
+    path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("", include("marketplace.accounts.api_urls")),
+]
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("v1/", include(api_patterns)),
+    path("", include("marketplace.core.urls")),
+    path("", include("marketplace.accounts.urls")),
+    path("", include("billing.urls")),
+    path("", include("catalog.urls")),
+]
+
+handler404 = "marketplace.core.views.page_not_found"
+handler500 = "marketplace.core.views.server_error"

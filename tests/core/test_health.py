@@ -1,0 +1,40 @@
+import pytest
+
+pytestmark = pytest.mark.django_db
+
+
+def test_healthz(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+def test_readyz_names_each_component(client):
+    response = client.get("/readyz")
+    body = response.json()
+    assert response.status_code == 200, body
+    assert body["status"] in ("ok", "degraded")
+    assert set(body["components"]) >= {"database", "broker", "workers", "search", "sandbox"}
+    for name, component in body["components"].items():
+        assert component["status"] in ("ok", "degraded", "down"), name
+        assert component["engine"] and component["message"], name
+    assert body["components"]["database"]["status"] == "ok"
+    assert "PostgreSQL" in body["components"]["database"]["message"]
+    assert body["components"]["search"]["engine"] == "postgresql"
+
+
+def test_readyz_is_503_when_a_required_component_is_down(client, settings):
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
+    settings.BROKER_ENGINE_NAME = "redis"
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "down"
+    assert body["components"]["broker"]["status"] == "down"
+    assert body["components"]["database"]["status"] == "ok"
+
+
+def test_elasticsearch_down_falls_back_and_degrades(client, settings):
+    settings.ELASTICSEARCH_URL = "http://127.0.0.1:1"
+    body = client.get("/readyz").json()
+    assert body["components"]["search"]["status"] == "degraded"
+    assert body["components"]["search"]["engine"] == "postgresql"
