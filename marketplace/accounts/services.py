@@ -101,7 +101,7 @@ def _check_namespace_slug(slug: str, *, field: str) -> str:
     if slug in RESERVED_SLUGS:
         raise InputError(f"{field}: {slug!r} is reserved", fields={field: ["reserved"]})
     if Team.objects.filter(slug=slug).exists():
-        raise ConflictError(f"{field}: the name {slug!r} is taken")
+        raise ConflictError(f"{field}: the name {slug!r} is taken", fields={field: ["taken"]})
     return slug
 
 
@@ -128,7 +128,9 @@ def user_sign_up(
             user.save()
             personal_namespace_ensure(user=user)
     except IntegrityError:
-        raise ConflictError(f"username: the name {username!r} is taken") from None
+        raise ConflictError(
+            f"username: the name {username!r} is taken", fields={"username": ["taken"]}
+        ) from None
     return user
 
 
@@ -158,7 +160,9 @@ def team_create(*, actor: User, slug: str, name: str, description: str = "") -> 
         with transaction.atomic():
             team = Team.objects.create(slug=slug, name=name[:100], description=description)
     except IntegrityError:
-        raise ConflictError(f"slug: the name {slug!r} is taken") from None
+        raise ConflictError(
+            f"slug: the name {slug!r} is taken", fields={"slug": ["taken"]}
+        ) from None
     Membership.objects.create(team=team, user=actor, role=Role.OWNER)
     policies.forget_roles(actor)
     return team

@@ -23,16 +23,15 @@ from .models import Role
 
 
 def _report(request, form, error: ApiError) -> None:
-    """Show a service's refusal next to the field it names, or at the top of the form."""
+    """Show a service's refusal next to the field it names, or as a message at the top of
+    the page (a refusal such as 403 may concern a form the user cannot even see)."""
     fields = error.fields or {}
     field = next((name for name in fields if form is not None and name in form.fields), None)
-    message = error.message.split(": ", 1)[1] if field and ": " in error.message else error.message
     if field:
+        message = error.message.split(": ", 1)[1] if ": " in error.message else error.message
         form.add_error(field, message)
-    elif form is not None:
-        form.add_error(None, message)
     else:
-        messages.error(request, message)
+        messages.error(request, error.message)
 
 
 @require_http_methods(["GET", "POST"])

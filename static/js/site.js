@@ -63,18 +63,36 @@
     }, 1500);
   }
 
+  function selectContents(target) {
+    // Last resort: select the text so the user can copy it with the keyboard.
+    if (!target) return;
+    if (typeof target.select === "function") {
+      target.select();
+      return;
+    }
+    var range = document.createRange();
+    range.selectNodeContents(target);
+    var selection = window.getSelection();
+    selection.removeAllRanges();
+    selection.addRange(range);
+  }
+
   function copyFrom(button) {
     var text = button.getAttribute("data-copy-text");
+    var target = null;
     if (text === null) {
       var selector = button.getAttribute("data-copy-target");
-      var target = selector ? document.querySelector(selector) : null;
+      target = selector ? document.querySelector(selector) : null;
       if (!target) return;
-      text = "value" in target && target.tagName !== "BUTTON" ? target.value : target.textContent;
+      text = /^(INPUT|TEXTAREA)$/.test(target.tagName) ? target.value : target.textContent;
     }
     text = text.replace(/\s+$/, "");
     copyText(text).then(
       function () { flash(button, "Copied", "copied"); },
-      function () { flash(button, "Press Ctrl+C", "copy-failed"); }
+      function () {
+        selectContents(target);
+        flash(button, /Mac|iPhone|iPad/.test(navigator.platform) ? "Press \u2318C" : "Press Ctrl+C", "copy-failed");
+      }
     );
   }
 
@@ -159,7 +177,16 @@
 
   function initScrollSpy() {
     var toc = document.querySelector("[data-scrollspy]");
-    if (!toc || !("IntersectionObserver" in window)) return;
+    if (!toc) return;
+    // On narrow screens the table of contents starts collapsed and closes after a choice.
+    var narrow = window.matchMedia && window.matchMedia("(max-width: 900px)");
+    if (toc.tagName === "DETAILS" && narrow && narrow.matches) toc.removeAttribute("open");
+    toc.addEventListener("click", function (event) {
+      if (event.target.closest && event.target.closest("a") && narrow && narrow.matches) {
+        toc.removeAttribute("open");
+      }
+    });
+    if (!("IntersectionObserver" in window)) return;
     var links = {};
     Array.prototype.forEach.call(toc.querySelectorAll('a[href^="#"]'), function (link) {
       links[link.getAttribute("href").slice(1)] = link;
