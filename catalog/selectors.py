@@ -2,8 +2,97 @@
 
 from __future__ import annotations
 
+from django.db.models import Q, QuerySet
+
+from marketplace.accounts.models import Team
+from marketplace.core.errors import NotFoundError
+
+from . import access
+from .models import Build, Model, Version, Visibility
+
+
+def models_visible_to(principal) -> QuerySet[Model]:
+    """Public models, and the private ones of namespaces the principal belongs to."""
+    models = Model.objects.select_related("owner")
+    if principal is None or principal.user is None:
+        return models.filter(visibility=Visibility.PUBLIC)
+    if principal.team_key:
+        return models.filter(Q(visibility=Visibility.PUBLIC) | Q(owner=principal.key.team))
+    return models.filter(
+        Q(visibility=Visibility.PUBLIC) | Q(owner__memberships__user=principal.user)
+    ).distinct()
+
+
+def model_get(principal, owner_slug: str, name: str) -> Model:
+    model = Model.objects.select_related("owner").filter(owner__slug=owner_slug, slug=name).first()
+    if model is None or not (
+        model.visibility == Visibility.PUBLIC or (principal and principal.is_member(model.owner))
+    ):
+        raise NotFoundError(f"No model named {owner_slug}/{name}")
+    return model
+
+
+def owner_get(slug: str) -> Team:
+    team = Team.objects.filter(slug=slug).first()
+    if team is None:
+        raise NotFoundError(f"No user or team named {slug!r}")
+    return team
+
+
+def builds_of(model: Model) -> QuerySet[Build]:
+    return model.builds.order_by("-created_at")
+
+
+def build_get(principal, model: Model, build_id) -> Build:
+    if not (principal and principal.is_member(model.owner)):
+        raise NotFoundError(f"No model named {model.full_name}")
+    try:
+        build = model.builds.filter(pk=build_id).first()
+    except (ValueError, TypeError):
+        build = None
+    if build is None:
+        raise NotFoundError(f"No build {build_id} of {model.full_name}")
+    return build
+
+
+def versions_visible(principal, model: Model) -> QuerySet[Version]:
+    versions = model.versions.select_related("build").order_by("-major", "-minor", "-patch")
+    if not (principal and principal.is_member(model.owner)):
+        versions = versions.filter(visibility=Visibility.PUBLIC)
+    return versions
+
 
 def home_sections(*, user) -> dict:
-    """What the home page shows: tasks with counts, trending and newest models visible to
-    `user`. The catalogue has no models until publishing lands, so these are empty."""
-    return {"tasks": [], "trending_models": [], "newest_models": []}
+    """What the home page shows: tasks with counts, trending and newest public models."""
+    from django.db.models import Count
+
+    public = Model.objects.filter(visibility=Visibility.PUBLIC).select_related("owner")
+    tasks = (
+        public.exclude(task="").values("task").annotate(count=Count("id")).order_by("-count")[:8]
+    )
+    return {
+        "tasks": [
+            {
+                "slug": t["task"],
+                "label": t["task"].replace("-", " ").capitalize(),
+                "count": t["count"],
+            }
+            for t in tasks
+        ],
+        "trending_models": [_card(m) for m in public.order_by("-stars", "-updated_at")[:6]],
+        "newest_models": [_card(m) for m in public.order_by("-created_at")[:6]],
+    }
+
+
+def _card(model: Model) -> dict:
+    return {
+        "owner_slug": model.owner.slug,
+        "slug": model.slug,
+        "title": model.title,
+        "tagline": model.tagline,
+        "task": model.task,
+        "url": f"/{model.owner.slug}/{model.slug}",
+    }
+
+
+__all__ = ["access"]

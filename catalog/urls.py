@@ -4,6 +4,12 @@ from . import views
 
 app_name = "catalog"
 
+# Model pages live at /{owner}/{name}; namespace slugs that would shadow the site's own
+# pages are reserved (marketplace.accounts.services.RESERVED_SLUGS).
 urlpatterns = [
     path("explore/", views.explore, name="explore"),
+    path("new/", views.upload, name="upload"),
+    path("<slug:owner>/<slug:name>", views.model_page, name="model"),
+    path("<slug:owner>/<slug:name>/builds/<uuid:build_id>", views.build_page, name="build"),
+    path("<slug:owner>/<slug:name>/builds/<uuid:build_id>/publish", views.publish, name="publish"),
 ]

@@ -1,8 +1,167 @@
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+"""Catalogue pages: explore, a model's page, publishing (upload, live build, publish)."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path, PurePosixPath
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from marketplace.accounts import policies
+from marketplace.accounts import selectors as account_selectors
+from marketplace.accounts.principals import Principal
+from marketplace.core.errors import ApiError, InputError
+
+from . import selectors, services
+from .models import BuildStatus
 
 
 @require_GET
 def explore(request):
+    principal = Principal.from_request(request)
     query = request.GET.get("q", "").strip()
-    return render(request, "catalog/explore.html", {"query": query, "models": []})
+    models = selectors.models_visible_to(principal)
+    if query:
+        from django.db.models import Q
+
+        models = models.filter(
+            Q(slug__icontains=query) | Q(title__icontains=query) | Q(tagline__icontains=query)
+        )
+    if task := request.GET.get("task"):
+        models = models.filter(task=task)
+    return render(
+        request,
+        "catalog/explore.html",
+        {"query": query, "models": models.order_by("-updated_at")[:60]},
+    )
+
+
+@require_GET
+def model_page(request, owner, name):
+    principal = Principal.from_request(request)
+    model = selectors.model_get(principal, owner, name)
+    is_member = principal.is_member(model.owner)
+    versions = list(selectors.versions_visible(principal, model)[:50])
+    context = {
+        "model": model,
+        "versions": versions,
+        "latest": versions[0] if versions else None,
+        "is_member": is_member,
+        "builds": list(selectors.builds_of(model)[:20]) if is_member else [],
+    }
+    return render(request, "catalog/model.html", context)
+
+
+def _publishable_namespaces(user):
+    return [t for t in account_selectors.teams_for_user(user) if policies.can_publish(user, t)]
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def upload(request):
+    namespaces = _publishable_namespaces(request.user)
+    if request.method == "POST":
+        owner_slug = request.POST.get("owner", "")
+        team = next((t for t in namespaces if t.slug == owner_slug), None)
+        try:
+            if team is None:
+                raise InputError("Choose a namespace you can publish to.")
+            build = _build_from_upload(request, team)
+        except ApiError as error:
+            messages.error(request, error.message)
+        else:
+            return redirect(
+                "catalog:build", owner=team.slug, name=build.model.slug, build_id=build.pk
+            )
+    return render(request, "catalog/upload.html", {"namespaces": namespaces})
+
+
+def _build_from_upload(request, team):
+    overrides = {"name": request.POST.get("name", "").strip()}
+    archive = request.FILES.get("package")
+    folder_files = request.FILES.getlist("files")
+    with tempfile.TemporaryDirectory(prefix="upload-") as tmp:
+        if archive is not None:
+            source = Path(tmp) / "package"
+            with source.open("wb") as handle:
+                for chunk in archive.chunks():
+                    handle.write(chunk)
+            filename = archive.name
+        elif folder_files:
+            # A folder picked in the browser arrives as files plus their relative paths.
+            paths = request.POST.getlist("paths")
+            if len(paths) != len(folder_files):
+                raise InputError("The folder upload is incomplete; pick the folder again.")
+            source = Path(tmp) / "folder"
+            source.mkdir()
+            for upload_file, relative in zip(folder_files, paths, strict=True):
+                target = _safe_join(source, relative)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with target.open("wb") as handle:
+                    for chunk in upload_file.chunks():
+                        handle.write(chunk)
+            filename = None
+        else:
+            raise InputError(
+                "Choose a .zip or .tar.gz of your model, an .onnx or .skops file, or a folder."
+            )
+        build, _created = services.build_create(
+            actor=request.user,
+            owner=team,
+            source=source,
+            filename=filename,
+            overrides=overrides,
+        )
+    return build
+
+
+def _safe_join(root: Path, relative: str) -> Path:
+    parts = PurePosixPath(relative.replace("\\", "/")).parts
+    if not parts or any(p in ("..", "") for p in parts) or relative.startswith("/"):
+        raise InputError(f"Refusing the file path {relative!r} in the folder upload")
+    return root.joinpath(*parts)
+
+
+@login_required
+@require_GET
+def build_page(request, owner, name, build_id):
+    principal = Principal.from_request(request)
+    model = selectors.model_get(principal, owner, name)
+    build = selectors.build_get(principal, model, build_id)
+    latest = selectors.versions_visible(principal, model).first()
+    context = {
+        "model": model,
+        "build": build,
+        "published_as": build.versions.first(),
+        "latest": latest,
+        "can_publish": policies.can_publish(request.user, model.owner),
+        "running": build.status in (BuildStatus.QUEUED, BuildStatus.BUILDING),
+    }
+    return render(request, "catalog/build.html", context)
+
+
+@login_required
+@require_POST
+def publish(request, owner, name, build_id):
+    principal = Principal.from_request(request)
+    model = selectors.model_get(principal, owner, name)
+    build = selectors.build_get(principal, model, build_id)
+    try:
+        version = services.version_publish(
+            actor=request.user,
+            model=model,
+            build=build,
+            bump=request.POST.get("bump", ""),
+            visibility=request.POST.get("visibility", ""),
+            release_notes=request.POST.get("release_notes", ""),
+        )
+    except ApiError as error:
+        messages.error(request, error.message)
+        return redirect("catalog:build", owner=owner, name=name, build_id=build.pk)
+    messages.success(
+        request, f"Published {model.full_name} {version.number} ({version.visibility})."
+    )
+    return redirect("catalog:model", owner=owner, name=name)

@@ -6,6 +6,7 @@ api_patterns = [
     path("schema", SpectacularAPIView.as_view(), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("", include("marketplace.accounts.api_urls")),
+    path("", include("catalog.api_urls")),
 ]
 
 urlpatterns = [

@@ -1,0 +1,404 @@
+"""The catalogue API: models, builds (upload, status, logs), versions (publish, list), and
+namespace webhooks."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from django.conf import settings
+from django.db.models import Q
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from marketplace.accounts.principals import Principal
+from marketplace.accounts.scopes import CATALOG_WRITE
+from marketplace.core.api import Pagination
+from marketplace.core.errors import InputError, NotFoundError, UnsupportedMediaTypeError
+
+from . import selectors, services
+from .models import Build, Model, Version, Webhook
+from .versions import resolve_version
+
+
+def _endpoint(model: Model, version: str | None = None) -> str:
+    base = f"{settings.PUBLIC_URL}/v1/algo/{model.owner.slug}/{model.slug}"
+    return f"{base}/{version}" if version else base
+
+
+# -- serializers ---------------------------------------------------------------------------------
+
+
+class VersionOutput(serializers.Serializer):
+    version = serializers.CharField(source="number")
+    visibility = serializers.CharField()
+    release_notes = serializers.CharField()
+    royalty_per_call = serializers.DecimalField(max_digits=14, decimal_places=6)
+    build = serializers.UUIDField(source="build_id")
+    package_hash = serializers.CharField(source="build.package_hash")
+    runtime = serializers.CharField(source="build.runtime")
+    sample_input = serializers.JSONField(source="build.sample_input")
+    sample_output = serializers.JSONField(source="build.sample_output")
+    published_at = serializers.DateTimeField()
+    endpoint = serializers.SerializerMethodField()
+
+    def get_endpoint(self, version: Version) -> str:
+        return _endpoint(version.model, version.number)
+
+
+class ModelOutput(serializers.Serializer):
+    owner = serializers.CharField(source="owner.slug")
+    name = serializers.CharField(source="slug")
+    title = serializers.CharField()
+    tagline = serializers.CharField()
+    readme = serializers.CharField()
+    tags = serializers.ListField(child=serializers.CharField())
+    task = serializers.CharField()
+    framework = serializers.CharField()
+    license = serializers.CharField()
+    runtime = serializers.CharField()
+    visibility = serializers.CharField()
+    network = serializers.BooleanField()
+    stars = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    latest_version = serializers.SerializerMethodField()
+    endpoint = serializers.SerializerMethodField()
+
+    def get_latest_version(self, model: Model) -> str | None:
+        principal = self.context.get("principal")
+        version = selectors.versions_visible(principal, model).first()
+        return version.number if version else None
+
+    def get_endpoint(self, model: Model) -> str:
+        return _endpoint(model)
+
+
+class BuildOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    model = serializers.CharField(source="model.full_name")
+    status = serializers.CharField()
+    package_hash = serializers.CharField()
+    runtime = serializers.CharField()
+    environment_key = serializers.CharField()
+    manifest = serializers.JSONField()
+    sample_input = serializers.JSONField()
+    sample_output = serializers.JSONField()
+    sample_output_content_type = serializers.CharField()
+    error = serializers.CharField()
+    attempts = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField()
+    duration = serializers.FloatField()
+    version = serializers.SerializerMethodField()
+    url = serializers.SerializerMethodField()
+    logs_url = serializers.SerializerMethodField()
+
+    def get_version(self, build: Build) -> str | None:
+        version = build.versions.first()
+        return version.number if version else None
+
+    def get_url(self, build: Build) -> str:
+        return f"{settings.PUBLIC_URL}/v1/models/{build.model.full_name}/builds/{build.pk}"
+
+    def get_logs_url(self, build: Build) -> str:
+        return self.get_url(build) + "/logs"
+
+
+class BuildEnvelope(serializers.Serializer):
+    build = BuildOutput()
+
+
+class UploadInput(serializers.Serializer):
+    package = serializers.FileField(
+        help_text="A .zip or .tar.gz of the model folder, or an .onnx / .skops file"
+    )
+    name = serializers.CharField(required=False, max_length=64)
+    title = serializers.CharField(required=False, max_length=100)
+    tagline = serializers.CharField(required=False, max_length=200)
+    license = serializers.CharField(required=False, max_length=64)
+    task = serializers.CharField(required=False, max_length=64)
+    framework = serializers.CharField(required=False, max_length=64)
+    tags = serializers.CharField(required=False, help_text="comma-separated")
+
+
+class PublishInput(serializers.Serializer):
+    bump = serializers.ChoiceField(choices=["major", "minor", "patch"])
+    visibility = serializers.ChoiceField(choices=["public", "private"])
+    release_notes = serializers.CharField(required=False, allow_blank=True, default="")
+    build = serializers.UUIDField(required=False, allow_null=True, default=None)
+
+
+class LogOutput(serializers.Serializer):
+    text = serializers.CharField()
+    offset = serializers.IntegerField()
+    complete = serializers.BooleanField()
+    status = serializers.CharField()
+
+
+class WebhookOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    url = serializers.URLField()
+    events = serializers.ListField(child=serializers.CharField())
+    active = serializers.BooleanField()
+    created_at = serializers.DateTimeField()
+
+
+class WebhookCreateInput(serializers.Serializer):
+    url = serializers.URLField(max_length=500)
+    events = serializers.ListField(child=serializers.CharField(), min_length=1)
+
+
+# -- views ---------------------------------------------------------------------------------------
+
+
+def _valid(serializer_class, data) -> dict:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+class ModelListApi(APIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        responses=ModelOutput(many=True),
+        summary="Search the catalogue",
+        tags=["catalog"],
+        parameters=[
+            OpenApiParameter("search", str),
+            OpenApiParameter("owner", str),
+            OpenApiParameter("task", str),
+            OpenApiParameter("tags", str),
+        ],
+    )
+    def get(self, request):
+        principal = Principal.from_request(request)
+        models = selectors.models_visible_to(principal)
+        query = request.query_params.get("search", "").strip()
+        if query:
+            models = models.filter(
+                Q(slug__icontains=query)
+                | Q(title__icontains=query)
+                | Q(tagline__icontains=query)
+                | Q(tags__icontains=query)
+            )
+        for param, field in (
+            ("owner", "owner__slug"),
+            ("task", "task"),
+            ("framework", "framework"),
+            ("license", "license"),
+        ):
+            if value := request.query_params.get(param):
+                models = models.filter(**{field: value})
+        if tags := request.query_params.get("tags"):
+            models = models.filter(tags__contains=[t.strip() for t in tags.split(",") if t])
+        paginator = Pagination()
+        page = paginator.paginate_queryset(models.order_by("-updated_at"), request, self)
+        data = ModelOutput(page, many=True, context={"principal": principal}).data
+        return paginator.get_paginated_response(data)
+
+
+class ModelUploadApi(APIView):
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+
+    @extend_schema(
+        request={"multipart/form-data": UploadInput},
+        responses={202: BuildEnvelope, 200: BuildEnvelope},
+        summary="Upload a model package: creates (or finds) its build",
+        tags=["catalog"],
+    )
+    def post(self, request, owner):
+        principal = Principal.from_request(request)
+        principal.require_scope(CATALOG_WRITE, "publish models")
+        team = selectors.owner_get(owner)
+        principal.require_acts_for(team)
+        if "package" not in request.FILES:
+            if request.content_type.startswith("application/json"):
+                raise UnsupportedMediaTypeError(
+                    "Upload the package as multipart/form-data with the file in the 'package' field"
+                )
+            raise InputError(
+                "package: attach the model package (a .zip or .tar.gz of the "
+                "folder, or an .onnx / .skops file)",
+                fields={"package": ["required"]},
+            )
+        data = _valid(UploadInput, request.data)
+        upload = data.pop("package")
+        if "tags" in data:
+            data["tags"] = [t.strip() for t in data["tags"].split(",") if t.strip()]
+        with tempfile.TemporaryDirectory(prefix="upload-") as tmp:
+            source = Path(tmp) / "package"
+            with source.open("wb") as handle:
+                for chunk in upload.chunks():
+                    handle.write(chunk)
+            build, created = services.build_create(
+                actor=request.user,
+                owner=team,
+                source=source,
+                filename=upload.name,
+                overrides=data,
+            )
+        body = {"build": BuildOutput(build).data}
+        return Response(body, status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
+
+
+class ModelDetailApi(APIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(responses=ModelOutput, summary="A model", tags=["catalog"])
+    def get(self, request, owner, name):
+        principal = Principal.from_request(request)
+        model = selectors.model_get(principal, owner, name)
+        return Response(ModelOutput(model, context={"principal": principal}).data)
+
+
+class VersionListApi(APIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        responses=VersionOutput(many=True), summary="Versions of a model", tags=["catalog"]
+    )
+    def get(self, request, owner, name):
+        principal = Principal.from_request(request)
+        model = selectors.model_get(principal, owner, name)
+        paginator = Pagination()
+        page = paginator.paginate_queryset(
+            selectors.versions_visible(principal, model), request, self
+        )
+        return paginator.get_paginated_response(VersionOutput(page, many=True).data)
+
+    @extend_schema(
+        request=PublishInput,
+        responses={201: VersionOutput},
+        summary="Publish the newest (or a given) successful build",
+        tags=["catalog"],
+    )
+    def post(self, request, owner, name):
+        principal = Principal.from_request(request)
+        principal.require_scope(CATALOG_WRITE, "publish models")
+        model = selectors.model_get(principal, owner, name)
+        principal.require_acts_for(model.owner)
+        data = _valid(PublishInput, request.data)
+        build = (
+            selectors.build_get(principal, model, data.pop("build")) if data.get("build") else None
+        )
+        data.pop("build", None)
+        version = services.version_publish(actor=request.user, model=model, build=build, **data)
+        return Response(VersionOutput(version).data, status=status.HTTP_201_CREATED)
+
+
+class VersionDetailApi(APIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        responses=VersionOutput, summary="One version (any version form)", tags=["catalog"]
+    )
+    def get(self, request, owner, name, version):
+        principal = Principal.from_request(request)
+        model = selectors.model_get(principal, owner, name)
+        target = resolve_version(model, version, is_member=principal.is_member(model.owner))
+        if target.version is None:
+            raise NotFoundError(
+                f"{model.full_name} build {target.build.short_hash} is not published"
+            )
+        return Response(VersionOutput(target.version).data)
+
+
+class BuildListApi(APIView):
+    @extend_schema(
+        responses=BuildOutput(many=True), summary="Builds of a model (owners)", tags=["catalog"]
+    )
+    def get(self, request, owner, name):
+        principal = Principal.from_request(request)
+        model = selectors.model_get(principal, owner, name)
+        if not principal.is_member(model.owner):
+            raise NotFoundError(f"No model named {owner}/{name}")
+        paginator = Pagination()
+        page = paginator.paginate_queryset(selectors.builds_of(model), request, self)
+        return paginator.get_paginated_response(BuildOutput(page, many=True).data)
+
+
+class BuildDetailApi(APIView):
+    @extend_schema(responses=BuildOutput, summary="A build (owners)", tags=["catalog"])
+    def get(self, request, owner, name, build_id):
+        principal = Principal.from_request(request)
+        model = selectors.model_get(principal, owner, name)
+        return Response(BuildOutput(selectors.build_get(principal, model, build_id)).data)
+
+
+class BuildLogApi(APIView):
+    @extend_schema(
+        responses=LogOutput,
+        summary="A build's log from an offset, to follow it live",
+        parameters=[OpenApiParameter("offset", int)],
+        tags=["catalog"],
+    )
+    def get(self, request, owner, name, build_id):
+        principal = Principal.from_request(request)
+        model = selectors.model_get(principal, owner, name)
+        build = selectors.build_get(principal, model, build_id)
+        try:
+            offset = max(0, int(request.query_params.get("offset", 0)))
+        except ValueError:
+            raise InputError("offset: must be a whole number") from None
+        text = build.log[offset:]
+        return Response(
+            {
+                "text": text,
+                "offset": offset + len(text),
+                "complete": build.is_finished,
+                "status": build.status,
+            }
+        )
+
+
+class WebhookListApi(APIView):
+    @extend_schema(
+        responses=WebhookOutput(many=True), summary="A namespace's webhooks", tags=["catalog"]
+    )
+    def get(self, request, team):
+        from marketplace.accounts import selectors as account_selectors
+
+        team_obj = account_selectors.team_for_member(request.user, team)
+        hooks = Webhook.objects.filter(owner=team_obj).order_by("created_at")
+        return Response(WebhookOutput(hooks, many=True).data)
+
+    @extend_schema(
+        request=WebhookCreateInput,
+        responses={201: WebhookOutput},
+        summary="Subscribe a URL to build.succeeded, build.failed, version.published",
+        tags=["catalog"],
+    )
+    def post(self, request, team):
+        from marketplace.accounts import selectors as account_selectors
+
+        principal = Principal.from_request(request)
+        principal.require_scope(CATALOG_WRITE, "manage webhooks")
+        team_obj = account_selectors.team_for_member(request.user, team)
+        principal.require_acts_for(team_obj)
+        hook = services.webhook_create(
+            actor=request.user, owner=team_obj, **_valid(WebhookCreateInput, request.data)
+        )
+        body = WebhookOutput(hook).data | {"secret": hook.secret}
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class WebhookDetailApi(APIView):
+    @extend_schema(responses={204: None}, summary="Remove a webhook", tags=["catalog"])
+    def delete(self, request, team, webhook_id):
+        from marketplace.accounts import selectors as account_selectors
+
+        principal = Principal.from_request(request)
+        principal.require_scope(CATALOG_WRITE, "manage webhooks")
+        team_obj = account_selectors.team_for_member(request.user, team)
+        hook = Webhook.objects.filter(owner=team_obj, pk=webhook_id).first()
+        if hook is None:
+            raise NotFoundError("No such webhook")
+        services.webhook_delete(actor=request.user, webhook=hook)
+        return Response(status=status.HTTP_204_NO_CONTENT)

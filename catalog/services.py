@@ -1,0 +1,353 @@
+"""Writes and rules of the catalogue: upload a package as a build, run the build, publish a
+version, register webhooks. The web page, the REST API and the command-line tool all come
+through here."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import shutil
+import uuid
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Value
+from django.db.models.functions import Concat
+from django.utils import timezone
+
+from marketplace.accounts.models import Team, User
+from marketplace.core.errors import AuthorizationError, ConflictError, InputError
+
+from . import access
+from .models import (
+    Build,
+    BuildStatus,
+    Model,
+    Version,
+    Visibility,
+    Webhook,
+    WebhookEvent,
+)
+from .packages import PackageError, load_manifest, package_hash, unpack_package
+from .versions import next_version
+
+logger = logging.getLogger(__name__)
+
+MAX_BUILD_ATTEMPTS = 3
+BUILD_HEARTBEAT_STALE = timedelta(seconds=90)
+OVERRIDABLE_FIELDS = ("name", "title", "tagline", "license", "tags", "task", "framework")
+
+
+def packages_root() -> Path:
+    root = Path(settings.MEDIA_ROOT) / "packages"
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def package_dir(build: Build) -> Path:
+    return packages_root() / build.package_hash
+
+
+# -- builds -----------------------------------------------------------------------------------
+
+
+def build_create(
+    *,
+    actor: User,
+    owner: Team,
+    source: Path,
+    filename: str | None = None,
+    overrides: dict | None = None,
+) -> tuple[Build, bool]:
+    """Check and store an uploaded package and queue its build. Returns the build and
+    whether it is new: the same package uploaded again is the same build."""
+    access.require_publish(actor, owner)
+    overrides = {k: v for k, v in (overrides or {}).items() if k in OVERRIDABLE_FIELDS and v}
+    staging = Path(settings.MEDIA_ROOT) / "staging" / uuid.uuid4().hex
+    staging.mkdir(parents=True)
+    try:
+        try:
+            unpack_package(source, staging, filename=filename)
+            manifest = load_manifest(staging, overrides=overrides)
+        except PackageError as error:
+            field = error.field or "package"
+            raise InputError(error.message, fields={field: [error.message]}) from None
+        digest = package_hash(staging)
+        final = packages_root() / digest
+        if not final.exists():
+            try:
+                staging.rename(final)
+            except OSError:  # another upload of the same content won the race
+                if not final.exists():
+                    raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+    with transaction.atomic():
+        model, _ = Model.objects.select_for_update().get_or_create(
+            owner=owner,
+            slug=manifest.name,
+            defaults={
+                "title": manifest.title,
+                "tagline": manifest.tagline,
+                "readme": manifest.readme,
+                "tags": list(manifest.tags),
+                "task": manifest.task,
+                "framework": manifest.framework,
+                "license": manifest.license,
+                "runtime": manifest.runtime,
+                "network": manifest.network,
+                "created_by": actor,
+            },
+        )
+        existing = Build.objects.filter(model=model, package_hash=digest).first()
+        if existing is not None:
+            if existing.status == BuildStatus.FAILED:
+                # The package is the same, but what failed may not have been (an index that
+                # was down, a limit since raised): building it again is what the user asks.
+                existing.status = BuildStatus.QUEUED
+                existing.attempts = 0
+                existing.error = ""
+                existing.started_at = existing.finished_at = existing.heartbeat_at = None
+                existing.save()
+                build_append_log(
+                    existing.pk, f"\nRebuilding: uploaded again by {actor.username}.\n"
+                )
+                transaction.on_commit(lambda: _enqueue_build(existing.pk))
+            return existing, False
+        try:
+            with transaction.atomic():
+                build = Build.objects.create(
+                    model=model,
+                    package_hash=digest,
+                    manifest=manifest.as_dict(),
+                    runtime=manifest.runtime,
+                    sample_input=manifest.sample_input,
+                    created_by=actor,
+                    log=f"Package {digest[:12]} received from {actor.username}.\n",
+                )
+        except IntegrityError:
+            return Build.objects.get(model=model, package_hash=digest), False
+        transaction.on_commit(lambda: _enqueue_build(build.pk))
+    return build, True
+
+
+def _enqueue_build(build_id) -> None:
+    from .tasks import run_build
+
+    try:
+        run_build.delay(str(build_id))
+    except Exception:  # the broker is down: the reaper re-queues it when it is back
+        logger.exception("could not queue build %s; it will be retried", build_id)
+
+
+def build_append_log(build_id, text: str) -> None:
+    if text:
+        Build.objects.filter(pk=build_id).update(log=Concat(F("log"), Value(text)))
+
+
+def build_claim(build_id) -> Build | None:
+    """Take a queued build (or one whose worker died) for running. None when it is finished,
+    being run by a live worker, or has used up its attempts."""
+    now = timezone.now()
+    with transaction.atomic():
+        build = (
+            Build.objects.select_for_update()
+            .select_related("model", "model__owner")
+            .filter(pk=build_id)
+            .first()
+        )
+        if build is None or build.is_finished:
+            return None
+        if (
+            build.status == BuildStatus.BUILDING
+            and build.heartbeat_at
+            and (now - build.heartbeat_at < BUILD_HEARTBEAT_STALE)
+        ):
+            return None
+        if build.attempts >= MAX_BUILD_ATTEMPTS:
+            _finish(
+                build,
+                BuildStatus.FAILED,
+                error=f"the build was interrupted {build.attempts} times; giving up",
+            )
+            return None
+        build.status = BuildStatus.BUILDING
+        build.attempts += 1
+        build.started_at = build.started_at or now
+        build.heartbeat_at = now
+        build.save(update_fields=["status", "attempts", "started_at", "heartbeat_at"])
+        if build.attempts > 1:
+            build_append_log(
+                build.pk,
+                f"\nRetrying (attempt {build.attempts}) after the previous worker stopped.\n",
+            )
+    return build
+
+
+def build_heartbeat(build_id) -> None:
+    Build.objects.filter(pk=build_id, status=BuildStatus.BUILDING).update(
+        heartbeat_at=timezone.now()
+    )
+
+
+def build_succeed(build: Build, *, environment_key: str, sample_output, content_type: str) -> None:
+    build.environment_key = environment_key
+    build.sample_output = sample_output
+    build.sample_output_content_type = content_type
+    _finish(build, BuildStatus.SUCCEEDED)
+
+
+def build_fail(build: Build, *, error: str) -> None:
+    _finish(build, BuildStatus.FAILED, error=error)
+
+
+def _finish(build: Build, status: str, *, error: str = "") -> None:
+    build.status = status
+    build.error = error
+    build.finished_at = timezone.now()
+    build.save(
+        update_fields=[
+            "status",
+            "error",
+            "finished_at",
+            "environment_key",
+            "sample_output",
+            "sample_output_content_type",
+        ]
+    )
+    event = (
+        WebhookEvent.BUILD_SUCCEEDED
+        if status == BuildStatus.SUCCEEDED
+        else (WebhookEvent.BUILD_FAILED)
+    )
+    from .webhooks import build_payload, webhook_emit
+
+    transaction.on_commit(lambda: webhook_emit(build.model.owner, event, build_payload(build)))
+
+
+def builds_reap() -> int:
+    """Re-queue builds whose worker died (stale heartbeat) or whose message was lost (queued
+    for long). Run periodically by Celery beat. Returns how many were re-queued."""
+    now = timezone.now()
+    stale = Build.objects.filter(
+        status=BuildStatus.BUILDING, heartbeat_at__lt=now - BUILD_HEARTBEAT_STALE
+    )
+    forgotten = Build.objects.filter(
+        status=BuildStatus.QUEUED, created_at__lt=now - timedelta(minutes=5)
+    )
+    count = 0
+    for build_id in list(stale.values_list("pk", flat=True)) + list(
+        forgotten.values_list("pk", flat=True)
+    ):
+        _enqueue_build(build_id)
+        count += 1
+    return count
+
+
+# -- versions -----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def version_publish(
+    *,
+    actor: User,
+    model: Model,
+    bump: str,
+    visibility: str,
+    release_notes: str = "",
+    build: Build | None = None,
+) -> Version:
+    access.require_publish(actor, model.owner)
+    model = Model.objects.select_for_update().get(pk=model.pk)
+    if visibility not in Visibility.values:
+        raise InputError(
+            "visibility: must be public or private", fields={"visibility": ["invalid"]}
+        )
+    if build is None:
+        build = model.builds.filter(status=BuildStatus.SUCCEEDED).order_by("-created_at").first()
+        if build is None:
+            raise ConflictError(f"{model.full_name} has no successful build to publish")
+    elif build.model_id != model.pk:
+        raise InputError("build: belongs to another model", fields={"build": ["invalid"]})
+    if build.status != BuildStatus.SUCCEEDED:
+        raise ConflictError(f"build {build.short_hash} has not succeeded (it is {build.status})")
+    already = Version.objects.filter(build=build).first()
+    if already is not None:
+        raise ConflictError(f"build {build.short_hash} is already published as {already.number}")
+    previous = model.versions.order_by("-major", "-minor", "-patch").first()
+    number = next_version(previous.semver if previous else None, bump)
+    if previous is not None and previous.visibility != visibility and bump != "major":
+        raise InputError(
+            f"visibility: changing from {previous.visibility} to {visibility} needs a major "
+            "version (--bump major)",
+            fields={"visibility": ["needs a major version"]},
+        )
+    royalty = Decimal(str(build.manifest.get("royalty_per_call", "0")))
+    version = Version.objects.create(
+        model=model,
+        build=build,
+        major=number[0],
+        minor=number[1],
+        patch=number[2],
+        release_notes=release_notes,
+        visibility=visibility,
+        royalty_per_call=royalty,
+        published_by=actor,
+    )
+    _refresh_model_from(model, build)
+    from .webhooks import version_payload, webhook_emit
+
+    transaction.on_commit(
+        lambda: webhook_emit(model.owner, WebhookEvent.VERSION_PUBLISHED, version_payload(version))
+    )
+    return version
+
+
+def _refresh_model_from(model: Model, build: Build) -> None:
+    """The model's page shows what its newest published version says about itself."""
+    manifest = build.manifest
+    model.title = manifest.get("title") or model.slug
+    model.tagline = manifest.get("tagline", "")
+    model.readme = manifest.get("readme", "")
+    model.tags = list(manifest.get("tags", []))
+    model.task = manifest.get("task", "")
+    model.framework = manifest.get("framework", "")
+    model.license = manifest.get("license", "")
+    model.runtime = build.runtime
+    model.network = bool(manifest.get("network", False))
+    has_public = model.versions.filter(visibility=Visibility.PUBLIC).exists()
+    model.visibility = Visibility.PUBLIC if has_public else Visibility.PRIVATE
+    model.updated_at = timezone.now()
+    model.save()
+
+
+# -- webhooks ---------------------------------------------------------------------------------
+
+
+def webhook_create(*, actor: User, owner: Team, url: str, events: list[str]) -> Webhook:
+    from marketplace.accounts import policies
+
+    if not policies.can_administer(actor, owner):
+        raise AuthorizationError(f"Only owners and admins of {owner.slug} can add webhooks")
+    if not url.startswith(("http://", "https://")):
+        raise InputError("url: must be an http(s) URL", fields={"url": ["invalid"]})
+    unknown = set(events) - set(WebhookEvent.values)
+    if not events or unknown:
+        raise InputError(
+            f"events: choose from {', '.join(WebhookEvent.values)}", fields={"events": ["invalid"]}
+        )
+    return Webhook.objects.create(
+        owner=owner, url=url, events=sorted(set(events)), secret=secrets.token_hex(24)
+    )
+
+
+def webhook_delete(*, actor: User, webhook: Webhook) -> None:
+    from marketplace.accounts import policies
+
+    if not policies.can_administer(actor, webhook.owner):
+        raise AuthorizationError(f"Only owners and admins of {webhook.owner.slug} can do that")
+    webhook.delete()

@@ -1,0 +1,122 @@
+"""Catalogue events for CI/CD pipelines: each delivery is a POST of a JSON payload, signed
+with HMAC-SHA256 of the body under the webhook's secret, retried with backoff."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import urllib.error
+import urllib.request
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from marketplace.accounts.models import Team
+
+from .models import Build, Version, Webhook, WebhookDelivery
+
+logger = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-Marketplace-Signature"
+EVENT_HEADER = "X-Marketplace-Event"
+DELIVERY_HEADER = "X-Marketplace-Delivery"
+
+
+def sign(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def build_payload(build: Build) -> dict:
+    model = build.model
+    return {
+        "model": model.full_name,
+        "build": {
+            "id": str(build.pk),
+            "status": build.status,
+            "package_hash": build.package_hash,
+            "error": build.error,
+            "created_at": build.created_at.isoformat(),
+            "finished_at": build.finished_at.isoformat() if build.finished_at else None,
+            "url": f"{settings.PUBLIC_URL}/v1/models/{model.full_name}/builds/{build.pk}",
+        },
+    }
+
+
+def version_payload(version: Version) -> dict:
+    model = version.model
+    return {
+        "model": model.full_name,
+        "version": {
+            "version": version.number,
+            "visibility": version.visibility,
+            "build": str(version.build_id),
+            "release_notes": version.release_notes,
+            "published_at": version.published_at.isoformat(),
+            "endpoint": f"{settings.PUBLIC_URL}/v1/algo/{model.full_name}/{version.number}",
+        },
+    }
+
+
+def webhook_emit(owner: Team, event: str, payload: dict) -> None:
+    """Record one delivery per subscribed webhook and queue them after commit."""
+    hooks = Webhook.objects.filter(owner=owner, active=True, events__contains=[event])
+    deliveries = [
+        WebhookDelivery.objects.create(
+            webhook=hook, event=event, payload={"event": event, **payload}
+        )
+        for hook in hooks
+    ]
+    if deliveries:
+        from .tasks import deliver_webhook
+
+        def queue():
+            for delivery in deliveries:
+                try:
+                    deliver_webhook.delay(str(delivery.pk))
+                except Exception:
+                    logger.exception("could not queue webhook delivery %s", delivery.pk)
+
+        transaction.on_commit(queue)
+
+
+class DeliveryFailed(Exception):
+    pass
+
+
+def webhook_deliver(delivery_id) -> bool:
+    """POST one delivery. True when delivered (now or before); raises DeliveryFailed for
+    the task to retry."""
+    delivery = WebhookDelivery.objects.select_related("webhook").filter(pk=delivery_id).first()
+    if delivery is None or delivery.delivered_at is not None:
+        return True
+    body = json.dumps(delivery.payload, sort_keys=True).encode()
+    request = urllib.request.Request(  # noqa: S310 - http(s) only, checked at registration
+        delivery.webhook.url,
+        data=body,
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "User-Agent": "modelplace-webhooks/1",
+            SIGNATURE_HEADER: sign(delivery.webhook.secret, body),
+            EVENT_HEADER: delivery.event,
+            DELIVERY_HEADER: str(delivery.pk),
+        },
+    )
+    delivery.attempts += 1
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            delivery.last_status = response.status
+            delivery.delivered_at = timezone.now()
+            delivery.last_error = ""
+    except urllib.error.HTTPError as error:
+        delivery.last_status = error.code
+        delivery.last_error = f"HTTP {error.code}"
+    except (urllib.error.URLError, OSError) as error:
+        delivery.last_error = str(error)[:500]
+    delivery.save(update_fields=["attempts", "last_status", "delivered_at", "last_error"])
+    if delivery.delivered_at is None:
+        raise DeliveryFailed(delivery.last_error)
+    return True

@@ -1,0 +1,92 @@
+"""Runtimes: how a model of each kind is prepared (its environment) and started (its
+LaunchSpec). One small class per runtime in a registry; adding a runtime is one module."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..environments import Log, PythonEnvironment, ensure_python_environment
+from ..process import LaunchSpec
+from ..sandbox import ResourceLimits
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What the execution layer needs to know about one built model version."""
+
+    runtime: str
+    entrypoint: str | list[str]
+    package_dir: Path
+    load: str | None = None
+    requirements: str = ""
+    network: bool = False
+    limits: ResourceLimits = field(default_factory=ResourceLimits)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A model ready to start: its launch spec and the environment key it runs in."""
+
+    launch: LaunchSpec
+    environment_key: str
+    environment_reused: bool
+
+
+class Runtime:
+    name: str = ""
+    # Requirements every model of this runtime needs, on top of its own.
+    base_requirements: tuple[str, ...] = ()
+
+    def prepare(self, spec: ModelSpec, *, log: Log) -> Prepared:
+        raise NotImplementedError
+
+
+class PythonBased(Runtime):
+    def environment(self, spec: ModelSpec, *, log: Log) -> PythonEnvironment:
+        requirements = "\n".join([*self.base_requirements, spec.requirements])
+        return ensure_python_environment(requirements, log=log)
+
+    def prepare(self, spec: ModelSpec, *, log: Log) -> Prepared:
+        env = self.environment(spec, log=log)
+        launch = LaunchSpec(
+            argv=[str(env.python), *self.arguments(spec)],
+            package_dir=spec.package_dir,
+            env=self.extra_env(spec),
+            read_only_paths=env.read_only_paths(),
+            network=spec.network,
+            limits=spec.limits,
+            **self.protocol(),
+        )
+        return Prepared(launch, env.key, env.reused)
+
+    def arguments(self, spec: ModelSpec) -> list[str]:
+        raise NotImplementedError
+
+    def extra_env(self, spec: ModelSpec) -> dict[str, str]:
+        return {}
+
+    def protocol(self) -> dict:
+        return {"result_channel": "fd", "ready": "handshake"}
+
+
+_REGISTRY: dict[str, Runtime] = {}
+
+
+def register(runtime_class: type[Runtime]) -> type[Runtime]:
+    _REGISTRY[runtime_class.name] = runtime_class()
+    return runtime_class
+
+
+def get_runtime(name: str) -> Runtime:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown runtime {name!r}") from None
+
+
+def runtime_names() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+from . import adk, command, formats, node, python  # noqa: E402, F401  (registration)
