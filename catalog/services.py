@@ -139,7 +139,7 @@ def _enqueue_build(build_id) -> None:
     from .tasks import run_build
 
     try:
-        run_build.delay(str(build_id))
+        run_build.apply_async((str(build_id),), queue=settings.CATALOG_BUILD_QUEUE)
     except Exception:  # the broker is down: the reaper re-queues it when it is back
         logger.exception("could not queue build %s; it will be retried", build_id)
 

@@ -75,7 +75,9 @@ def webhook_emit(owner: Team, event: str, payload: dict) -> None:
         def queue():
             for delivery in deliveries:
                 try:
-                    deliver_webhook.delay(str(delivery.pk))
+                    deliver_webhook.apply_async(
+                        (str(delivery.pk),), queue=settings.CELERY_TASK_DEFAULT_QUEUE
+                    )
                 except Exception:
                     logger.exception("could not queue webhook delivery %s", delivery.pk)
 

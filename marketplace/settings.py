@@ -198,6 +198,9 @@ else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 600}
 CELERY_TIMEZONE = "UTC"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_TASK_DEFAULT_QUEUE = env("CELERY_DEFAULT_QUEUE", "celery")
+# Builds get their own queue so a long build never delays short tasks (webhooks, metering).
+CATALOG_BUILD_QUEUE = env("CATALOG_BUILD_QUEUE", "builds")
 CELERY_BEAT_SCHEDULE = {
     "reap-builds": {"task": "catalog.tasks.reap_builds", "schedule": 60.0},
 }
