@@ -15,6 +15,7 @@ from catalog.packages.manifest import (
     SLUG_RE,
     Manifest,
     ManifestError,
+    input_validator,
     load_manifest,
 )
 
@@ -28,6 +29,7 @@ __all__ = [
     "PackageError",
     "PackageLimits",
     "detect_format",
+    "input_validator",
     "load_manifest",
     "package_hash",
     "unpack_package",

@@ -68,7 +68,7 @@ def mlflow_model_problem(folder: Path) -> str | None:
     flavour), else what is wrong with it."""
     mlmodel = Path(folder) / MLMODEL
     if not mlmodel.is_file():
-        return f"has no {MLMODEL} file"
+        return f"{MLMODEL} is missing"
     if mlmodel.stat().st_size > _MAX_MLMODEL_BYTES:
         return f"{MLMODEL} is larger than 1 MiB"
     try:

@@ -43,6 +43,7 @@ from typing import Any
 import referencing.exceptions
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError, best_match
+from jsonschema_specifications import REGISTRY as METASCHEMAS
 
 from catalog.packages.archive import PackageError
 from catalog.packages.formats import (
@@ -167,6 +168,14 @@ class Manifest:
         )
 
 
+def input_validator(schema: dict) -> Draft202012Validator:
+    """The validator for a model's input schema (JSON Schema 2020-12). Use this one wherever
+    inputs are checked: jsonschema's default registry fetches any remote `$ref` over HTTP (a
+    server-side request forgery for a schema written by a stranger); this registry knows only
+    the JSON Schema metaschemas, so a remote `$ref` is unresolvable instead."""
+    return Draft202012Validator(schema, registry=METASCHEMAS)
+
+
 def load_manifest(root: Path, *, overrides: dict | None = None) -> Manifest:
     """Read and validate the manifest of the unpacked package at `root`: its model.toml, or
     the standard format detected when there is none. `overrides` (keys in OVERRIDABLE) fill in
@@ -207,7 +216,7 @@ class _ManifestReader:
             return self.overrides[key], FROM_FORM
         if key in self.data:
             return self.data[key], self.origin
-        return None, DEFAULT
+        return None, self.origin  # missing: to be added where the manifest comes from
 
     # --- the whole manifest ---------------------------------------------------------------
 
@@ -466,7 +475,7 @@ class _ManifestReader:
             folder = self.package_path("entrypoint", value, origin, kind="folder")
             problem = mlflow_model_problem(folder)
             if problem:
-                raise self.fail("entrypoint", f"{_quote(value)} {problem}", origin)
+                raise self.fail("entrypoint", f"folder {_quote(value)}: {problem}", origin)
             return value
         suffix = FILE_FORMATS[runtime]
         if not value.lower().endswith(suffix):
@@ -613,7 +622,7 @@ class _ManifestReader:
         self.json_compatible(field, sample)
         if schema is not None:
             try:
-                error = best_match(Draft202012Validator(schema).iter_errors(sample))
+                error = best_match(input_validator(schema).iter_errors(sample))
             except referencing.exceptions.Unresolvable as exc:
                 raise self.fail(
                     "io.input_schema", f"has a $ref that cannot be resolved ({exc})"

@@ -31,9 +31,9 @@ def _free_port() -> int:
 
 
 def _get(url: str, headers: dict | None = None) -> tuple[int, dict]:
-    request = urllib.request.Request(url, headers=headers or {})  # noqa: S310
+    request = urllib.request.Request(url, headers=headers or {})
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read() or b"{}")
@@ -118,7 +118,7 @@ def test_run_serves_everything_and_ctrl_c_stops_everything(tmp_path):
         secret = re.search(r"API key:\s+(mk_\w+)", platform.output()).group(1)
         status, me = _get(f"{platform.base}/v1/me", {"Authorization": f"Simple {secret}"})
         assert status == 200 and me["username"] == "demo-admin"
-        with urllib.request.urlopen(f"{platform.base}/", timeout=10) as page:  # noqa: S310
+        with urllib.request.urlopen(f"{platform.base}/", timeout=10) as page:
             assert b"<html" in page.read().lower()
     finally:
         code = platform.interrupt()
