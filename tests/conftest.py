@@ -12,6 +12,21 @@ def _fast_password_hashing(settings):
 
 
 @pytest.fixture
+def server_tmp_path():
+    """A temporary directory the embedded PostgreSQL's system user can reach. pytest keeps
+    its own tmp_path tree private (it resets it to mode 0700 from other workers), which
+    would lock that user out of a data directory under it."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    path = Path(tempfile.mkdtemp(prefix="marketplace-test-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
 def api_client() -> APIClient:
     return APIClient()
 

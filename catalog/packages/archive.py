@@ -704,8 +704,10 @@ def _plan(reader: _Reader, limits: PackageLimits) -> list[_Member]:
     if not any(m.kind in ("file", "hardlink") for m in entries):
         raise PackageError("the package is empty: it contains no files")
 
+    # Files keep their order in the archive (the sort is stable): a compressed tar can only be
+    # read forwards, and every step back would decompress it again from the start.
     order = {"dir": 0, "file": 1, "hardlink": 2, "symlink": 3}
-    return sorted(entries, key=lambda m: (order[m.kind], len(m.parts)))
+    return sorted(entries, key=lambda m: order[m.kind])
 
 
 def _safe_parts(name: str, noun: str) -> tuple[str, ...]:

@@ -398,10 +398,11 @@ class _ManifestReader:
         """`path.py:function`, the file inside the package, defining that function."""
         match = _PY_TARGET_RE.match(value) if isinstance(value, str) else None
         if match is None:
+            given = f", not {_quote(value)}" if isinstance(value, str) else ""
             raise self.fail(
                 field,
-                f'must look like "predict.py:apply" (a .py file in the package, a colon, a '
-                f"function name), not {_quote(value) if isinstance(value, str) else 'this'}",
+                'must look like "predict.py:apply" (a .py file in the package, a colon, a '
+                f"function name){given}",
                 origin,
             )
         function = match["function"]

@@ -24,6 +24,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from catalog.packages import PackageError, PackageLimits, package_hash, unpack_package
+from catalog.packages import archive as archive_module
+from catalog.packages.archive import _zip_entry_count
 
 MODEL_TOML = b'name = "demo"\nruntime = "python"\nentrypoint = "predict.py:apply"\n'
 PREDICT_PY = b"def apply(data):\n    return data\n"
@@ -288,6 +290,16 @@ def test_archive_format_is_detected_by_content_not_by_name(area, dest):
     assert files_in(dest2) == EXPECTED_TREE
 
 
+def test_tar_of_a_folder_made_with_dot_paths(area, dest):
+    """`tar -C mymodel -czf model.tgz .` stores "./" and "./model.toml"."""
+    archive = write_tar(
+        area / "uploads" / "m.tgz",
+        [("./", b""), ("./model.toml", MODEL_TOML), ("./src/", b""), ("./src/a.py", b"a")],
+    )
+    unpack_package(archive, dest)
+    assert files_in(dest) == {"model.toml": MODEL_TOML, "src/a.py": b"a"}
+
+
 def test_executable_bit_is_kept_and_setuid_setgid_sticky_are_dropped(area, dest):
     archive = write_tar(
         area / "uploads" / "m.tar.gz",
@@ -521,6 +533,37 @@ def test_zip_with_exactly_the_maximum_entries_is_accepted(area, dest):
     assert len(list(dest.iterdir())) == 10
 
 
+@pytest.mark.parametrize(
+    ("comment", "prefix"),
+    [(b"", b""), (b"a comment", b""), (b"", b"#!/bin/sh\nexec unzip\n" * 50), (b"c", b"x" * 999)],
+    ids=["plain", "comment", "self-extracting", "both"],
+)
+def test_zip_directory_is_counted_before_zipfile_reads_it(comment, prefix):
+    """zipfile builds an object per central directory entry up front; the count that guards
+    against a directory of millions of entries must agree with what zipfile reads."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for i in range(7):
+            archive.writestr(f"f{i}", b"x")
+        archive.comment = comment
+    data = prefix + buffer.getvalue()
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        assert len(archive.infolist()) == 7
+    assert _zip_entry_count(io.BytesIO(data), limit=100) == 7
+    assert _zip_entry_count(io.BytesIO(data), limit=3) == 4  # stops counting past the limit
+    assert _zip_entry_count(io.BytesIO(b"no end record here" * 10), limit=3) is None
+
+
+def test_zip64_with_too_many_entries_is_refused(area, dest):
+    archive = area / "uploads" / "many.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as zf:
+        for i in range(65_600):  # past 65,535: the zip64 end record is used
+            zf.writestr(f"f{i}", b"")
+    assert b"PK\x06\x06" in archive.read_bytes()
+    assert _zip_entry_count(archive.open("rb"), limit=10**6) == 65_600
+    refused(archive, dest, r"more than 65,536 entries", limits=PackageLimits(max_files=65_536))
+
+
 def test_zip_nested_too_deep_is_refused(area, dest):
     deep = "/".join(f"d{i}" for i in range(6)) + "/deep.txt"
     archive = write_zip(area / "uploads" / "m.zip", [("model.toml", MODEL_TOML), (deep, b"x")])
@@ -669,6 +712,27 @@ def test_tar_hard_links_count_towards_the_expanded_size(area, dest):
         r"expands to more than 1,000,000 bytes",
         limits=PackageLimits(max_expanded_bytes=1_000_000),
     )
+
+
+def test_compressed_tar_is_read_forwards_only(area, dest, monkeypatch):
+    """A gzip stream can only be read forwards: every step back decompresses it again from the
+    start. Files at alternating depths must still be extracted in one pass after the listing."""
+    members = [("model.toml", MODEL_TOML)]
+    members += [(("a/b/c/" if i % 2 else "") + f"f{i}", os.urandom(1000)) for i in range(200)]
+    archive = write_tar(area / "uploads" / "m.tar.gz", members)
+    rewinds = []
+    original_seek = archive_module._BoundedStream.seek
+
+    def counting_seek(self, offset, whence=os.SEEK_SET):
+        if whence == os.SEEK_SET and offset < self.tell():
+            rewinds.append(offset)
+        return original_seek(self, offset, whence)
+
+    monkeypatch.setattr(archive_module._BoundedStream, "seek", counting_seek)
+    unpack_package(archive, dest)
+    assert len(files_in(dest)) == 201
+    # once after sniffing the first block, once after listing the members: two passes in all
+    assert len(rewinds) == 2, rewinds
 
 
 def test_tar_with_too_many_entries_is_refused(area, dest):

@@ -13,8 +13,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def pg(tmp_path):
-    server = EmbeddedPostgres(tmp_path / "var")
+def pg(server_tmp_path):
+    server = EmbeddedPostgres(server_tmp_path / "var")
     yield server
     server.stop()
 
@@ -69,11 +69,11 @@ def test_stale_pid_file_after_a_crash_does_not_block_a_restart(pg):
     assert _query(pg, "SELECT 1") == [(1,)]
 
 
-def test_run_wrapper_stops_only_what_it_started(tmp_path, monkeypatch):
+def test_run_wrapper_stops_only_what_it_started(server_tmp_path, monkeypatch):
     from marketplace import embedded
 
-    monkeypatch.setenv("MARKETPLACE_VAR_DIR", str(tmp_path / "v2"))
-    (tmp_path / "v2").mkdir()
+    monkeypatch.setenv("MARKETPLACE_VAR_DIR", str(server_tmp_path / "v2"))
+    (server_tmp_path / "v2").mkdir()
     assert embedded.main(["run", "--", "true"]) == 0
     server = embedded.server()
     assert not server.is_running()

@@ -62,6 +62,7 @@ class Platform:
                 "2",
                 "--worker-concurrency",
                 "1",
+                "--no-catalog",
             ],
             cwd=ROOT,
             env=env,
@@ -105,8 +106,8 @@ def _no_process_mentions(text: str) -> list:
     return found
 
 
-def test_run_serves_everything_and_ctrl_c_stops_everything(tmp_path):
-    var_dir = tmp_path / "var"
+def test_run_serves_everything_and_ctrl_c_stops_everything(server_tmp_path):
+    var_dir = server_tmp_path / "var"
     platform = Platform(var_dir)
     try:
         body = platform.wait_ready()
@@ -149,13 +150,13 @@ def _loopback_services_available() -> bool:
 @pytest.mark.skipif(
     not _loopback_services_available(), reason="needs PostgreSQL and Redis on loopback"
 )
-def test_run_with_external_postgresql_and_redis(tmp_path):
+def test_run_with_external_postgresql_and_redis(server_tmp_path):
     import psycopg
 
     name = f"mp_run_{uuid.uuid4().hex[:8]}"
     with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as c:
         c.execute(f'CREATE DATABASE "{name}"')
-    var_dir = tmp_path / "var"
+    var_dir = server_tmp_path / "var"
     platform = Platform(
         var_dir,
         {

@@ -31,8 +31,15 @@ class Command(BaseCommand):
             "--worker-concurrency", type=int, default=int(os.environ.get("WORKER_CONCURRENCY", "2"))
         )
         parser.add_argument("--no-demo", action="store_true", help="skip the demo data")
+        parser.add_argument(
+            "--no-catalog",
+            action="store_true",
+            help="create the demo admin and key but not the demo catalogue",
+        )
 
-    def handle(self, *args, host, port, web_workers, worker_concurrency, no_demo, **options):
+    def handle(
+        self, *args, host, port, web_workers, worker_concurrency, no_demo, no_catalog, **options
+    ):
         self._children: list[tuple[str, subprocess.Popen]] = []
         self._stopping = False
         signal.signal(signal.SIGINT, self._request_stop)
@@ -43,7 +50,7 @@ class Command(BaseCommand):
             call_command("migrate", interactive=False, verbosity=0)
             if not no_demo:
                 call_command("setup_demo", public_url=f"http://{host}:{port}")
-                if "load_demo_catalog" in get_commands():
+                if not no_catalog and "load_demo_catalog" in get_commands():
                     call_command("load_demo_catalog")
             self._start_children(host, port, web_workers, worker_concurrency)
             self._say(f"Serving on http://{host}:{port}/  (Ctrl-C stops everything)")
