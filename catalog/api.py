@@ -18,7 +18,12 @@ from rest_framework.views import APIView
 from marketplace.accounts.principals import Principal
 from marketplace.accounts.scopes import CATALOG_WRITE
 from marketplace.core.api import Pagination
-from marketplace.core.errors import InputError, NotFoundError, UnsupportedMediaTypeError
+from marketplace.core.errors import (
+    InputError,
+    NotFoundError,
+    RequestTooLargeError,
+    UnsupportedMediaTypeError,
+)
 
 from . import selectors, services
 from .models import Build, Model, Version, Webhook
@@ -218,6 +223,12 @@ class ModelUploadApi(APIView):
         principal.require_scope(CATALOG_WRITE, "publish models")
         team = selectors.owner_get(owner)
         principal.require_acts_for(team)
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        if declared > settings.PACKAGE_MAX_UPLOAD_BYTES:
+            raise RequestTooLargeError(
+                f"the package is {declared:,} bytes; the largest accepted is "
+                f"{settings.PACKAGE_MAX_UPLOAD_BYTES:,} bytes"
+            )
         if "package" not in request.FILES:
             if request.content_type.startswith("application/json"):
                 raise UnsupportedMediaTypeError(

@@ -31,7 +31,13 @@ from .models import (
     Webhook,
     WebhookEvent,
 )
-from .packages import PackageError, load_manifest, package_hash, unpack_package
+from .packages import (
+    PackageError,
+    PackageLimits,
+    load_manifest,
+    package_hash,
+    unpack_package,
+)
 from .versions import next_version
 
 logger = logging.getLogger(__name__)
@@ -39,6 +45,14 @@ logger = logging.getLogger(__name__)
 MAX_BUILD_ATTEMPTS = 3
 BUILD_HEARTBEAT_STALE = timedelta(seconds=90)
 OVERRIDABLE_FIELDS = ("name", "title", "tagline", "license", "tags", "task", "framework")
+
+
+def package_limits() -> PackageLimits:
+    return PackageLimits(
+        max_upload_bytes=settings.PACKAGE_MAX_UPLOAD_BYTES,
+        max_expanded_bytes=settings.PACKAGE_MAX_EXPANDED_BYTES,
+        max_files=settings.PACKAGE_MAX_FILES,
+    )
 
 
 def packages_root() -> Path:
@@ -70,7 +84,7 @@ def build_create(
     staging.mkdir(parents=True)
     try:
         try:
-            unpack_package(source, staging, filename=filename)
+            unpack_package(source, staging, filename=filename, limits=package_limits())
             manifest = load_manifest(staging, overrides=overrides)
         except PackageError as error:
             field = error.field or "package"

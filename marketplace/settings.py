@@ -219,6 +219,11 @@ SANDBOX = env("SANDBOX", "auto")
 if SANDBOX not in {"auto", "bubblewrap", "off"}:
     raise ImproperlyConfigured("SANDBOX must be 'auto', 'bubblewrap' or 'off'")
 
+# Model packages: the upload itself, what it may expand to, and its shape.
+PACKAGE_MAX_UPLOAD_BYTES = env_int("PACKAGE_MAX_UPLOAD_BYTES", 200 * 1024**2)
+PACKAGE_MAX_EXPANDED_BYTES = env_int("PACKAGE_MAX_EXPANDED_BYTES", 500 * 1024**2)
+PACKAGE_MAX_FILES = env_int("PACKAGE_MAX_FILES", 5000)
+
 MEDIA_ROOT = Path(env("MEDIA_ROOT", str(VAR_DIR / "media")))
 MEDIA_URL = "/media/"
 

@@ -335,3 +335,11 @@ def test_a_dead_worker_s_build_is_retried_then_given_up(publisher):
     assert services.build_claim(doomed.pk) is None
     doomed.refresh_from_db()
     assert doomed.status == BuildStatus.FAILED and "giving up" in doomed.error
+
+
+def test_an_oversized_upload_is_a_413_before_it_is_read(publisher, settings):
+    settings.PACKAGE_MAX_UPLOAD_BYTES = 1000
+    files = {**ECHO_MODEL, "weights.bin": "x" * 5000}
+    error = assert_error_shape(upload(publisher, "ada", files), 413, "RequestTooLargeError")
+    assert "1,000" in error["message"]
+    assert not Build.objects.exists()
