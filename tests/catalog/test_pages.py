@@ -1,0 +1,99 @@
+"""Publishing from the browser: upload an archive or a folder, watch the build, publish."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.test import Client
+
+from catalog import builder
+from catalog.models import Build, BuildStatus, Version
+from tests.catalog.conftest import ECHO_MODEL, zip_bytes
+from tests.factories import MembershipFactory, TeamFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def browser(db):
+    user = UserFactory(username="grace")
+    client = Client()
+    client.force_login(user)
+    client.user = user
+    return client
+
+
+def test_upload_an_archive_then_build_and_publish(browser):
+    page = browser.get("/new/")
+    assert page.status_code == 200 and b"grace" in page.content
+    archive = io.BytesIO(zip_bytes(ECHO_MODEL))
+    archive.name = "echo.zip"
+    response = browser.post("/new/", {"owner": "grace", "package": archive})
+    build = Build.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == f"/grace/echo/builds/{build.pk}"
+    running = browser.get(response["Location"])
+    assert b"following live" in running.content and b"received from grace" in running.content
+
+    builder.execute_build(build.pk)
+    done = browser.get(response["Location"])
+    assert b"succeeded" in done.content and b"Publish version" in done.content
+    published = browser.post(
+        f"/grace/echo/builds/{build.pk}/publish",
+        {"bump": "major", "visibility": "public", "release_notes": "hi"},
+    )
+    assert published.status_code == 302 and published["Location"] == "/grace/echo"
+    assert Version.objects.get().number == "1.0.0"
+    model_page = browser.get("/grace/echo")
+    assert b"1.0.0" in model_page.content and b"/v1/algo/grace/echo/1.0.0" in model_page.content
+
+
+def test_upload_a_folder_with_relative_paths(browser):
+    files = [io.BytesIO(text.strip().encode() + b"\n") for text in ECHO_MODEL.values()]
+    for handle, name in zip(files, ECHO_MODEL, strict=True):
+        handle.name = name.rsplit("/", 1)[-1]
+    response = browser.post("/new/", {"owner": "grace", "files": files, "paths": list(ECHO_MODEL)})
+    assert response.status_code == 302, response.content
+    assert Build.objects.get().status == BuildStatus.QUEUED
+
+
+def test_folder_paths_cannot_escape(browser):
+    handle = io.BytesIO(b"x")
+    handle.name = "evil.txt"
+    response = browser.post(
+        "/new/", {"owner": "grace", "files": [handle], "paths": ["../../evil.txt"]}, follow=True
+    )
+    assert b"Refusing the file path" in response.content
+    assert not Build.objects.exists()
+
+
+def test_invalid_package_shows_the_reason(browser):
+    archive = io.BytesIO(zip_bytes({"predict.py": "x = 1"}))
+    archive.name = "bad.zip"
+    response = browser.post("/new/", {"owner": "grace", "package": archive}, follow=True)
+    assert b"model.toml is missing" in response.content
+
+
+def test_cannot_upload_to_a_namespace_one_cannot_publish_to(browser):
+    team = TeamFactory(slug="finance")
+    MembershipFactory(team=team, user=browser.user, role="billing")
+    page = browser.get("/new/")
+    assert b'value="finance"' not in page.content
+    archive = io.BytesIO(zip_bytes(ECHO_MODEL))
+    archive.name = "echo.zip"
+    response = browser.post("/new/", {"owner": "finance", "package": archive}, follow=True)
+    assert b"Choose a namespace you can publish to" in response.content
+    assert not Build.objects.exists()
+
+
+def test_builds_of_others_are_not_found(browser):
+    owner = UserFactory(username="owner-person")
+    client = Client()
+    client.force_login(owner)
+    archive = io.BytesIO(zip_bytes(ECHO_MODEL))
+    archive.name = "echo.zip"
+    client.post("/new/", {"owner": "owner-person", "package": archive})
+    build = Build.objects.get()
+    assert browser.get(f"/owner-person/echo/builds/{build.pk}").status_code == 404
+    assert browser.get("/owner-person/echo").status_code == 404  # nothing published yet
