@@ -1,0 +1,21 @@
+import signal
+import threading
+
+from django.core.management.base import BaseCommand
+
+from marketplace.execution.runner_service import pool_from_settings, serve, socket_path
+from marketplace.execution.sandbox import sandbox_enabled
+
+
+class Command(BaseCommand):
+    help = "Run this host's model runner: the warm pool of sandboxed model processes."
+
+    def handle(self, *args, **options):
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        path = socket_path()
+        sandbox = sandbox_enabled()
+        self.stdout.write(f"[runner] serving on {path} (sandbox {'on' if sandbox else 'OFF'})")
+        serve(path, pool_from_settings(sandbox=sandbox), stop=stop)
+        self.stdout.write("[runner] stopped; every model process was ended")

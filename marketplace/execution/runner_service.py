@@ -1,0 +1,296 @@
+"""The host's runner service: owns the warm pool and answers calls over a Unix socket, so
+every web and Celery worker process on the host shares one set of model processes.
+
+    POST /call     {"build_id", "content_type", "data", "timeout", "request_id"}
+    POST /cancel   {"request_id"}
+    POST /reserve  {"build_id", "count"}
+    GET  /health
+
+Answers are JSON: a call's outcome (result or model error) or a "failure" naming what went
+wrong outside the model's own code (timeout, crash, start failure, busy, unknown build).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import http.client
+import json
+import logging
+import os
+import socket
+import socketserver
+import tempfile
+import threading
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+
+from django.conf import settings
+
+from .pool import PoolBusy, PoolSettings, WarmPool
+from .process import ModelCrashed, ModelProcessError, ModelStartError, ModelTimeout
+
+logger = logging.getLogger(__name__)
+
+_MAX_SOCKET_PATH = 100
+
+
+def socket_path() -> Path:
+    configured = getattr(settings, "RUNNER_SOCKET", "")
+    if configured:
+        return Path(configured)
+    preferred = Path(settings.VAR_DIR) / "run" / "runner.sock"
+    if len(str(preferred)) <= _MAX_SOCKET_PATH:
+        return preferred
+    digest = hashlib.sha256(str(preferred).encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"marketplace-runner-{digest}.sock"
+
+
+# -- server --------------------------------------------------------------------------------------
+
+
+def launch_spec_for_build(build_id: str):
+    """How to start the model of one successful build (its environment already exists)."""
+    from catalog import builder, services
+    from catalog.models import Build, BuildStatus
+
+    from .runtimes import get_runtime
+
+    build = Build.objects.filter(pk=build_id, status=BuildStatus.SUCCEEDED).first()
+    if build is None:
+        raise LookupError(f"no successful build {build_id}")
+    spec = builder.model_spec_for(build, services.package_dir(build))
+    return get_runtime(spec.runtime).prepare(spec, log=lambda _line: None).launch
+
+
+class RunnerService:
+    def __init__(self, pool: WarmPool):
+        self.pool = pool
+        self._specs: dict[str, object] = {}
+        self._lock = threading.Lock()
+
+    def _factory(self, build_id: str):
+        def factory():
+            with self._lock:
+                spec = self._specs.get(build_id)
+            if spec is None:
+                from django.db import close_old_connections
+
+                close_old_connections()
+                spec = launch_spec_for_build(build_id)
+                with self._lock:
+                    self._specs[build_id] = spec
+            return spec
+
+        return factory
+
+    def call(self, body: dict) -> dict:
+        build_id = str(body["build_id"])
+        timeout = float(body.get("timeout", 300))
+        try:
+            outcome = self.pool.call(
+                build_id,
+                self._factory(build_id),
+                body.get("content_type", "json"),
+                body.get("data"),
+                timeout=timeout,
+                request_id=body.get("request_id"),
+            )
+        except LookupError as exc:
+            return {"failure": {"kind": "unknown_build", "message": str(exc)}}
+        except ModelTimeout as exc:
+            return {"failure": {"kind": "timeout", "message": exc.message, "output": exc.output}}
+        except ModelStartError as exc:
+            return {"failure": {"kind": "start", "message": exc.message, "output": exc.output}}
+        except ModelCrashed as exc:
+            return {"failure": {"kind": "crashed", "message": exc.message, "output": exc.output}}
+        except ModelProcessError as exc:
+            return {"failure": {"kind": "crashed", "message": exc.message, "output": exc.output}}
+        except PoolBusy as exc:
+            return {"failure": {"kind": "busy", "message": str(exc)}}
+        result = outcome.result
+        return {
+            "result": result.result,
+            "content_type": result.content_type,
+            "error": result.error,
+            "stdout": result.stdout,
+            "duration": result.duration,
+            "cold_start": outcome.cold_start,
+            "pid": outcome.pid,
+        }
+
+    def reserve(self, body: dict) -> dict:
+        build_id = str(body["build_id"])
+        try:
+            warm = self.pool.reserve(build_id, self._factory(build_id), int(body.get("count", 1)))
+        except (LookupError, ModelProcessError) as exc:
+            return {"failure": {"kind": "start", "message": str(exc)}}
+        return {"warm": warm}
+
+    def health(self) -> dict:
+        return {
+            "status": "ok",
+            "pid": os.getpid(),
+            "sandbox": self.pool.sandbox,
+            **self.pool.stats(),
+        }
+
+
+class _Handler(BaseHTTPRequestHandler):
+    service: RunnerService
+    protocol_version = "HTTP/1.1"
+
+    def address_string(self) -> str:
+        return "unix"
+
+    def log_message(self, format, *args):  # noqa: A002 - the base class's signature
+        logger.debug("runner: " + format, *args)
+
+    def _reply(self, status: int, body: dict) -> None:
+        payload = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def do_GET(self):  # noqa: N802
+        if self.path == "/health":
+            self._reply(200, self.service.health())
+        else:
+            self._reply(404, {"error": "not found"})
+
+    def do_POST(self):  # noqa: N802
+        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            body = json.loads(self.rfile.read(length) or b"{}")
+        except ValueError:
+            self._reply(400, {"error": "bad json"})
+            return
+        routes = {
+            "/call": self.service.call,
+            "/reserve": self.service.reserve,
+            "/cancel": lambda b: {"canceled": self.service.pool.cancel(str(b.get("request_id")))},
+        }
+        handler = routes.get(self.path)
+        if handler is None:
+            self._reply(404, {"error": "not found"})
+            return
+        try:
+            self._reply(200, handler(body))
+        except Exception as exc:
+            logger.exception("runner request failed")
+            self._reply(500, {"failure": {"kind": "internal", "message": str(exc)}})
+
+
+class _UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+    request_queue_size = 256
+
+
+def serve(
+    path: Path,
+    pool: WarmPool,
+    *,
+    ready: threading.Event | None = None,
+    stop: threading.Event | None = None,
+) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    service = RunnerService(pool)
+    handler = type("Handler", (_Handler,), {"service": service})
+    server = _UnixServer(str(path), handler)
+    os.chmod(path, 0o600)
+
+    def maintain():
+        while not (stop or threading.Event()).wait(15):
+            with contextlib.suppress(Exception):
+                pool.evict_idle()
+                pool.replenish_reservations()
+
+    threading.Thread(target=maintain, daemon=True, name="pool-maintenance").start()
+    if stop is not None:
+        threading.Thread(target=lambda: (stop.wait(), server.shutdown()), daemon=True).start()
+    if ready is not None:
+        ready.set()
+    try:
+        server.serve_forever(poll_interval=0.5)
+    finally:
+        server.server_close()
+        pool.close()
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def pool_from_settings(*, sandbox: bool) -> WarmPool:
+    return WarmPool(
+        PoolSettings(
+            max_processes=settings.RUNNER_MAX_PROCESSES,
+            max_per_version=settings.RUNNER_MAX_PER_VERSION,
+            idle_seconds=settings.RUNNER_IDLE_SECONDS,
+        ),
+        sandbox=sandbox,
+    )
+
+
+# -- client -----------------------------------------------------------------------------------
+
+
+class RunnerUnavailable(Exception):
+    pass
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float):
+        super().__init__("runner", timeout=timeout)
+        self._path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self._path)
+
+
+class RunnerClient:
+    def __init__(self, path: Path | None = None):
+        self.path = str(path or socket_path())
+
+    def _request(self, method: str, route: str, body: dict | None, timeout: float) -> dict:
+        connection = _UnixConnection(self.path, timeout)
+        try:
+            payload = json.dumps(body).encode() if body is not None else None
+            headers = {"Content-Type": "application/json"} if payload else {}
+            connection.request(method, route, body=payload, headers=headers)
+            response = connection.getresponse()
+            return json.loads(response.read())
+        except (FileNotFoundError, ConnectionRefusedError) as exc:
+            raise RunnerUnavailable(f"the model runner is not running ({self.path})") from exc
+        except (OSError, http.client.HTTPException, ValueError) as exc:
+            raise RunnerUnavailable(f"the model runner did not answer: {exc}") from exc
+        finally:
+            connection.close()
+
+    def call(
+        self, *, build_id: str, content_type: str, data, timeout: float, request_id: str
+    ) -> dict:
+        body = {
+            "build_id": build_id,
+            "content_type": content_type,
+            "data": data,
+            "timeout": timeout,
+            "request_id": request_id,
+        }
+        # The runner enforces the call's timeout; the socket waits a little longer.
+        return self._request("POST", "/call", body, timeout + 30)
+
+    def cancel(self, request_id: str) -> bool:
+        return bool(
+            self._request("POST", "/cancel", {"request_id": request_id}, 10).get("canceled")
+        )
+
+    def reserve(self, build_id: str, count: int) -> dict:
+        return self._request("POST", "/reserve", {"build_id": build_id, "count": count}, 600)
+
+    def health(self) -> dict:
+        return self._request("GET", "/health", None, 5)
