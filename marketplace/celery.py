@@ -2,6 +2,7 @@ import contextlib
 import os
 
 from celery import Celery, signals
+from celery.worker.control import control_command
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "marketplace.settings")
 
@@ -30,3 +31,15 @@ def _stop_heartbeat(sender, **kwargs):
     # The database may already be gone at shutdown; the row then simply ages out.
     with contextlib.suppress(Exception):
         forget_worker(hostname=sender.hostname)
+
+
+
+@control_command(args=[("request_id", str)], signature="<request_id>")
+def cancel_invocation(state, request_id):
+    """Broadcast by the celery execution backend: kill the call on this host if it is here."""
+    from marketplace.execution.runner_service import RunnerClient, RunnerUnavailable
+
+    try:
+        return {"canceled": RunnerClient().cancel(request_id)}
+    except RunnerUnavailable:
+        return {"canceled": False}

@@ -98,6 +98,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "marketplace.core.middleware.RequestIdMiddleware",
     "marketplace.core.middleware.ApiErrorShapeMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -224,6 +225,18 @@ PACKAGE_MAX_UPLOAD_BYTES = env_int("PACKAGE_MAX_UPLOAD_BYTES", 200 * 1024**2)
 PACKAGE_MAX_EXPANDED_BYTES = env_int("PACKAGE_MAX_EXPANDED_BYTES", 500 * 1024**2)
 PACKAGE_MAX_FILES = env_int("PACKAGE_MAX_FILES", 5000)
 
+# The runner service (one per host) and its warm pool.
+RUNNER_SOCKET = env("RUNNER_SOCKET")
+RUNNER_MAX_PROCESSES = env_int("RUNNER_MAX_PROCESSES", 16)
+RUNNER_MAX_PER_VERSION = env_int("RUNNER_MAX_PER_VERSION", 2)
+RUNNER_IDLE_SECONDS = env_int("RUNNER_IDLE_SECONDS", 600)
+
+# Limits per API key (or browser user) and per calling team; 0 turns one off.
+RATE_LIMIT_PER_KEY_PER_MINUTE = env_int("RATE_LIMIT_PER_KEY_PER_MINUTE", 600)
+TEAM_RATE_LIMIT_PER_MINUTE = env_int("TEAM_RATE_LIMIT_PER_MINUTE", 3000)
+TEAM_CONCURRENCY_LIMIT = env_int("TEAM_CONCURRENCY_LIMIT", 32)
+GATEWAY_ASYNC_QUEUE = env("GATEWAY_ASYNC_QUEUE", "invocations")
+
 MEDIA_ROOT = Path(env("MEDIA_ROOT", str(VAR_DIR / "media")))
 MEDIA_URL = "/media/"
 
@@ -287,7 +300,10 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+# The gateway refuses bodies over GATEWAY_MAX_BODY_BYTES with a 413 of its own; Django's
+# limit sits just above it so that check is the one users meet.
+GATEWAY_MAX_BODY_BYTES = env_int("GATEWAY_MAX_BODY_BYTES", 10 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = GATEWAY_MAX_BODY_BYTES + 1024 * 1024
 
 EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "marketplace@localhost")

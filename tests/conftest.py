@@ -53,7 +53,7 @@ def assert_error_shape(response, status: int, error_type: str | None = None) -> 
     assert response.status_code == status, response.content
     assert response["Content-Type"].startswith("application/json")
     body = response.json()
-    assert set(body) == {"error"}, body
+    assert set(body) <= {"error", "request_id"} and "error" in body, body
     assert isinstance(body["error"]["message"], str) and body["error"]["message"]
     assert isinstance(body["error"]["error_type"], str)
     if error_type:

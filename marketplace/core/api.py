@@ -93,4 +93,11 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     headers = dict(error.headers)
     if error.status_code == status.HTTP_401_UNAUTHORIZED:
         headers.setdefault("WWW-Authenticate", 'Simple realm="api"')
-    return Response(error.body(), status=error.status_code, headers=headers)
+    body = error.body()
+    request = context.get("request")
+    request_id = getattr(request, "request_id", None) or getattr(
+        getattr(request, "_request", None), "request_id", None
+    )
+    if request_id:
+        body["request_id"] = request_id
+    return Response(body, status=error.status_code, headers=headers)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 from django.http import JsonResponse
 from django.shortcuts import render
@@ -69,3 +70,18 @@ def _message_for(response) -> str | None:
     if response.status_code == 400:
         return "Bad request"
     return None
+
+
+class RequestIdMiddleware:
+    """Every request gets an id, echoed in X-Request-ID (and, for calls, it is the
+    invocation's id), so a user can quote it and an operator can find it."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        request.request_id = str(uuid.uuid4())
+        response = self.get_response(request)
+        if not response.has_header("X-Request-ID"):
+            response["X-Request-ID"] = request.request_id
+        return response

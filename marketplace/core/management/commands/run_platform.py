@@ -69,6 +69,7 @@ class Command(BaseCommand):
         env = {**os.environ, "PORT": str(port), "PYTHONUNBUFFERED": "1"}
         schedule = settings.VAR_DIR / "celerybeat-schedule"
         commands = {
+            "runner": [python, str(settings.BASE_DIR / "manage.py"), "run_runner"],
             "web": [
                 os.path.join(bindir, "gunicorn"),
                 "marketplace.wsgi:application",
