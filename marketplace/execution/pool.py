@@ -13,9 +13,17 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from .process import CallResult, LaunchSpec, ModelProcess, ModelProcessError, ModelStartError
+from .process import (
+    CallResult,
+    LaunchSpec,
+    ModelProcess,
+    ModelProcessError,
+    ModelStartError,
+    ModelTimeout,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +67,10 @@ class WarmPool:
         self._cond = threading.Condition()
         self._closed = False
         self.cold_starts = 0
+        # Processes are started from these long-lived threads: bubblewrap's --die-with-parent
+        # (PR_SET_PDEATHSIG) fires when the *thread* that forked it exits, so a process
+        # started from a short-lived request thread would die with that request.
+        self._spawner = ThreadPoolExecutor(max_workers=4, thread_name_prefix="model-spawner")
 
     # -- calls ------------------------------------------------------------------------------
 
@@ -81,6 +93,13 @@ class WarmPool:
         try:
             remaining = max(0.001, deadline - time.monotonic())
             result = worker.process.call(content_type, data, timeout=remaining)
+        except ModelTimeout as exc:
+            self._discard(worker)
+            # Say the caller's timeout, not what was left of it after waiting for a process.
+            raise ModelTimeout(
+                f"the model did not answer within {timeout:g} seconds; it was stopped",
+                output=exc.output,
+            ) from None
         except ModelProcessError:
             self._discard(worker)
             raise
@@ -170,6 +189,7 @@ class WarmPool:
             self._cond.notify_all()
         for worker in workers:
             worker.process.stop()
+        self._spawner.shutdown(wait=False)
 
     # -- internals -------------------------------------------------------------------------------
 
@@ -222,7 +242,7 @@ class WarmPool:
     def _start(self, key, spec_factory, *, counted: bool = False) -> _Worker:
         process = ModelProcess(spec_factory(), sandbox=self.sandbox)
         try:
-            process.start(timeout=self.settings.start_timeout)
+            self._spawner.submit(process.start, timeout=self.settings.start_timeout).result()
         except ModelStartError:
             with self._cond:
                 self._cond.notify_all()

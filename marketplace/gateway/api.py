@@ -1,0 +1,167 @@
+"""POST /v1/algo/{owner}/{name}[/{version}] and the invocation resource."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+from django.http import HttpResponse
+from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from marketplace.accounts.principals import Principal
+
+from . import services
+from .calls import parse_call
+from .models import InvocationStatus
+
+
+class InvocationOutput(serializers.Serializer):
+    request_id = serializers.UUIDField(source="id")
+    status = serializers.CharField()
+    model = serializers.CharField(source="model.full_name")
+    version = serializers.CharField(source="version_label")
+    caller = serializers.CharField(source="caller_team.slug")
+    project = serializers.CharField()
+    result = serializers.JSONField()
+    content_type = serializers.CharField(source="result_content_type")
+    error = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField()
+    duration = serializers.FloatField()
+    model_duration = serializers.FloatField()
+    cold_start = serializers.BooleanField()
+    input_bytes = serializers.IntegerField()
+    output_bytes = serializers.IntegerField()
+
+    def get_error(self, invocation) -> dict | None:
+        if not invocation.error:
+            return None
+        error = dict(invocation.error)
+        if not self.context.get("is_member"):
+            error.pop("stacktrace", None)
+        return error
+
+
+def _envelope(outcome, request_id: str) -> Response | HttpResponse:
+    invocation = outcome.invocation
+    headers = {**outcome.rate_headers, "X-Request-ID": request_id}
+    if invocation.status == InvocationStatus.TIMEOUT:
+        error = {
+            "message": (invocation.error or {}).get("message", "timed out"),
+            "error_type": "TimeoutError",
+        }
+        return Response(
+            {"error": error, "request_id": request_id},
+            status=status.HTTP_504_GATEWAY_TIMEOUT,
+            headers=headers,
+        )
+    if invocation.error:
+        error = {k: v for k, v in invocation.error.items() if k in ("message", "error_type")}
+        if outcome.is_member and invocation.error.get("stacktrace"):
+            error["stacktrace"] = invocation.error["stacktrace"]
+            error["stack_trace"] = invocation.error["stacktrace"]  # the Algorithmia client's name
+        return Response({"error": error, "request_id": request_id}, headers=headers)
+    return None
+
+
+class InvokeApi(APIView):
+    """Call a model. The body is the model's input: JSON, text or binary."""
+
+    parser_classes = []  # the body is read raw by parse_call
+
+    @extend_schema(
+        request={
+            "application/json": OpenApiTypes.ANY,
+            "text/plain": OpenApiTypes.STR,
+            "application/octet-stream": OpenApiTypes.BINARY,
+        },
+        responses={200: OpenApiTypes.OBJECT, 202: OpenApiTypes.OBJECT},
+        parameters=[
+            OpenApiParameter("timeout", float, description="seconds, at most 3000"),
+            OpenApiParameter("stdout", bool, description="owners only"),
+            OpenApiParameter("output", str, enum=["raw", "void"]),
+            OpenApiParameter("webhook", str, description="POSTed the finished invocation"),
+            OpenApiParameter("X-Project", str, OpenApiParameter.HEADER),
+        ],
+        summary="Call a model (Algorithmia v1 compatible)",
+        tags=["invoke"],
+    )
+    def post(self, request, owner, name, version=None):
+        request_id = request.request_id
+        principal = Principal.from_request(request)
+        call = parse_call(request)
+        outcome = services.invoke(
+            principal=principal,
+            owner=owner,
+            name=name,
+            version=version,
+            call=call,
+            project=request.headers.get("X-Project", "").strip(),
+            request_id=request_id,
+        )
+        invocation = outcome.invocation
+        headers = {**outcome.rate_headers, "X-Request-ID": request_id}
+        if call.output == "void":
+            return Response(
+                {"async": "void", "request_id": request_id},
+                status=status.HTTP_202_ACCEPTED,
+                headers=headers,
+            )
+        failure = _envelope(outcome, request_id)
+        if failure is not None:
+            return failure
+        if call.output == "raw":
+            return _raw(invocation, headers)
+        metadata = {
+            "content_type": invocation.result_content_type,
+            "duration": round(invocation.model_duration or 0.0, 6),
+        }
+        if call.stdout:
+            metadata["stdout"] = invocation.stdout
+        body = {"result": invocation.result, "metadata": metadata, "request_id": request_id}
+        return Response(body, headers=headers)
+
+
+def _raw(invocation, headers) -> HttpResponse:
+    kind = invocation.result_content_type
+    if kind == "binary":
+        response = HttpResponse(
+            base64.b64decode(invocation.result or ""), content_type="application/octet-stream"
+        )
+    elif kind == "text":
+        response = HttpResponse(invocation.result, content_type="text/plain; charset=utf-8")
+    else:
+        response = HttpResponse(json.dumps(invocation.result), content_type="application/json")
+    for key, value in headers.items():
+        response[key] = value
+    return response
+
+
+class InvocationApi(APIView):
+    @extend_schema(
+        responses=InvocationOutput,
+        summary="An invocation (its caller and the model's owners)",
+        tags=["invoke"],
+    )
+    def get(self, request, request_id):
+        principal = Principal.from_request(request)
+        invocation = services.invocation_get(principal, request_id)
+        is_member = principal.is_member(invocation.model.owner)
+        return Response(InvocationOutput(invocation, context={"is_member": is_member}).data)
+
+
+class InvocationCancelApi(APIView):
+    @extend_schema(
+        request=None, responses=InvocationOutput, summary="Cancel an invocation", tags=["invoke"]
+    )
+    def post(self, request, request_id):
+        principal = Principal.from_request(request)
+        invocation = services.invocation_cancel(
+            principal, services.invocation_get(principal, request_id)
+        )
+        is_member = principal.is_member(invocation.model.owner)
+        return Response(InvocationOutput(invocation, context={"is_member": is_member}).data)

@@ -1,0 +1,100 @@
+"""Parsing a call: the body in its three types, and the query parameters of the v1 API."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from marketplace.core.errors import InputError, RequestTooLargeError
+
+MAX_TIMEOUT_SECONDS = 3000
+DEFAULT_TIMEOUT_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class CallInput:
+    content_type: str  # json | text | binary
+    data: object  # JSON value, str, or base64 text for binary
+    size: int
+    preview: str
+    timeout: float
+    stdout: bool
+    output: str  # default | raw | void
+    webhook: str
+
+
+def _flag(raw: str | None, name: str) -> bool:
+    if raw is None or raw == "":
+        return False
+    lowered = raw.strip().lower()
+    if lowered in ("true", "1", "yes"):
+        return True
+    if lowered in ("false", "0", "no"):
+        return False
+    raise InputError(f"{name}: must be true or false, not {raw!r}")
+
+
+def parse_call(request) -> CallInput:
+    limit = settings.GATEWAY_MAX_BODY_BYTES
+    declared = request.META.get("CONTENT_LENGTH") or "0"
+    if declared.isdigit() and int(declared) > limit:
+        raise RequestTooLargeError(
+            f"the request body is {int(declared):,} bytes; the limit is {limit:,}"
+        )
+    body = request.body
+    if len(body) > limit:
+        raise RequestTooLargeError(f"the request body is over the limit of {limit:,} bytes")
+
+    media_type = (request.content_type or "").split(";")[0].strip().lower()
+    if media_type in ("application/json", "") or media_type.endswith("+json"):
+        if not body.strip() and media_type == "":
+            raise InputError("send a body: JSON, text/plain or application/octet-stream")
+        try:
+            data = json.loads(body.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise InputError(f"the body is not valid JSON: {exc}") from None
+        content_type, preview = "json", body.decode("utf-8", errors="replace")
+    elif media_type.startswith("text/"):
+        try:
+            data = body.decode(request.encoding or "utf-8")
+        except (UnicodeDecodeError, LookupError):
+            raise InputError("the text body is not valid in its charset") from None
+        content_type, preview = "text", data
+    elif media_type == "application/octet-stream":
+        data = base64.b64encode(body).decode("ascii")
+        content_type, preview = "binary", f"<{len(body)} bytes>"
+    else:
+        raise InputError(
+            f"unsupported content type {media_type!r}: use application/json, text/plain or "
+            "application/octet-stream"
+        )
+
+    params = request.query_params
+    raw_timeout = params.get("timeout")
+    timeout = float(DEFAULT_TIMEOUT_SECONDS)
+    if raw_timeout not in (None, ""):
+        try:
+            timeout = float(raw_timeout)
+        except ValueError:
+            raise InputError(f"timeout: must be a number of seconds, not {raw_timeout!r}") from None
+        if not 0 < timeout <= MAX_TIMEOUT_SECONDS:
+            raise InputError(f"timeout: must be between 0 and {MAX_TIMEOUT_SECONDS} seconds")
+    output = (params.get("output") or "default").strip().lower()
+    if output not in ("default", "raw", "void"):
+        raise InputError("output: must be raw or void")
+    webhook = (params.get("webhook") or "").strip()
+    if webhook and not webhook.startswith(("http://", "https://")):
+        raise InputError("webhook: must be an http(s) URL")
+    return CallInput(
+        content_type=content_type,
+        data=data,
+        size=len(body),
+        preview=preview[:128],
+        timeout=timeout,
+        stdout=_flag(params.get("stdout"), "stdout"),
+        output=output,
+        webhook=webhook,
+    )

@@ -1,0 +1,93 @@
+"""Invocations: one row per accepted call, whatever happens to it. The row is the call's
+public resource (/v1/invocations/{request_id}) and what billing meters."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+from django.utils import timezone
+
+from catalog.models import Build, Model, Version
+from marketplace.accounts.models import ApiKey, Team, User
+
+
+class InvocationStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    TIMEOUT = "timeout", "Timed out"
+    CANCELED = "canceled", "Canceled"
+
+
+FINAL_STATUSES = (
+    InvocationStatus.SUCCEEDED,
+    InvocationStatus.FAILED,
+    InvocationStatus.TIMEOUT,
+    InvocationStatus.CANCELED,
+)
+
+
+class Invocation(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    model = models.ForeignKey(Model, on_delete=models.PROTECT, related_name="invocations")
+    version = models.ForeignKey(
+        Version, null=True, blank=True, on_delete=models.PROTECT, related_name="invocations"
+    )
+    build = models.ForeignKey(Build, on_delete=models.PROTECT, related_name="invocations")
+    version_label = models.CharField(max_length=64)
+    caller_team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="invocations")
+    caller_user = models.ForeignKey(
+        User, null=True, on_delete=models.SET_NULL, related_name="invocations"
+    )
+    api_key = models.ForeignKey(
+        ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="invocations"
+    )
+    project = models.CharField(max_length=64, blank=True)
+    status = models.CharField(
+        max_length=16, choices=InvocationStatus.choices, default=InvocationStatus.QUEUED
+    )
+    is_async = models.BooleanField(default=False)
+    backend = models.CharField(max_length=16)
+    hardware_class = models.CharField(max_length=32, default="cpu")
+    timeout_seconds = models.FloatField()
+    want_stdout = models.BooleanField(default=False)
+    input_content_type = models.CharField(max_length=8)
+    input_bytes = models.PositiveIntegerField(default=0)
+    input_preview = models.CharField(max_length=128, blank=True)
+    # Kept until the call has run (async and remote calls read it from here), then cleared.
+    input_data = models.JSONField(null=True, blank=True)
+    result = models.JSONField(null=True, blank=True)
+    result_content_type = models.CharField(max_length=8, blank=True)
+    output_bytes = models.PositiveIntegerField(default=0)
+    error = models.JSONField(null=True, blank=True)
+    stdout = models.TextField(blank=True)
+    cold_start = models.BooleanField(default=False)
+    model_duration = models.FloatField(null=True, blank=True)
+    webhook_url = models.URLField(max_length=500, blank=True)
+    webhook_delivered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["model", "-created_at"]),
+            models.Index(fields=["caller_team", "-created_at"]),
+            models.Index(fields=["status", "created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.pk} {self.model} {self.status}"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+    @property
+    def duration(self) -> float | None:
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None

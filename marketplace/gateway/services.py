@@ -1,0 +1,320 @@
+"""The invocation path: who may call what, limits, the invocation row, running it on an
+execution backend, and recording the outcome exactly once."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from catalog import selectors as catalog_selectors
+from catalog.models import Model
+from catalog.versions import Target, resolve_version
+from marketplace.accounts.principals import Principal
+from marketplace.accounts.scopes import allows_model
+from marketplace.core.errors import (
+    AuthorizationError,
+    InputError,
+    NotFoundError,
+    RateLimitError,
+    UnavailableError,
+)
+from marketplace.execution.backends import (
+    ExecutionRequest,
+    ExecutionResult,
+    ExecutionUnavailable,
+    get_backend,
+)
+
+from . import limits
+from .calls import CallInput
+from .models import Invocation, InvocationStatus
+
+logger = logging.getLogger(__name__)
+
+NOTIFY_CHANNEL = "invocation_finished"
+
+
+@dataclass
+class Outcome:
+    invocation: Invocation
+    is_member: bool
+    rate_headers: dict
+
+
+def _input_schema_check(target: Target, call: CallInput) -> None:
+    schema = target.build.manifest.get("input_schema")
+    if not schema or call.content_type != "json":
+        return
+    from jsonschema.exceptions import best_match
+
+    from catalog.packages import input_validator
+
+    first = best_match(input_validator(schema).iter_errors(call.data))
+    if first is not None:
+        where = "$" + "".join(
+            f"[{p!r}]" if isinstance(p, int) else f".{p}" for p in first.absolute_path
+        )
+        raise InputError(
+            f"the input does not match the model's input schema at {where}: {first.message}"
+        )
+
+
+def caller_team(principal: Principal):
+    if principal.key is not None:
+        return principal.key.team
+    from marketplace.accounts.services import personal_namespace_ensure
+
+    return personal_namespace_ensure(user=principal.user)
+
+
+def authorise_call(
+    principal: Principal, owner: str, name: str, version: str | None
+) -> tuple[Model, Target, bool]:
+    model = catalog_selectors.model_get(principal, owner, name)
+    is_member = principal.is_member(model.owner)
+    target = resolve_version(model, version, is_member=is_member)
+    if not allows_model(
+        principal.scopes, owner=model.owner.slug, name=model.slug, version=target.label
+    ):
+        raise AuthorizationError(
+            f"This API key may not call {model.full_name}/{target.label}: its scopes are "
+            f"{', '.join(principal.scopes) or 'empty'}"
+        )
+    return model, target, is_member
+
+
+def _rate_subjects(principal: Principal, team) -> list[tuple[str, str, int]]:
+    subjects = [("team", f"team:{team.pk}", settings.TEAM_RATE_LIMIT_PER_MINUTE)]
+    if principal.key is not None:
+        subjects.insert(
+            0, ("key", f"key:{principal.key.pk}", settings.RATE_LIMIT_PER_KEY_PER_MINUTE)
+        )
+    else:
+        subjects.insert(
+            0, ("user", f"user:{principal.user.pk}", settings.RATE_LIMIT_PER_KEY_PER_MINUTE)
+        )
+    return subjects
+
+
+def invoke(
+    *,
+    principal: Principal,
+    owner: str,
+    name: str,
+    version: str | None,
+    call: CallInput,
+    project: str = "",
+    request_id: str,
+) -> Outcome:
+    model, target, is_member = authorise_call(principal, owner, name, version)
+    if call.stdout and not is_member:
+        raise AuthorizationError("stdout=true is only for the model's owners")
+    _input_schema_check(target, call)
+    team = caller_team(principal)
+    decisions = limits.check_rates(_rate_subjects(principal, team))
+    headers = limits.rate_limit_headers(decisions)
+    refused = next((d for d in decisions if not d.allowed), None)
+    if refused is not None:
+        raise RateLimitError(
+            f"rate limit of the {refused.name} reached ({refused.limit} calls per minute); "
+            f"retry in {max(1, refused.reset_seconds)} s",
+            headers=headers,
+        )
+    backend_name = (
+        "http" if getattr(model, "execution", "") == "http" else (settings.EXECUTION_BACKEND)
+    )
+    invocation = Invocation.objects.create(
+        id=request_id,
+        model=model,
+        version=target.version,
+        build=target.build,
+        version_label=target.label,
+        caller_team=team,
+        caller_user=principal.user,
+        api_key=principal.key,
+        project=(project or (principal.key.project if principal.key else ""))[:64],
+        is_async=call.output == "void",
+        backend=backend_name,
+        hardware_class=model.hardware_class,
+        timeout_seconds=call.timeout,
+        want_stdout=call.stdout,
+        input_content_type=call.content_type,
+        input_bytes=call.size,
+        input_preview=call.preview,
+        webhook_url=call.webhook,
+        input_data=call.data if call.output == "void" or backend_name == "celery" else None,
+    )
+    if call.output == "void":
+        transaction.on_commit(lambda: enqueue_invocation(invocation))
+        return Outcome(invocation, is_member, headers)
+    try:
+        with limits.concurrency_slot(
+            "team",
+            f"team:{team.pk}",
+            settings.TEAM_CONCURRENCY_LIMIT,
+            ttl_seconds=int(call.timeout) + 60,
+        ):
+            run_invocation(invocation, call.data)
+    except limits.ConcurrencyLimitExceeded as exc:
+        finish(
+            invocation,
+            ExecutionResult(
+                "failed", error={"message": "concurrency limit", "error_type": "RateLimitError"}
+            ),
+            status=InvocationStatus.CANCELED,
+        )
+        raise RateLimitError(
+            f"the team already has {exc.limit} calls running; retry when one finishes",
+            headers={**headers, "Retry-After": "1"},
+        ) from None
+    return Outcome(invocation, is_member, headers)
+
+
+def enqueue_invocation(invocation: Invocation) -> None:
+    from .tasks import execute_invocation
+
+    queue = (
+        f"hw-{invocation.hardware_class}"
+        if invocation.backend == "celery"
+        else settings.GATEWAY_ASYNC_QUEUE
+    )
+    try:
+        execute_invocation.apply_async((str(invocation.pk),), queue=queue)
+    except Exception:
+        logger.exception("could not queue invocation %s", invocation.pk)
+        finish(
+            invocation,
+            ExecutionResult(
+                "failed",
+                error={
+                    "message": "the task queue is unavailable; nothing was run",
+                    "error_type": "UnavailableError",
+                },
+            ),
+        )
+
+
+def run_invocation(invocation: Invocation, data) -> Invocation:
+    """Run a claimed-or-new invocation synchronously on its backend and record the outcome.
+    A backend that cannot take the call leaves the invocation failed and raises 503."""
+    Invocation.objects.filter(pk=invocation.pk).update(
+        status=InvocationStatus.RUNNING, started_at=timezone.now()
+    )
+    invocation.status = InvocationStatus.RUNNING
+    invocation.started_at = timezone.now()
+    request = ExecutionRequest(
+        request_id=str(invocation.pk),
+        build_id=str(invocation.build_id),
+        content_type=invocation.input_content_type,
+        data=data,
+        timeout=invocation.timeout_seconds,
+        hardware_class=invocation.hardware_class,
+        model=invocation.model,
+    )
+    try:
+        result = get_backend(invocation.backend).run(request)
+    except ExecutionUnavailable as exc:
+        finish(
+            invocation,
+            ExecutionResult(
+                "failed", error={"message": str(exc), "error_type": "UnavailableError"}
+            ),
+        )
+        raise UnavailableError(f"the model cannot be run right now: {exc}") from None
+    except BaseException:
+        finish(
+            invocation,
+            ExecutionResult(
+                "failed", error={"message": "internal error", "error_type": "ServerError"}
+            ),
+        )
+        raise
+    finish(invocation, result)
+    return invocation
+
+
+def finish(invocation: Invocation, result: ExecutionResult, *, status: str | None = None) -> bool:
+    """Record the outcome once: a second finish (a retried task, a cancel racing the end)
+    changes nothing. Returns whether this call recorded it."""
+    import json
+
+    status = status or {
+        "succeeded": InvocationStatus.SUCCEEDED,
+        "timeout": InvocationStatus.TIMEOUT,
+    }.get(result.status, InvocationStatus.FAILED)
+    now = timezone.now()
+    output_bytes = len(json.dumps(result.result)) if result.result is not None else 0
+    fields = {
+        "status": status,
+        "result": result.result,
+        "result_content_type": result.content_type,
+        "error": result.error,
+        "stdout": (result.stdout or "")[:65536],
+        "cold_start": result.cold_start,
+        "model_duration": result.duration,
+        "output_bytes": output_bytes,
+        "finished_at": now,
+        "input_data": None,
+    }
+    updated = Invocation.objects.filter(
+        pk=invocation.pk, status__in=[InvocationStatus.QUEUED, InvocationStatus.RUNNING]
+    ).update(**fields, started_at=invocation.started_at or now)
+    for key, value in fields.items():
+        setattr(invocation, key, value)
+    if updated:
+        _notify_finished(invocation)
+        if invocation.webhook_url:
+            transaction.on_commit(lambda: _queue_webhook(invocation))
+    return bool(updated)
+
+
+def _notify_finished(invocation: Invocation) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_notify(%s, %s)", [NOTIFY_CHANNEL, str(invocation.pk)])
+
+
+def _queue_webhook(invocation: Invocation) -> None:
+    from .tasks import deliver_invocation_webhook
+
+    try:
+        deliver_invocation_webhook.apply_async(
+            (str(invocation.pk),), queue=settings.CELERY_TASK_DEFAULT_QUEUE
+        )
+    except Exception:
+        logger.exception("could not queue the webhook of invocation %s", invocation.pk)
+
+
+def invocation_get(principal: Principal, request_id) -> Invocation:
+    """An invocation, to its caller's namespace and to the model's owners."""
+    invocation = (
+        Invocation.objects.select_related("model", "model__owner", "version", "caller_team")
+        .filter(pk=request_id)
+        .first()
+    )
+    if invocation is None or not (
+        principal.is_member(invocation.caller_team) or principal.is_member(invocation.model.owner)
+    ):
+        raise NotFoundError(f"No invocation {request_id}")
+    return invocation
+
+
+def invocation_cancel(principal: Principal, invocation: Invocation) -> Invocation:
+    if not principal.is_member(invocation.caller_team):
+        raise NotFoundError(f"No invocation {invocation.pk}")
+    if invocation.is_final:
+        return invocation
+    if invocation.status == InvocationStatus.RUNNING:
+        get_backend(invocation.backend).cancel(str(invocation.pk))
+    finish(
+        invocation,
+        ExecutionResult(
+            "failed", error={"message": "canceled by the caller", "error_type": "CanceledError"}
+        ),
+        status=InvocationStatus.CANCELED,
+    )
+    invocation.refresh_from_db()
+    return invocation

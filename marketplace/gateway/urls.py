@@ -1,0 +1,18 @@
+from django.urls import path
+
+from . import api
+
+urlpatterns = [
+    path("algo/<slug:owner>/<slug:name>", api.InvokeApi.as_view(), name="api-invoke"),
+    path(
+        "algo/<slug:owner>/<slug:name>/<str:version>",
+        api.InvokeApi.as_view(),
+        name="api-invoke-version",
+    ),
+    path("invocations/<uuid:request_id>", api.InvocationApi.as_view(), name="api-invocation"),
+    path(
+        "invocations/<uuid:request_id>/cancel",
+        api.InvocationCancelApi.as_view(),
+        name="api-invocation-cancel",
+    ),
+]

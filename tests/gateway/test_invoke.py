@@ -1,0 +1,198 @@
+"""POST /v1/algo/... end to end on the local backend: a real runner service with warm,
+sandboxed processes, every body type, every query parameter, every error status."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from marketplace.gateway.models import Invocation
+from tests.conftest import assert_error_shape
+from tests.factories import UserFactory
+from tests.gateway.conftest import TOOLBOX_MODEL, key_client, publish
+
+pytestmark = pytest.mark.slow
+
+
+def test_json_call_returns_the_envelope(toolbox, owner):
+    client = key_client(owner)
+    response = client.post("/v1/algo/ada/toolbox", {"text": "hi"}, format="json")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["result"] == {"echo": {"text": "hi"}}
+    assert body["metadata"]["content_type"] == "json"
+    assert body["metadata"]["duration"] >= 0
+    assert body["request_id"] == response["X-Request-ID"]
+    invocation = Invocation.objects.get(pk=body["request_id"])
+    assert invocation.status == "succeeded" and invocation.version_label == "1.0.0"
+    assert invocation.caller_team.slug == "ada" and invocation.input_content_type == "json"
+
+
+def test_text_and_binary_bodies(toolbox, owner):
+    client = key_client(owner)
+    text = client.generic(
+        "POST", "/v1/algo/ada/toolbox", "héllo wörld", content_type="text/plain; charset=utf-8"
+    )
+    assert text.json()["result"] == "HÉLLO WÖRLD"
+    assert text.json()["metadata"]["content_type"] == "text"
+    payload = bytes(range(256))
+    binary = client.generic(
+        "POST", "/v1/algo/ada/toolbox", payload, content_type="application/octet-stream"
+    )
+    assert binary.json()["metadata"]["content_type"] == "binary"
+    assert base64.b64decode(binary.json()["result"]) == payload[::-1]
+
+
+def test_raw_output(toolbox, owner):
+    client = key_client(owner)
+    raw = client.post("/v1/algo/ada/toolbox?output=raw", {"text": "x"}, format="json")
+    assert raw["Content-Type"] == "application/json"
+    assert json.loads(raw.content) == {"echo": {"text": "x"}}
+    raw_text = client.generic(
+        "POST", "/v1/algo/ada/toolbox?output=raw", "abc", content_type="text/plain"
+    )
+    assert raw_text.content == b"ABC"
+    raw_bytes = client.generic(
+        "POST",
+        "/v1/algo/ada/toolbox?output=raw",
+        b"\x01\x02",
+        content_type="application/octet-stream",
+    )
+    assert raw_bytes.content == b"\x02\x01"
+
+
+def test_model_error_is_a_200_with_the_stacktrace_for_owners_only(toolbox, owner):
+    mine = key_client(owner).post("/v1/algo/ada/toolbox", {"fail": "bad wolf"}, format="json")
+    assert mine.status_code == 200
+    error = mine.json()["error"]
+    assert error["message"] == "bad wolf" and error["error_type"] == "AlgorithmError"
+    assert "Traceback" in error["stacktrace"]
+    theirs = key_client(UserFactory()).post(
+        "/v1/algo/ada/toolbox", {"fail": "bad wolf"}, format="json"
+    )
+    assert theirs.status_code == 200
+    assert "stacktrace" not in theirs.json()["error"]
+    assert Invocation.objects.filter(status="failed").count() == 2
+
+
+def test_stdout_is_for_owners(toolbox, owner):
+    mine = key_client(owner).post(
+        "/v1/algo/ada/toolbox?stdout=true", {"print": "debug line"}, format="json"
+    )
+    assert mine.json()["metadata"]["stdout"] == "debug line\n"
+    theirs = key_client(UserFactory()).post(
+        "/v1/algo/ada/toolbox?stdout=true", {"print": "x"}, format="json"
+    )
+    assert_error_shape(theirs, 403, "AuthorizationError")
+    quiet = key_client(owner).post(
+        "/v1/algo/ada/toolbox?stdout=False", {"print": "x"}, format="json"
+    )
+    assert "stdout" not in quiet.json()["metadata"]
+
+
+def test_versions_through_the_gateway(toolbox, owner):
+    publish(owner, {**TOOLBOX_MODEL, "README.md": "v1.1"}, bump="minor")
+    publish(owner, {**TOOLBOX_MODEL, "README.md": "v2 private"}, bump="major", visibility="private")
+    stranger = key_client(UserFactory())
+    mine = key_client(owner)
+
+    def version_of(client, path):
+        response = client.post(path, {"text": "v"}, format="json")
+        assert response.status_code == 200, response.content
+        return Invocation.objects.get(pk=response.json()["request_id"]).version_label
+
+    assert version_of(stranger, "/v1/algo/ada/toolbox") == "1.1.0"
+    assert version_of(mine, "/v1/algo/ada/toolbox") == "2.0.0"
+    assert version_of(stranger, "/v1/algo/ada/toolbox/1.0.0") == "1.0.0"
+    assert version_of(stranger, "/v1/algo/ada/toolbox/1") == "1.1.0"
+    assert version_of(stranger, "/v1/algo/ada/toolbox/1.*") == "1.1.0"
+    assert version_of(mine, "/v1/algo/ada/toolbox/latestPrivate") == "2.0.0"
+    assert_error_shape(stranger.post("/v1/algo/ada/toolbox/2.0.0", {}, format="json"), 404)
+    assert_error_shape(stranger.post("/v1/algo/ada/toolbox/latestPrivate", {}, format="json"), 404)
+    assert_error_shape(stranger.post("/v1/algo/ada/toolbox/9", {}, format="json"), 404)
+    assert_error_shape(stranger.post("/v1/algo/ada/toolbox/v1", {}, format="json"), 400)
+    assert_error_shape(
+        stranger.post("/v1/algo/ada/nothing", {}, format="json"), 404, "NotFoundError"
+    )
+
+
+def test_private_models_only_for_members_and_their_keys(owner, storage, runner):
+    publish(owner, {**TOOLBOX_MODEL}, visibility="private")
+    assert key_client(owner).post("/v1/algo/ada/toolbox", {}, format="json").status_code == 200
+    assert_error_shape(
+        key_client(UserFactory()).post("/v1/algo/ada/toolbox", {}, format="json"), 404
+    )
+
+
+def test_key_scopes_decide_with_canonical_names(toolbox, owner):
+    def status(scopes, path="/v1/algo/ada/toolbox"):
+        return key_client(owner, scopes=scopes).post(path, {}, format="json").status_code
+
+    assert status(["algo://ada/*"]) == 200
+    assert status(["algo://ada/toolbox/1.*"]) == 200
+    assert status(["algo://ada/toolbox/2.*"]) == 403
+    assert status(["algo://other/*"]) == 403
+    assert status([]) == 403
+    assert status(["algo://ada/toolbox/1.*"], "/v1/algo/ada/toolbox/latest") == 200
+    assert status(["algo://ada/toolbox/1.0.0"], "/v1/algo/ada/toolbox/1") == 200
+
+
+def test_call_errors_have_the_documented_statuses(toolbox, owner, settings, client):
+    mine = key_client(owner)
+    assert_error_shape(
+        client.post("/v1/algo/ada/toolbox", {}, content_type="application/json"),
+        401,
+        "AuthenticationError",
+    )
+    assert_error_shape(
+        mine.generic("POST", "/v1/algo/ada/toolbox", "{nope", content_type="application/json"),
+        400,
+        "InputError",
+    )
+    error = assert_error_shape(
+        mine.post("/v1/algo/ada/toolbox", {"text": 5}, format="json"), 400, "InputError"
+    )
+    assert "input schema" in error["message"] and "$.text" in error["message"]
+    assert_error_shape(
+        mine.generic("POST", "/v1/algo/ada/toolbox", "<x/>", content_type="application/xml"), 400
+    )
+    assert_error_shape(mine.post("/v1/algo/ada/toolbox?timeout=0", {}, format="json"), 400)
+    assert_error_shape(mine.post("/v1/algo/ada/toolbox?timeout=3001", {}, format="json"), 400)
+    assert_error_shape(mine.post("/v1/algo/ada/toolbox?output=fancy", {}, format="json"), 400)
+    settings.GATEWAY_MAX_BODY_BYTES = 100
+    big = mine.generic("POST", "/v1/algo/ada/toolbox", "x" * 101, content_type="text/plain")
+    assert_error_shape(big, 413, "RequestTooLargeError")
+    assert big["X-Request-ID"]
+
+
+def test_timeout_is_a_504_and_the_next_call_works(toolbox, owner):
+    mine = key_client(owner)
+    slow = mine.post("/v1/algo/ada/toolbox?timeout=1", {"sleep": 30}, format="json")
+    error = assert_error_shape(slow, 504, "TimeoutError")
+    assert "1 seconds" in error["message"]
+    assert Invocation.objects.get(pk=slow.json()["request_id"]).status == "timeout"
+    again = mine.post("/v1/algo/ada/toolbox", {"text": "alive"}, format="json")
+    assert again.json()["result"] == {"echo": {"text": "alive"}}
+
+
+def test_warm_processes_are_reused(toolbox, owner, runner):
+    mine = key_client(owner)
+    for _ in range(5):
+        mine.post("/v1/algo/ada/toolbox", {"text": "x"}, format="json")
+    invocations = list(Invocation.objects.order_by("created_at"))
+    assert [i.cold_start for i in invocations] == [True, False, False, False, False]
+    assert runner.stats()["processes"] == 1
+
+
+def test_invocation_resource_for_caller_and_owner_only(toolbox, owner):
+    caller = UserFactory(username="caller")
+    response = key_client(caller).post("/v1/algo/ada/toolbox", {"fail": "oops"}, format="json")
+    request_id = response.json()["request_id"]
+    seen = key_client(caller).get(f"/v1/invocations/{request_id}").json()
+    assert seen["status"] == "failed" and seen["model"] == "ada/toolbox"
+    assert seen["caller"] == "caller" and "stacktrace" not in seen["error"]
+    by_owner = key_client(owner).get(f"/v1/invocations/{request_id}").json()
+    assert "stacktrace" in by_owner["error"]
+    assert_error_shape(key_client(UserFactory()).get(f"/v1/invocations/{request_id}"), 404)
