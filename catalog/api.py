@@ -231,9 +231,17 @@ class ModelUploadApi(APIView):
             )
         if "package" not in request.FILES:
             if request.content_type.startswith("application/json"):
-                raise UnsupportedMediaTypeError(
-                    "Upload the package as multipart/form-data with the file in the 'package' field"
+                if not isinstance(request.data, dict) or "http" not in request.data:
+                    raise UnsupportedMediaTypeError(
+                        "Upload the package as multipart/form-data with the file in the "
+                        "'package' field, or send JSON metadata naming an 'http' inference "
+                        "server"
+                    )
+                build, created = services.remote_build_create(
+                    actor=request.user, owner=team, spec=dict(request.data)
                 )
+                body = {"build": BuildOutput(build).data}
+                return Response(body, status=status.HTTP_202_ACCEPTED if created else 200)
             raise InputError(
                 "package: attach the model package (a .zip or .tar.gz of the "
                 "folder, or an .onnx / .skops file)",

@@ -62,6 +62,27 @@ def model_spec_for(build: Build, package_dir) -> ModelSpec:
     )
 
 
+def _check_remote_model(build: Build, log: BuildLog) -> None:
+    """A model on an inference server has nothing to install: its build checks the server
+    answers the sample input."""
+    from marketplace.execution.backends.http import forward
+
+    config = build.manifest["http"]
+    log(f"Model served by {config['url']} ({config['protocol']})")
+    sample_output, content_type = None, ""
+    if build.sample_input is not None:
+        result = forward(config, "json", build.sample_input, SAMPLE_TIMEOUT_SECONDS)
+        if result.status != "succeeded":
+            raise ModelProcessError(f"the sample input failed: {result.error['message']}")
+        sample_output, content_type = result.result, result.content_type
+        log(f"Sample input answered in {result.duration * 1000:.1f} ms")
+    log("Build succeeded")
+    log.flush()
+    services.build_succeed(
+        build, environment_key="", sample_output=sample_output, content_type=content_type
+    )
+
+
 def execute_build(build_id) -> None:
     build = services.build_claim(build_id)
     if build is None:
@@ -78,6 +99,9 @@ def execute_build(build_id) -> None:
     process = None
     started = time.monotonic()
     try:
+        if build.runtime == "http":
+            _check_remote_model(build, log)
+            return
         package_dir = services.package_dir(build)
         spec = model_spec_for(build, package_dir)
         runtime = get_runtime(spec.runtime)

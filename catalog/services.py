@@ -149,6 +149,91 @@ def build_create(
     return build, True
 
 
+def remote_build_create(*, actor: User, owner: Team, spec: dict) -> tuple[Build, bool]:
+    """A model served by an existing inference server: the catalogue keeps its URL and
+    protocol (the build's manifest) and the gateway forwards calls there."""
+    import hashlib
+    import json
+    import re
+
+    from marketplace.execution.backends.http import PROTOCOLS
+
+    from .packages.manifest import SLUG_RE
+
+    access.require_publish(actor, owner)
+    name = str(spec.get("name", "")).strip()
+    if not re.match(SLUG_RE, name):
+        raise InputError(
+            "name: 2 to 64 lowercase letters, digits, - or _, starting with a letter",
+            fields={"name": ["invalid"]},
+        )
+    http = spec.get("http")
+    if not isinstance(http, dict):
+        raise InputError(
+            'http: give the inference server as {"url", "protocol"}', fields={"http": ["required"]}
+        )
+    url, protocol = str(http.get("url", "")), http.get("protocol", "json")
+    if not url.startswith(("http://", "https://")):
+        raise InputError("http.url: must be an http(s) URL", fields={"http.url": ["invalid"]})
+    if protocol not in PROTOCOLS:
+        raise InputError(
+            f"http.protocol: one of {', '.join(PROTOCOLS)}", fields={"http.protocol": ["invalid"]}
+        )
+    if protocol == "oip-v2" and not http.get("model_name"):
+        raise InputError(
+            "http.model_name: the model's name on the inference server",
+            fields={"http.model_name": ["required"]},
+        )
+    manifest = {
+        "name": name,
+        "title": str(spec.get("title") or name)[:100],
+        "tagline": str(spec.get("tagline", ""))[:200],
+        "readme": str(spec.get("readme", "")),
+        "runtime": "http",
+        "entrypoint": url,
+        "license": str(spec.get("license", "unknown")),
+        "tags": [str(t).lower() for t in spec.get("tags", [])][:20],
+        "task": str(spec.get("task", "")),
+        "framework": str(spec.get("framework", "")),
+        "network": True,
+        "royalty_per_call": str(spec.get("royalty_per_call", "0")),
+        "sample_input": spec.get("sample_input"),
+        "http": {
+            "url": url,
+            "protocol": protocol,
+            "model_name": http.get("model_name", ""),
+            "input_name": http.get("input_name", "input-0"),
+        },
+    }
+    digest = hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()
+    with transaction.atomic():
+        model, _ = Model.objects.get_or_create(
+            owner=owner,
+            slug=name,
+            defaults={
+                "title": manifest["title"],
+                "tagline": manifest["tagline"],
+                "runtime": "http",
+                "network": True,
+                "created_by": actor,
+            },
+        )
+        existing = Build.objects.filter(model=model, package_hash=digest).first()
+        if existing is not None:
+            return existing, False
+        build = Build.objects.create(
+            model=model,
+            package_hash=digest,
+            manifest=manifest,
+            runtime="http",
+            sample_input=manifest["sample_input"],
+            created_by=actor,
+            log=f"Inference server {url} ({protocol}) registered by {actor.username}.\n",
+        )
+        transaction.on_commit(lambda: _enqueue_build(build.pk))
+    return build, True
+
+
 def _enqueue_build(build_id) -> None:
     from .tasks import run_build
 

@@ -124,9 +124,7 @@ def invoke(
             f"retry in {max(1, refused.reset_seconds)} s",
             headers=headers,
         )
-    backend_name = (
-        "http" if getattr(model, "execution", "") == "http" else (settings.EXECUTION_BACKEND)
-    )
+    backend_name = "http" if target.build.runtime == "http" else settings.EXECUTION_BACKEND
     invocation = Invocation.objects.create(
         id=request_id,
         model=model,

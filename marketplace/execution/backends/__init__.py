@@ -108,4 +108,4 @@ def result_from_runner(answer: dict) -> ExecutionResult:
     )
 
 
-from . import celery, local  # noqa: E402, F401  (registration)
+from . import celery, http, local  # noqa: E402, F401  (registration)
