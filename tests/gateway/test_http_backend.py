@@ -159,7 +159,7 @@ def test_errors_and_timeouts_of_the_inference_server(inference_server, transacti
         "upper": "ABC"
     }
 
-    slow = _register(
+    _register(
         client,
         "ops",
         {

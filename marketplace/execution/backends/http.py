@@ -12,6 +12,7 @@ Protocols:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import urllib.error
@@ -112,10 +113,8 @@ def forward(config: dict, content_type: str, data, timeout: float) -> ExecutionR
             answer = json.loads(response.read() or b"null")
     except urllib.error.HTTPError as exc:
         detail = exc.read()[:2000].decode("utf-8", errors="replace")
-        try:
+        with contextlib.suppress(ValueError, AttributeError):
             detail = json.loads(detail).get("error", detail)
-        except (ValueError, AttributeError):
-            pass
         return ExecutionResult(
             "failed",
             duration=time.monotonic() - started,
