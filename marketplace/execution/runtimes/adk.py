@@ -14,7 +14,7 @@ class AdkRuntime(PythonBased):
         return ["-u", f"{{package}}/{script}"]
 
     def extra_env(self, spec: ModelSpec) -> dict[str, str]:
-        return {"PYTHONPATH": "{package}:{package}/src"}
+        return {"PYTHONPATH": "{shims}/adk_compat:{package}:{package}/src"}
 
     def protocol(self) -> dict:
         return {"result_channel": "fifo", "ready": "marker", "ready_marker": "PIPE_INIT_COMPLETE"}

@@ -14,11 +14,14 @@ def load():
 def apply(data, model):
     import pandas as pd
 
-    if isinstance(data, dict) and "dataframe_records" in data:
-        frame = pd.DataFrame.from_records(data["dataframe_records"])
-    elif isinstance(data, dict) and "dataframe_split" in data:
-        split = data["dataframe_split"]
-        frame = pd.DataFrame(split["data"], columns=split.get("columns"))
+    schema = model.metadata.get_input_schema()
+    if isinstance(data, dict) and ("dataframe_records" in data or "dataframe_split" in data):
+        # MLflow's own parser applies the model's input schema (an integer sent for a double
+        # column is converted, as MLflow's scoring server does).
+        from mlflow.utils.proto_json_utils import dataframe_from_parsed_json
+
+        orient = "records" if "dataframe_records" in data else "split"
+        frame = dataframe_from_parsed_json(data[f"dataframe_{orient}"], orient, schema=schema)
     elif isinstance(data, dict) and "inputs" in data:
         frame = data["inputs"]
     elif isinstance(data, list):

@@ -9,10 +9,17 @@ import skops.io
 
 def load():
     path = os.environ["MARKETPLACE_MODEL_FILE"]
-    # Only types skops itself reports as found in this file are trusted: loading never
-    # runs arbitrary code, and a file needing anything exotic is refused at build time.
+    # skops trusts scikit-learn's, numpy's and scipy's own types by default; a file that
+    # needs any other type could run code of its author's choosing when loaded, so it is
+    # refused (at build time, when the model is first started) instead of trusted.
     untrusted = skops.io.get_untrusted_types(file=path)
-    return skops.io.load(path, trusted=untrusted)
+    if untrusted:
+        raise ValueError(
+            "this .skops file needs types skops does not trust by default: "
+            + ", ".join(sorted(untrusted))
+            + "; save the model with only scikit-learn, numpy and scipy types"
+        )
+    return skops.io.load(path)
 
 
 def apply(data, model):
@@ -27,6 +34,12 @@ def apply(data, model):
         import pandas as pd
 
         rows = pd.DataFrame(rows)
+        expected = list(getattr(model, "feature_names_in_", []))
+        if expected:
+            missing = [name for name in expected if name not in rows.columns]
+            if missing:
+                raise ValueError(f"missing features: {', '.join(missing)}")
+            rows = rows[expected]  # the order the estimator was fitted with
     result = {"predictions": model.predict(rows).tolist()}
     if hasattr(model, "predict_proba"):
         result["probabilities"] = model.predict_proba(rows).tolist()
