@@ -33,7 +33,6 @@ def _stop_heartbeat(sender, **kwargs):
         forget_worker(hostname=sender.hostname)
 
 
-
 @control_command(args=[("request_id", str)], signature="<request_id>")
 def cancel_invocation(state, request_id):
     """Broadcast by the celery execution backend: kill the call on this host if it is here."""
