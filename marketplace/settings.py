@@ -204,6 +204,7 @@ CELERY_TASK_DEFAULT_QUEUE = env("CELERY_DEFAULT_QUEUE", "celery")
 CATALOG_BUILD_QUEUE = env("CATALOG_BUILD_QUEUE", "builds")
 CELERY_BEAT_SCHEDULE = {
     "reap-builds": {"task": "catalog.tasks.reap_builds", "schedule": 60.0},
+    "purge-rate-limits": {"task": "marketplace.gateway.tasks.purge_rate_limits", "schedule": 300.0},
 }
 
 # -- search and execution -------------------------------------------------------------------
@@ -236,6 +237,11 @@ RATE_LIMIT_PER_KEY_PER_MINUTE = env_int("RATE_LIMIT_PER_KEY_PER_MINUTE", 600)
 TEAM_RATE_LIMIT_PER_MINUTE = env_int("TEAM_RATE_LIMIT_PER_MINUTE", 3000)
 TEAM_CONCURRENCY_LIMIT = env_int("TEAM_CONCURRENCY_LIMIT", 32)
 GATEWAY_ASYNC_QUEUE = env("GATEWAY_ASYNC_QUEUE", "invocations")
+# Where limiter state lives: "" picks Redis when a URL is set, else PostgreSQL.
+RATE_LIMIT_BACKEND = env("RATE_LIMIT_BACKEND")
+RATE_LIMIT_REDIS_URL = env("RATE_LIMIT_REDIS_URL", REDIS_URL)
+RATE_LIMIT_KEY_PREFIX = env("RATE_LIMIT_KEY_PREFIX", "marketplace:limits:")
+RATE_LIMIT_WINDOW_SECONDS = env_int("RATE_LIMIT_WINDOW_SECONDS", 60)
 
 MEDIA_ROOT = Path(env("MEDIA_ROOT", str(VAR_DIR / "media")))
 MEDIA_URL = "/media/"

@@ -7,6 +7,16 @@ from tests.factories import UserFactory, make_key
 
 
 @pytest.fixture(autouse=True)
+def _close_limiter_connections():
+    """The limiter may open a second connection inside atomic blocks; close it so the test
+    database can be dropped."""
+    yield
+    from marketplace.gateway import limits
+
+    limits.close_own_connections()
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 

@@ -112,7 +112,10 @@ class ConcurrencyLimitExceeded(RateLimitError):
 
 
 def window_seconds() -> int:
-    return int(getattr(settings, "RATE_LIMIT_WINDOW_SECONDS", DEFAULT_WINDOW_SECONDS))
+    window = int(getattr(settings, "RATE_LIMIT_WINDOW_SECONDS", DEFAULT_WINDOW_SECONDS))
+    if window < 1:
+        raise ImproperlyConfigured("RATE_LIMIT_WINDOW_SECONDS must be at least 1")
+    return window
 
 
 def check_rates(subjects: Sequence[tuple[str, str, int]]) -> list[RateDecision]:
@@ -247,8 +250,9 @@ class Limiter(ABC):
 def _decision(subject: _Subject, allowed: bool, level: int, window: int) -> RateDecision:
     cost = window * 1000
     limit = subject.limit
-    free = max(limit * cost - level, 0)
-    remaining = min(free // cost, limit)
+    # Free capacity; negative when the limit was lowered below what is already in use.
+    free = limit * cost - level
+    remaining = min(max(free // cost, 0), limit)
     # The level drains by `limit` per millisecond; one more request is free when the free
     # capacity reaches (remaining + 1) requests. Nothing in use: nothing to wait for.
     reset_ms = 0 if remaining >= limit else -(-((remaining + 1) * cost - free) // limit)
@@ -374,7 +378,9 @@ def _own_connection():
         with _all_own_connections_lock:
             _all_own_connections.add(conn)
     elif conn.connection is not None and (
-        conn.errors_occurred or (conn.close_at is not None and time.monotonic() >= conn.close_at)
+        conn.errors_occurred
+        or not conn.autocommit
+        or (conn.close_at is not None and time.monotonic() >= conn.close_at)
     ):
         conn.close()
     return conn
@@ -397,7 +403,7 @@ class PostgresLimiter(Limiter):
         the module docstring). With `transaction`, `work` returns (result, commit?) and runs
         between BEGIN and COMMIT or ROLLBACK; otherwise each statement is its own."""
         default = connections[DEFAULT_DB_ALIAS]
-        own = False
+        own = default.in_atomic_block or not default.get_autocommit()
         conn = _own_connection() if own else default
         reused = conn.connection is not None
         try:
@@ -430,7 +436,10 @@ class PostgresLimiter(Limiter):
             raise
         finally:
             if conn.connection is not None:
-                conn.set_autocommit(True)
+                try:
+                    conn.set_autocommit(True)
+                except Exception:
+                    conn.close()  # never leave a connection half in a transaction
         return result
 
     def hit(self, subjects: Sequence[_Subject], cost: int) -> list[tuple[bool, int]]:

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from marketplace.execution.backends import ExecutionResult
 
-from . import services
+from . import limits, services
 from .models import Invocation, InvocationStatus
 
 
@@ -101,3 +101,8 @@ def deliver_invocation_webhook(self, request_id: str) -> None:
     except (urllib.error.URLError, OSError) as exc:
         raise WebhookNotDelivered(str(exc)) from exc
     Invocation.objects.filter(pk=request_id).update(webhook_delivered_at=timezone.now())
+
+
+@shared_task(ignore_result=True)
+def purge_rate_limits() -> int:
+    return limits.purge_expired()
