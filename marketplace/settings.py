@@ -237,11 +237,27 @@ RATE_LIMIT_PER_KEY_PER_MINUTE = env_int("RATE_LIMIT_PER_KEY_PER_MINUTE", 600)
 TEAM_RATE_LIMIT_PER_MINUTE = env_int("TEAM_RATE_LIMIT_PER_MINUTE", 3000)
 TEAM_CONCURRENCY_LIMIT = env_int("TEAM_CONCURRENCY_LIMIT", 32)
 GATEWAY_ASYNC_QUEUE = env("GATEWAY_ASYNC_QUEUE", "invocations")
+# The hardware class this host's worker offers (its queue is hw-<class>).
+HARDWARE_CLASS = env("HARDWARE_CLASS", "cpu")
 # Where limiter state lives: "" picks Redis when a URL is set, else PostgreSQL.
 RATE_LIMIT_BACKEND = env("RATE_LIMIT_BACKEND")
 RATE_LIMIT_REDIS_URL = env("RATE_LIMIT_REDIS_URL", REDIS_URL)
 RATE_LIMIT_KEY_PREFIX = env("RATE_LIMIT_KEY_PREFIX", "marketplace:limits:")
 RATE_LIMIT_WINDOW_SECONDS = env_int("RATE_LIMIT_WINDOW_SECONDS", 60)
+
+# Per model process: cgroups (auto | off | required) cap processes and total memory;
+# rlimits cap open files, file size and CPU time.
+SANDBOX_CGROUPS = env("SANDBOX_CGROUPS", "auto")
+if SANDBOX_CGROUPS not in {"auto", "off", "required"}:
+    raise ImproperlyConfigured("SANDBOX_CGROUPS must be 'auto', 'off' or 'required'")
+SANDBOX_CGROUP_PARENT = env("SANDBOX_CGROUP_PARENT")
+SANDBOX_MEMORY_BYTES = env_int("SANDBOX_MEMORY_BYTES", 2 * 1024**3)
+SANDBOX_PROCESSES = env_int("SANDBOX_PROCESSES", 128)
+SANDBOX_OPEN_FILES = env_int("SANDBOX_OPEN_FILES", 1024)
+SANDBOX_CPU_SECONDS = env_int("SANDBOX_CPU_SECONDS", 0) or None
+SANDBOX_FILE_SIZE_BYTES = env_int("SANDBOX_FILE_SIZE_BYTES", 1024**3)
+SANDBOX_ANSWER_BYTES = env_int("SANDBOX_ANSWER_BYTES", 64 * 1024**2)
+SANDBOX_CPUS = float(env("SANDBOX_CPUS") or 0) or None
 
 MEDIA_ROOT = Path(env("MEDIA_ROOT", str(VAR_DIR / "media")))
 MEDIA_URL = "/media/"

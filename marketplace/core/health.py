@@ -90,8 +90,10 @@ def check_sandbox() -> ComponentHealth:
     from marketplace.execution.sandbox import sandbox_status
 
     sandbox = sandbox_status()
-    if sandbox.enabled:
+    if sandbox.enabled and sandbox.cgroups:
         return ComponentHealth(OK, sandbox.engine, sandbox.message)
+    if sandbox.enabled:
+        return ComponentHealth(DEGRADED, sandbox.engine, sandbox.message)
     return ComponentHealth(DEGRADED, sandbox.engine, f"sandbox off: {sandbox.message}")
 
 

@@ -3,43 +3,76 @@
 The process reads one JSON request per line on stdin and answers one JSON line per request
 on its result channel: a pipe whose descriptor it is given (python and node shims), its own
 stdout (`command` models), or the FIFO /tmp/algoout (Algorithmia ADK algorithms). Whatever
-else it prints is captured and attached to the request it was handling.
+else it prints is captured (at most 64 KiB per request) and attached to the request it was
+handling; the pipes are drained all the time, so a chatty model never blocks on them.
 
 A process handles one request at a time. A request that outlives its timeout kills the
-process; so does a protocol violation. Either way the caller gets a clear error and the
-owner of the process (the pool, or a build) starts a fresh one for the next call.
+process and everything it started; so does a protocol violation, and so does the kernel
+killing any part of it for memory. Whatever happens, dying included, the caller gets a
+clear error (ModelTimeout, ModelCrashed) and the owner of the process (the pool, or a
+build) starts a fresh one for the next call.
+
+Each process gets its own cgroup when the host allows (see cgroups.py and sandbox.py for
+the layers and how they degrade).
 """
 
 from __future__ import annotations
 
+import atexit
+import codecs
 import contextlib
+import fcntl
 import json
 import logging
 import os
 import queue
+import select
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
+import termios
 import threading
 import time
 import uuid
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from django.conf import settings
+
+from .cgroups import CgroupError, ModelCgroup, cgroup_support
 from .sandbox import (
     SANDBOX_PACKAGE_DIR,
     SANDBOX_SHIMS_DIR,
     ResourceLimits,
     apply_limits,
     bubblewrap_argv,
+    format_bytes,
 )
 
 logger = logging.getLogger(__name__)
 
-_LOG_LIMIT = 64 * 1024
+_LOG_LIMIT = 64 * 1024  # characters of output kept per request
+_READ_SIZE = 64 * 1024
+# How often a waiting call looks at the process (death, out-of-memory kills).
+_POLL_SECONDS = 0.1
+# At most this long, after an answer, for output the model wrote before it to be read.
+_SETTLE_SECONDS = 0.05
 _EOF = object()
+
+# Started and not yet stopped: stopped when the platform process exits normally, so that no
+# model (one started without bubblewrap outlives us) and no cgroup is left behind.
+_RUNNING: weakref.WeakSet[ModelProcess] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_running_processes() -> None:
+    for process in list(_RUNNING):
+        with contextlib.suppress(Exception):
+            process.stop()
 
 
 @dataclass
@@ -93,20 +126,38 @@ class ModelTimeout(ModelProcessError):
     error_type = "TimeoutError"
 
 
+@dataclass(frozen=True)
+class _Oversized:
+    """An answer line longer than the limit; it was read and thrown away."""
+
+    size: int
+
+
 class ModelProcess:
     def __init__(self, spec: LaunchSpec, *, sandbox: bool):
         self.spec = spec
         self.sandbox = sandbox
         self.process: subprocess.Popen | None = None
         self._tmp_dir: str | None = None
+        self._cgroup: ModelCgroup | None = None
+        self._oom_kills_at_stop = 0
         self._results: queue.Queue = queue.Queue()
         self._output: list[str] = []
+        self._output_size = 0
+        self._output_dropped = 0
         self._output_lock = threading.Lock()
+        # Output pipes still open, and how many of their readers hold a chunk not yet
+        # captured: together they tell whether everything written so far has been read.
+        self._io = threading.Condition()
+        self._output_fds: set[int] = set()
+        self._output_busy = 0
+        self._readers: list[tuple[threading.Thread, bool]] = []
+        self._wake_fds: tuple[int, int] | None = None
         self._ready_event = threading.Event()
-        self._result_reader = None
         self.started_at: float | None = None
         self.calls = 0
         self._lock = threading.Lock()
+        self._stop_lock = threading.Lock()
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -117,6 +168,15 @@ class ModelProcess:
     @property
     def pid(self) -> int | None:
         return self.process.pid if self.process else None
+
+    @property
+    def tmp_dir(self) -> str | None:
+        """The host directory that is the process's /tmp (None once stopped)."""
+        return self._tmp_dir
+
+    @property
+    def cgroup(self) -> ModelCgroup | None:
+        return self._cgroup
 
     def start(self, *, timeout: float = 300) -> None:
         spec = self.spec
@@ -170,7 +230,22 @@ class ModelProcess:
         else:
             full_argv, child_env, cwd = argv, env, str(spec.package_dir)
 
-        limits = spec.limits
+        try:
+            self._cgroup = self._make_cgroup()
+        except ModelStartError:
+            for fd in (read_fd, write_fd):
+                if fd is not None:
+                    os.close(fd)
+            self._cleanup_tmp()
+            raise
+        cgroup, limits = self._cgroup, spec.limits
+        limit_data = cgroup is None or not cgroup.has("memory")
+
+        def prepare_child() -> None:  # in the child, between fork and exec
+            if cgroup is not None:
+                cgroup.enter()
+            apply_limits(limits, limit_data=limit_data)
+
         try:
             self.process = subprocess.Popen(  # noqa: S603 - argv built from the manifest's runtime
                 full_argv,
@@ -181,37 +256,59 @@ class ModelProcess:
                 cwd=cwd,
                 pass_fds=pass_fds,
                 start_new_session=True,
-                preexec_fn=lambda: apply_limits(limits),
+                preexec_fn=prepare_child,
             )
-        except OSError as exc:
+        except (OSError, subprocess.SubprocessError) as exc:
+            if read_fd is not None:
+                os.close(read_fd)
+            self._remove_cgroup()
             self._cleanup_tmp()
             raise ModelStartError(f"cannot start the model: {exc}") from exc
         finally:
             if write_fd is not None:
                 os.close(write_fd)
         self.started_at = time.monotonic()
+        _RUNNING.add(self)
+        os.set_blocking(self.process.stdin.fileno(), False)
 
+        self._wake_fds = os.pipe()
+        stdout, stderr = self.process.stdout, self.process.stderr
         if spec.result_channel == "stdout":
-            self._spawn_line_reader(self.process.stdout, self._on_result_line, "result")
+            self._spawn_reader(stdout.fileno(), self._result_sink(), stdout.close, "result")
         else:
-            self._spawn_line_reader(self.process.stdout, self._on_output_line, "stdout")
-            self._spawn_line_reader(os.fdopen(read_fd, "rb"), self._on_result_line, "result")
-        self._spawn_line_reader(self.process.stderr, self._on_output_line, "stderr")
+            self._spawn_reader(stdout.fileno(), self._output_sink(), stdout.close, "stdout")
+            self._spawn_reader(
+                read_fd,
+                self._result_sink(),
+                lambda: os.close(read_fd),
+                "result",
+                sees_eof=spec.result_channel != "fifo",
+            )
+        self._spawn_reader(stderr.fileno(), self._output_sink(), stderr.close, "stderr")
         self._wait_ready(timeout)
 
     def stop(self) -> None:
-        process = self.process
-        if process is not None and process.poll() is None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, signal.SIGKILL)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=10)
-        if process is not None:
-            for stream in (process.stdin, process.stdout, process.stderr):
+        """Kill the process and everything it started, read what is left of its output,
+        and remove its cgroup and its /tmp. Safe to call more than once, from any thread."""
+        with self._stop_lock:
+            process = self.process
+            if process is not None and process.poll() is None:
+                # Only while the leader is not reaped is its pid surely still our group's.
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(process.pid, signal.SIGKILL)
+            if self._cgroup is not None:
+                self._oom_kills_at_stop = self._cgroup.oom_kills()
+                self._cgroup.kill()
+            if process is not None:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(timeout=10)
+            self._stop_readers()
+            if process is not None and process.stdin:
                 with contextlib.suppress(OSError, ValueError):
-                    if stream:
-                        stream.close()
-        self._cleanup_tmp()
+                    process.stdin.close()
+            self._remove_cgroup()
+            self._cleanup_tmp()
+            _RUNNING.discard(self)
 
     # -- calls ------------------------------------------------------------------------------
 
@@ -221,53 +318,37 @@ class ModelProcess:
         with self._lock:
             if not self.alive:
                 raise ModelCrashed("the model process is not running", output=self.output())
+            if self._out_of_memory():
+                raise self._crashed()
             request_id = uuid.uuid4().hex
             self._take_output()
             self._drain_results()
             line = json.dumps({"id": request_id, "content_type": content_type, "data": data})
             started = time.monotonic()
-            try:
-                self.process.stdin.write(line.encode() + b"\n")
-                self.process.stdin.flush()
-            except (BrokenPipeError, OSError):
-                self._reap()
-                raise ModelCrashed(self._death_message(), output=self._take_output()) from None
             deadline = started + timeout
-            while True:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    output = self._take_output()
-                    self.stop()
-                    raise ModelTimeout(
-                        f"the model did not answer within {timeout:g} seconds", output=output
-                    )
-                try:
-                    message = self._results.get(timeout=min(remaining, 0.5))
-                except queue.Empty:
-                    if not self.alive and self._results.empty():
-                        self._reap()
-                        raise ModelCrashed(
-                            self._death_message(), output=self._take_output()
-                        ) from None
-                    continue
-                if message is _EOF:
-                    self._reap()
-                    raise ModelCrashed(self._death_message(), output=self._take_output())
-                if not isinstance(message, dict):
-                    output = self._take_output()
-                    self.stop()
-                    raise ModelCrashed(
-                        f"the model broke the runner protocol: {message!r:.200}", output=output
-                    )
-                if message.get("id") not in (request_id, None):
-                    continue  # a late answer to an earlier, abandoned request
-                break
-            self.calls += 1
+            try:
+                sent = self._send(line.encode() + b"\n", deadline)
+            except (OSError, ValueError):  # the model closed its stdin, or was stopped
+                raise self._crashed() from None
+            if not sent:
+                raise self._timed_out(timeout)
+            message = self._wait_answer(request_id, deadline, timeout)
             duration = time.monotonic() - started
-            # Give the output readers a moment to catch up with what was printed.
-            time.sleep(0.005)
-            captured = message.get("stdout") or ""
-            captured += self._take_output()
+            self._settle_output()
+            if self._out_of_memory():
+                raise self._crashed()
+            self.calls += 1
+            if isinstance(message, _Oversized):
+                limit = format_bytes(self.spec.limits.answer_bytes)
+                error = {
+                    "message": f"the model's answer ({format_bytes(message.size)}) is over "
+                    f"the {limit} limit",
+                    "error_type": "AlgorithmError",
+                }
+                return CallResult(
+                    request_id, error=error, stdout=self._take_output(), duration=duration
+                )
+            captured = self._take_output(before=message.get("stdout") or "")
             if "error" in message:
                 error = (
                     message["error"]
@@ -290,17 +371,140 @@ class ModelProcess:
 
     def output(self) -> str:
         with self._output_lock:
-            return "".join(self._output)
+            return "".join(self._output) + self._dropped_note(self._output_dropped)
 
-    # -- internals ------------------------------------------------------------------------
+    # -- internals: calls -------------------------------------------------------------------
+
+    def _send(self, line: bytes, deadline: float) -> bool:
+        """Write the request without ever blocking past the deadline (a model that does not
+        read its stdin cannot hold the caller); False when the deadline passed."""
+        fd = self.process.stdin.fileno()
+        view = memoryview(line)
+        poller = None
+        while view:
+            with contextlib.suppress(BlockingIOError):  # the pipe is full: wait below
+                view = view[os.write(fd, view) :]
+            if not view:
+                break
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            if poller is None:
+                poller = select.poll()
+                poller.register(fd, select.POLLOUT)
+            poller.poll(min(remaining, _POLL_SECONDS) * 1000)
+        return True
+
+    def _wait_answer(self, request_id: str, deadline: float, timeout: float):
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise self._timed_out(timeout)
+            try:
+                message = self._results.get(timeout=min(remaining, _POLL_SECONDS))
+            except queue.Empty:
+                if self._out_of_memory() or (not self.alive and self._results.empty()):
+                    raise self._crashed() from None
+                continue
+            if message is _EOF:
+                raise self._crashed()
+            if isinstance(message, _Oversized):
+                return message
+            if not isinstance(message, dict):
+                self.stop()
+                raise ModelCrashed(
+                    f"the model broke the runner protocol: {message!r:.200}",
+                    output=self._take_output(),
+                )
+            if message.get("id") not in (request_id, None):
+                continue  # a late answer to an earlier, abandoned request
+            return message
+
+    def _settle_output(self) -> None:
+        """Wait until what the model wrote on stdout/stderr before answering has been read:
+        no wait at all when it wrote nothing, and never more than _SETTLE_SECONDS (a model
+        that never stops printing)."""
+        deadline = None
+        with self._io:
+            while self._output_busy or any(_unread_bytes(fd) for fd in self._output_fds):
+                if deadline is None:
+                    deadline = time.monotonic() + _SETTLE_SECONDS
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return
+                self._io.wait(remaining)
+
+    def _timed_out(self, timeout: float) -> ModelProcessError:
+        if self._out_of_memory():
+            return self._crashed()
+        self.stop()
+        return ModelTimeout(
+            f"the model did not answer within {timeout:g} seconds; it was stopped",
+            output=self._take_output(),
+        )
+
+    def _crashed(self) -> ModelCrashed:
+        """The process died (or lost part of itself): stop what is left and say why."""
+        if self.process is not None and not self._out_of_memory():
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=2)
+        message = self._death_message()
+        self.stop()
+        return ModelCrashed(message, output=self._take_output())
+
+    def _out_of_memory(self) -> bool:
+        cgroup = self._cgroup
+        kills = cgroup.oom_kills() if cgroup is not None else self._oom_kills_at_stop
+        return kills > 0
+
+    def _death_message(self) -> str:
+        limits = self.spec.limits
+        if self._out_of_memory():
+            return f"the model ran out of memory (limit {format_bytes(limits.memory_bytes)})"
+        code = self.process.poll() if self.process else None
+        if code is None:
+            return "the model process stopped answering"
+        number = None
+        if code < 0:
+            number = -code
+        elif self.sandbox and code > 128:
+            number = code - 128  # bubblewrap reports a death by signal N as exit code 128+N
+        if number in signal.Signals._value2member_map_:
+            name = signal.Signals(number).name
+            reason = {
+                "SIGKILL": " (killed: over a limit, or by the system)",
+                "SIGXCPU": f" (over its CPU time limit of {limits.cpu_seconds} s)",
+                "SIGXFSZ": (
+                    f" (wrote a file over the size limit of {format_bytes(limits.file_size_bytes)})"
+                ),
+                "SIGSEGV": " (segmentation fault)",
+                "SIGBUS": " (bus error)",
+                "SIGABRT": " (aborted)",
+            }.get(name, "")
+            return f"the model process died from signal {name}{reason}"
+        return f"the model process exited with code {code}"
+
+    # -- internals: start -------------------------------------------------------------------
+
+    def _make_cgroup(self) -> ModelCgroup | None:
+        required = getattr(settings, "SANDBOX_CGROUPS", "auto") == "required"
+        try:
+            support = cgroup_support()
+            if not support.enabled:
+                return None
+            return ModelCgroup.create(self.spec.limits, support=support)
+        except CgroupError as exc:
+            if required:
+                raise ModelStartError(str(exc)) from exc
+            logger.warning("starting a model without its cgroup: %s", exc)
+            return None
 
     def _wait_ready(self, timeout: float) -> None:
         spec = self.spec
         if spec.ready == "immediate":
             time.sleep(0.05)
             if not self.alive:
-                self._reap()
-                raise ModelStartError(self._death_message(), output=self.output())
+                self._fail_start(self._exit_message())
             return
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -316,64 +520,209 @@ class ModelProcess:
                     if message["ready"]:
                         return
                     error = message.get("error") or {}
-                    output = self.output()
                     self.stop()
                     raise ModelStartError(
                         f"{error.get('error_type', 'LoadingError')}: "
                         f"{error.get('message', 'the model failed to load')}",
-                        output=(error.get("stacktrace") or "") + output,
+                        output=(error.get("stacktrace") or "") + self.output(),
                     )
-                if message is _EOF or message is not None:
-                    pass
-            if not self.alive:
-                self._reap()
-                raise ModelStartError(self._death_message(), output=self.output())
-        output = self.output()
+            if not self.alive or self._out_of_memory():
+                self._fail_start(self._exit_message())
         self.stop()
-        raise ModelStartError(f"the model did not start within {timeout:g} seconds", output=output)
+        raise ModelStartError(
+            f"the model did not start within {timeout:g} seconds", output=self.output()
+        )
 
-    def _spawn_line_reader(self, stream, handler, name: str) -> None:
+    def _exit_message(self) -> str:
+        if self.process is not None and not self._out_of_memory():
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=2)
+        return self._death_message()
+
+    def _fail_start(self, message: str) -> None:
+        self.stop()
+        raise ModelStartError(message, output=self.output())
+
+    # -- internals: reading the pipes -------------------------------------------------------
+
+    def _spawn_reader(self, fd: int, sink, close, name: str, *, sees_eof: bool = True) -> None:
+        """A thread that reads `fd` until end-of-file (or until stop() wakes it), hands each
+        chunk to `sink`, and then closes the descriptor itself, so that no other thread can
+        close it under a read."""
+        is_output = name != "result"
+        wake_fd = self._wake_fds[0]
+        if is_output:
+            with self._io:
+                self._output_fds.add(fd)
+
         def read() -> None:
+            poller = select.poll()
+            poller.register(fd, select.POLLIN)
+            poller.register(wake_fd, select.POLLIN)
             try:
-                for raw in iter(stream.readline, b""):
-                    handler(raw.decode("utf-8", errors="replace"))
-            except (OSError, ValueError):
-                pass
+                while True:
+                    if any(ready == wake_fd for ready, _event in poller.poll()):
+                        break
+                    if is_output:
+                        with self._io:
+                            self._output_busy += 1
+                    try:
+                        try:
+                            chunk = os.read(fd, _READ_SIZE)
+                        except OSError:
+                            chunk = b""
+                        sink(chunk)
+                    finally:
+                        if is_output:
+                            with self._io:
+                                self._output_busy -= 1
+                                self._io.notify_all()
+                    if not chunk:
+                        break
+            except Exception:  # a reader must never die silently with the pipe unread
+                logger.exception("reading the model's %s failed", name)
             finally:
-                if name == "result":
+                if is_output:
+                    with self._io:
+                        self._output_fds.discard(fd)
+                        self._io.notify_all()
+                with contextlib.suppress(OSError, ValueError):
+                    close()
+                if not is_output:
                     self._results.put(_EOF)
 
         thread = threading.Thread(target=read, name=f"model-{name}", daemon=True)
         thread.start()
-        if name == "result":
-            self._result_reader = thread
+        self._readers.append((thread, sees_eof))
 
-    def _on_result_line(self, line: str) -> None:
-        if not line.strip():
+    def _stop_readers(self) -> None:
+        """Let the readers read to end-of-file (the process is dead by now, so that is
+        quick), then wake any still waiting (a FIFO, or a pipe an escaped process holds)."""
+        readers, self._readers = self._readers, []
+        deadline = time.monotonic() + 1.0
+        for thread, sees_eof in readers:
+            if sees_eof:
+                thread.join(max(0.0, deadline - time.monotonic()))
+        if self._wake_fds is None:
+            return
+        if any(thread.is_alive() for thread, _ in readers):
+            os.write(self._wake_fds[1], b"x")
+            for thread, _ in readers:
+                thread.join(1.0)
+        if any(thread.is_alive() for thread, _ in readers):
+            logger.warning("a reader of model process %s is stuck", self.pid)
+            return  # leave the wake pipe open for it
+        for fd in self._wake_fds:
+            os.close(fd)
+        self._wake_fds = None
+
+    def _result_sink(self):
+        """Splits the result channel into lines of at most the answer size limit."""
+        limit = self.spec.limits.answer_bytes
+        line = bytearray()
+        oversized = 0
+
+        def sink(chunk: bytes) -> None:
+            nonlocal oversized
+            start = 0
+            while True:
+                end = chunk.find(b"\n", start) if chunk else -1
+                piece = chunk[start:] if end < 0 else chunk[start:end]
+                if oversized:
+                    oversized += len(piece)
+                else:
+                    line.extend(piece)
+                    if len(line) > limit:
+                        oversized = len(line)
+                        line.clear()
+                if end < 0 and chunk:
+                    return
+                # A complete line, or end-of-file after a last unterminated one.
+                if oversized:
+                    self._results.put(_Oversized(oversized))
+                elif line:
+                    self._on_result_line(bytes(line))
+                line.clear()
+                oversized = 0
+                if end < 0:
+                    return
+                start = end + 1
+
+        return sink
+
+    def _on_result_line(self, raw: bytes) -> None:
+        if not raw.strip():
             return
         try:
-            message = json.loads(line)
+            message = json.loads(raw)
         except ValueError:
-            message = line.strip()
+            message = raw.decode("utf-8", errors="replace").strip()
         if self.spec.result_channel == "stdout" and not isinstance(message, dict):
-            self._on_output_line(line)  # a command model's stray print is output, not a result
+            # a command model's stray print is output, not a result
+            self._capture(raw.decode("utf-8", errors="replace") + "\n")
             return
         self._results.put(message)
 
-    def _on_output_line(self, line: str) -> None:
-        if self.spec.ready == "marker" and line.strip() == self.spec.ready_marker:
-            self._ready_event.set()
+    def _output_sink(self):
+        """Decodes output as UTF-8 and captures it; until a `marker`-ready model is ready,
+        splits it into lines to find the marker (which is not output)."""
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        marker = self.spec.ready_marker if self.spec.ready == "marker" else None
+        pending = ""
+
+        def sink(chunk: bytes) -> None:
+            nonlocal pending
+            text = decoder.decode(chunk, final=not chunk)
+            if marker is None or (self._ready_event.is_set() and not pending):
+                self._capture(text)
+                return
+            lines = (pending + text).splitlines(keepends=True)
+            pending = ""
+            if chunk and lines and not lines[-1].endswith(("\n", "\r")):
+                pending = lines.pop()
+            for line in lines:
+                if not self._ready_event.is_set() and line.strip() == marker:
+                    self._ready_event.set()
+                else:
+                    self._capture(line)
+            if len(pending) > _LOG_LIMIT or (pending and self._ready_event.is_set()):
+                self._capture(pending)
+                pending = ""
+
+        return sink
+
+    def _capture(self, text: str) -> None:
+        if not text:
             return
         with self._output_lock:
-            total = sum(len(chunk) for chunk in self._output)
-            if total < _LOG_LIMIT:
-                self._output.append(line[: _LOG_LIMIT - total])
+            kept = text[: _LOG_LIMIT - self._output_size]
+            if kept:
+                self._output.append(kept)
+                self._output_size += len(kept)
+            self._output_dropped += len(text) - len(kept)
 
-    def _take_output(self) -> str:
+    def _take_output(self, *, before: str = "") -> str:
+        """What was captured since the last take (after `before`, what the shim captured
+        itself), cut at _LOG_LIMIT characters."""
         with self._output_lock:
-            text = "".join(self._output)
+            text = before + "".join(self._output)
+            dropped = self._output_dropped
             self._output.clear()
-            return text
+            self._output_size = 0
+            self._output_dropped = 0
+        if len(text) > _LOG_LIMIT:
+            dropped += len(text) - _LOG_LIMIT
+            text = text[:_LOG_LIMIT]
+        return text + self._dropped_note(dropped)
+
+    @staticmethod
+    def _dropped_note(dropped: int) -> str:
+        if not dropped:
+            return ""
+        return (
+            f"\n[output cut: {dropped} more characters were dropped; at most "
+            f"{format_bytes(_LOG_LIMIT)} of output is kept per request]\n"
+        )
 
     def _drain_results(self) -> None:
         while True:
@@ -385,29 +734,22 @@ class ModelProcess:
                 self._results.put(_EOF)
                 return
 
-    def _reap(self) -> None:
-        if self.process is not None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(timeout=2)
-        self.stop()
-
-    def _death_message(self) -> str:
-        code = self.process.poll() if self.process else None
-        if code is None:
-            return "the model process stopped answering"
-        if code < 0:
-            name = (
-                signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else code
-            )
-            reason = {
-                "SIGKILL": " (killed: out of memory or over a limit?)",
-                "SIGXCPU": " (over its CPU time limit)",
-                "SIGSEGV": " (segmentation fault)",
-            }.get(str(name), "")
-            return f"the model process died from signal {name}{reason}"
-        return f"the model process exited with code {code}"
+    def _remove_cgroup(self) -> None:
+        if self._cgroup is not None:
+            self._oom_kills_at_stop = self._cgroup.oom_kills()
+            self._cgroup.remove()
+            self._cgroup = None
 
     def _cleanup_tmp(self) -> None:
         if self._tmp_dir:
             shutil.rmtree(self._tmp_dir, ignore_errors=True)
             self._tmp_dir = None
+
+
+def _unread_bytes(fd: int) -> int:
+    """How many bytes wait in a pipe."""
+    try:
+        answer = fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0")
+    except OSError:
+        return 0
+    return int.from_bytes(answer, sys.byteorder)

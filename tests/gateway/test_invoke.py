@@ -196,3 +196,36 @@ def test_invocation_resource_for_caller_and_owner_only(toolbox, owner):
     by_owner = key_client(owner).get(f"/v1/invocations/{request_id}").json()
     assert "stacktrace" in by_owner["error"]
     assert_error_shape(key_client(UserFactory()).get(f"/v1/invocations/{request_id}"), 404)
+
+
+def test_rate_limits_answer_429_with_headers(toolbox, owner, settings):
+    settings.RATE_LIMIT_PER_KEY_PER_MINUTE = 2
+    mine = key_client(owner)
+    first = mine.post("/v1/algo/ada/toolbox", {}, format="json")
+    assert first.status_code == 200 and first["RateLimit-Policy"] == "2;w=60"
+    assert "remaining=1" in first["RateLimit"]
+    mine.post("/v1/algo/ada/toolbox", {}, format="json")
+    refused = mine.post("/v1/algo/ada/toolbox", {}, format="json")
+    error = assert_error_shape(refused, 429, "RateLimitError")
+    assert "rate limit of the key" in error["message"]
+    assert int(refused["Retry-After"]) >= 1 and "remaining=0" in refused["RateLimit"]
+    assert key_client(owner).post("/v1/algo/ada/toolbox", {}, format="json").status_code == 200
+
+
+def test_team_concurrency_limit(toolbox, owner, settings):
+    import threading
+
+    settings.TEAM_CONCURRENCY_LIMIT = 1
+    mine = key_client(owner)
+    slow = threading.Thread(
+        target=lambda: mine.post("/v1/algo/ada/toolbox", {"sleep": 2}, format="json")
+    )
+    slow.start()
+    import time
+
+    time.sleep(0.7)
+    refused = key_client(owner).post("/v1/algo/ada/toolbox", {}, format="json")
+    slow.join()
+    error = assert_error_shape(refused, 429, "RateLimitError")
+    assert "already has 1 calls running" in error["message"]
+    assert refused["Retry-After"] == "1"

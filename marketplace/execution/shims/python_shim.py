@@ -17,6 +17,8 @@ import os
 import sys
 import traceback
 
+_OUTPUT_LIMIT = 64 * 1024
+
 
 def _load_function(spec: str, root: str):
     path, _, name = spec.rpartition(":")
@@ -89,7 +91,10 @@ def main():
             response.pop("result", None)
             response.pop("content_type", None)
             response["error"] = _error(exc)
-        response["stdout"] = captured.getvalue()
+        printed = captured.getvalue()
+        if len(printed) > _OUTPUT_LIMIT:
+            printed = printed[:_OUTPUT_LIMIT] + f"\n[output cut at {_OUTPUT_LIMIT} characters]\n"
+        response["stdout"] = printed
         send(response)
     return 0
 

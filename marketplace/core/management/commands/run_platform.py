@@ -100,6 +100,8 @@ class Command(BaseCommand):
                 str(schedule),
                 "--hostname",
                 "worker@%h",
+                "--queues",
+                ",".join(self._worker_queues()),
             ],
         }
         for name, argv in commands.items():
@@ -108,6 +110,17 @@ class Command(BaseCommand):
             process = subprocess.Popen(argv, env=env, start_new_session=True)  # noqa: S603
             self._children.append((name, process))
             self._say(f"started {name} (pid {process.pid})")
+
+    @staticmethod
+    def _worker_queues() -> list[str]:
+        """Everything this host's worker serves: default tasks, builds, async calls, and
+        the hardware class this host offers to the celery execution backend."""
+        return [
+            settings.CELERY_TASK_DEFAULT_QUEUE,
+            settings.CATALOG_BUILD_QUEUE,
+            settings.GATEWAY_ASYNC_QUEUE,
+            f"hw-{settings.HARDWARE_CLASS}",
+        ]
 
     def _supervise(self) -> int:
         while not self._stopping:

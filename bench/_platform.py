@@ -1,0 +1,114 @@
+"""Start a whole platform (what `make run` starts) in child processes for a benchmark, on a
+free port and a data directory of its own, and stop it afterwards."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get_json(url: str, headers: dict | None = None, timeout: float = 10) -> tuple[int, dict]:
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+class Platform:
+    def __init__(self, *, web_workers: int = 2, env: dict | None = None):
+        self.directory = Path(tempfile.mkdtemp(prefix="bench-platform-"))
+        self.directory.chmod(0o755)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = self.directory / "platform.log"
+        child_env = {
+            k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "CELERY_BROKER_URL"}
+        }
+        child_env.update(
+            {
+                "MARKETPLACE_VAR_DIR": str(self.directory / "var"),
+                "PYTHONUNBUFFERED": "1",
+                **(env or {}),
+            }
+        )
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                str(ROOT / "manage.py"),
+                "run_platform",
+                "--port",
+                str(self.port),
+                "--web-workers",
+                str(web_workers),
+                "--worker-concurrency",
+                "1",
+                "--no-catalog",
+            ],
+            cwd=ROOT,
+            env=child_env,
+            stdout=self.log.open("w"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.key = ""
+
+    def wait_ready(self, timeout: float = 180) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(self.log.read_text())
+            try:
+                status, body = get_json(f"{self.url}/readyz")
+                if status == 200 and body["components"]["workers"]["status"] == "ok":
+                    match = re.search(r"API key:\s+(mk_\w+)", self.log.read_text())
+                    self.key = match.group(1) if match else ""
+                    return
+            except (OSError, ValueError, KeyError):
+                pass
+            time.sleep(0.5)
+        raise RuntimeError("the platform did not become ready:\n" + self.log.read_text())
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGINT)
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def __enter__(self) -> Platform:
+        self.wait_ready()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]

@@ -1,0 +1,121 @@
+"""How long from `marketplace publish` of a model with no extra requirements to its first
+successful call, against the same model's code run bare (a fresh Python process importing
+it and calling apply) measured in the same run.
+
+    .venv/bin/python bench/publish_to_call.py [--runs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _platform import Platform
+
+MODEL_TOML = """
+name = "{name}"
+title = "Benchmark echo"
+runtime = "python"
+entrypoint = "predict.py:apply"
+[io]
+sample_input = {{text = "hello"}}
+"""
+PREDICT = "def apply(data):\n    return {'echo': data}\n"
+
+
+def _folder(name: str) -> Path:
+    folder = Path(tempfile.mkdtemp()) / name
+    folder.mkdir()
+    (folder / "model.toml").write_text(MODEL_TOML.format(name=name))
+    (folder / "predict.py").write_text(PREDICT)
+    return folder
+
+
+def _bare(folder: Path) -> float:
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-c", "import predict; predict.apply({'text': 'hello'})"],
+        cwd=folder,
+        check=True,
+    )
+    return time.perf_counter() - started
+
+
+def _publish_and_call(platform: Platform, folder: Path, name: str) -> tuple[float, float]:
+    env = {
+        **os.environ,
+        "MARKETPLACE_API_URL": platform.url,
+        "MARKETPLACE_API_KEY": platform.key,
+        "XDG_CONFIG_HOME": str(folder.parent),
+    }
+    cli = Path(sys.executable).parent / "marketplace"
+    started = time.perf_counter()
+    # The demo key belongs to the team "demo", so that is where it publishes.
+    result = subprocess.run(
+        [
+            str(cli),
+            "publish",
+            str(folder),
+            "--owner",
+            "demo",
+            "--bump",
+            "major",
+            "--visibility",
+            "public",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"publish failed:\n{result.stdout}\n{result.stderr}")
+    published = time.perf_counter()
+    request = urllib.request.Request(
+        f"{platform.url}/v1/algo/demo/{name}",
+        data=json.dumps({"text": "hi"}).encode(),
+        headers={"Authorization": f"Simple {platform.key}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=120) as response:
+        body = json.loads(response.read())
+    assert body["result"] == {"echo": {"text": "hi"}}, body
+    return published - started, time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    with Platform() as platform:
+        publish_times, total_times, bare_times = [], [], []
+        for _ in range(args.runs):
+            name = f"bench-{uuid.uuid4().hex[:8]}"
+            folder = _folder(name)
+            bare_times.append(_bare(folder))
+            published, total = _publish_and_call(platform, folder, name)
+            publish_times.append(published)
+            total_times.append(total)
+    bare = statistics.median(bare_times)
+    total = statistics.median(total_times)
+    print(f"runs: {args.runs}")
+    print(f"publish (upload, build, version)   median {statistics.median(publish_times):.2f} s")
+    print(
+        f"publish to first successful call   median {total:.2f} s "
+        f"(min {min(total_times):.2f}, max {max(total_times):.2f})"
+    )
+    print(f"baseline: the same code run bare   median {bare:.3f} s")
+    print(f"ratio publish-to-call / bare run:  {total / bare:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
