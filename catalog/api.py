@@ -69,6 +69,7 @@ class ModelOutput(serializers.Serializer):
     visibility = serializers.CharField()
     network = serializers.BooleanField()
     stars = serializers.IntegerField()
+    warm_processes = serializers.IntegerField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
     latest_version = serializers.SerializerMethodField()
@@ -130,6 +131,14 @@ class UploadInput(serializers.Serializer):
     task = serializers.CharField(required=False, max_length=64)
     framework = serializers.CharField(required=False, max_length=64)
     tags = serializers.CharField(required=False, help_text="comma-separated")
+
+
+class ModelSettingsInput(serializers.Serializer):
+    warm_processes = serializers.IntegerField(
+        required=False,
+        min_value=0,
+        help_text="processes of the newest version kept warm on every runner",
+    )
 
 
 class PublishInput(serializers.Serializer):
@@ -274,6 +283,24 @@ class ModelDetailApi(APIView):
     def get(self, request, owner, name):
         principal = Principal.from_request(request)
         model = selectors.model_get(principal, owner, name)
+        return Response(ModelOutput(model, context={"principal": principal}).data)
+
+    @extend_schema(
+        request=ModelSettingsInput,
+        responses=ModelOutput,
+        summary="Change a model's settings (owners and admins)",
+        tags=["catalog"],
+    )
+    def patch(self, request, owner, name):
+        principal = Principal.from_request(request)
+        principal.require_scope(CATALOG_WRITE, "manage models")
+        model = selectors.model_get(principal, owner, name)
+        principal.require_acts_for(model.owner)
+        data = _valid(ModelSettingsInput, request.data)
+        if "warm_processes" in data:
+            model = services.model_set_warm_processes(
+                actor=request.user, model=model, count=data["warm_processes"]
+            )
         return Response(ModelOutput(model, context={"principal": principal}).data)
 
 

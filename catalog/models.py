@@ -46,6 +46,9 @@ class Model(models.Model):
     network = models.BooleanField(default=False)
     hardware_class = models.CharField(max_length=32, default="cpu")
     stars = models.PositiveIntegerField(default=0)
+    # Processes of the newest published version the runner keeps warm at all times, so
+    # callers never meet a cold start (Algorithmia's reservations).
+    warm_processes = models.PositiveSmallIntegerField(default=0)
     created_by = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)

@@ -424,6 +424,32 @@ def _refresh_model_from(model: Model, build: Build) -> None:
     model.save()
 
 
+def model_set_warm_processes(*, actor: User, model: Model, count: int) -> Model:
+    """Keep `count` processes of the model's newest version always warm on every runner."""
+    from marketplace.accounts import policies
+
+    if not policies.can_administer(actor, model.owner):
+        raise AuthorizationError(f"Only owners and admins of {model.owner.slug} can do that")
+    limit = settings.RUNNER_MAX_PER_VERSION
+    if not 0 <= count <= limit:
+        raise InputError(
+            f"warm_processes: between 0 and {limit}", fields={"warm_processes": ["out of range"]}
+        )
+    model.warm_processes = count
+    model.save(update_fields=["warm_processes"])
+    return model
+
+
+def reservations_wanted() -> dict[str, int]:
+    """Build id -> processes to keep warm, for the runner service."""
+    wanted = {}
+    for model in Model.objects.filter(warm_processes__gt=0):
+        version = model.versions.order_by("-major", "-minor", "-patch").first()
+        if version is not None:
+            wanted[str(version.build_id)] = model.warm_processes
+    return wanted
+
+
 # -- webhooks ---------------------------------------------------------------------------------
 
 

@@ -129,6 +129,10 @@ class WarmPool:
         with self._cond:
             return sum(1 for w in self._workers if w.key == key)
 
+    def reserved(self) -> dict[str, int]:
+        with self._cond:
+            return {k: v for k, v in self._reserved.items() if v}
+
     # -- maintenance --------------------------------------------------------------------------
 
     def evict_idle(self) -> int:

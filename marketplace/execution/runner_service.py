@@ -33,6 +33,7 @@ from .process import ModelCrashed, ModelProcessError, ModelStartError, ModelTime
 logger = logging.getLogger(__name__)
 
 _MAX_SOCKET_PATH = 100
+MAINTENANCE_SECONDS = 15
 
 
 def socket_path() -> Path:
@@ -127,6 +128,23 @@ class RunnerService:
             return {"failure": {"kind": "start", "message": str(exc)}}
         return {"warm": warm}
 
+    def apply_reservations(self) -> None:
+        """Keep warm what owners asked for (catalog Model.warm_processes) and release what
+        they no longer want."""
+        from django.db import close_old_connections
+
+        from catalog.services import reservations_wanted
+
+        close_old_connections()
+        wanted = reservations_wanted()
+        for build_id in set(self.pool.reserved()) - set(wanted):
+            self.pool.reserve(build_id, self._factory(build_id), 0)
+        for build_id, count in wanted.items():
+            try:
+                self.pool.reserve(build_id, self._factory(build_id), count)
+            except (LookupError, ModelProcessError):
+                logger.exception("could not keep %s warm", build_id)
+
     def health(self) -> dict:
         return {
             "status": "ok",
@@ -204,10 +222,14 @@ def serve(
     os.chmod(path, 0o600)
 
     def maintain():
-        while not (stop or threading.Event()).wait(15):
-            with contextlib.suppress(Exception):
-                pool.evict_idle()
-                pool.replenish_reservations()
+        while True:
+            for job in (service.apply_reservations, pool.evict_idle, pool.replenish_reservations):
+                try:
+                    job()
+                except Exception:
+                    logger.exception("runner maintenance failed")
+            if (stop or threading.Event()).wait(MAINTENANCE_SECONDS):
+                return
 
     threading.Thread(target=maintain, daemon=True, name="pool-maintenance").start()
     if stop is not None:
@@ -291,6 +313,23 @@ class RunnerClient:
 
     def reserve(self, build_id: str, count: int) -> dict:
         return self._request("POST", "/reserve", {"build_id": build_id, "count": count}, 600)
+
+    def apply_reservations(self) -> None:
+        """Keep warm what owners asked for (catalog Model.warm_processes) and release what
+        they no longer want."""
+        from django.db import close_old_connections
+
+        from catalog.services import reservations_wanted
+
+        close_old_connections()
+        wanted = reservations_wanted()
+        for build_id in set(self.pool.reserved()) - set(wanted):
+            self.pool.reserve(build_id, self._factory(build_id), 0)
+        for build_id, count in wanted.items():
+            try:
+                self.pool.reserve(build_id, self._factory(build_id), count)
+            except (LookupError, ModelProcessError):
+                logger.exception("could not keep %s warm", build_id)
 
     def health(self) -> dict:
         return self._request("GET", "/health", None, 5)

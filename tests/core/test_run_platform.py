@@ -59,7 +59,9 @@ def _publish_and_call(platform, secret: str, directory) -> None:
         timeout=300,
         check=False,
     )
-    assert published.returncode == 0, published.stdout + published.stderr
+    assert published.returncode == 0, (
+        published.stdout + published.stderr + platform.output()[-5000:]
+    )
     request = urllib.request.Request(
         f"{platform.base}/v1/algo/demo/hello",
         data=b"make run",

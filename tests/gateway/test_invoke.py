@@ -229,3 +229,28 @@ def test_team_concurrency_limit(toolbox, owner, settings):
     error = assert_error_shape(refused, 429, "RateLimitError")
     assert "already has 1 calls running" in error["message"]
     assert refused["Retry-After"] == "1"
+
+
+def test_owners_keep_processes_warm_so_callers_meet_no_cold_start(toolbox, owner, runner):
+    from marketplace.execution.runner_service import RunnerService
+
+    mine = key_client(owner)
+    assert_error_shape(
+        key_client(UserFactory()).patch(
+            "/v1/models/ada/toolbox", {"warm_processes": 1}, format="json"
+        ),
+        403,
+    )
+    assert_error_shape(
+        mine.patch("/v1/models/ada/toolbox", {"warm_processes": 9}, format="json"), 400
+    )
+    response = mine.patch("/v1/models/ada/toolbox", {"warm_processes": 2}, format="json")
+    assert response.status_code == 200 and response.json()["warm_processes"] == 2
+    service = RunnerService(runner)
+    service.apply_reservations()  # what the runner's maintenance loop does
+    assert runner.stats()["processes"] == 2
+    call = key_client(UserFactory()).post("/v1/algo/ada/toolbox", {}, format="json")
+    assert Invocation.objects.get(pk=call.json()["request_id"]).cold_start is False
+    mine.patch("/v1/models/ada/toolbox", {"warm_processes": 0}, format="json")
+    service.apply_reservations()
+    assert runner.reserved() == {}
