@@ -165,3 +165,28 @@ class InvocationCancelApi(APIView):
         )
         is_member = principal.is_member(invocation.model.owner)
         return Response(InvocationOutput(invocation, context={"is_member": is_member}).data)
+
+
+class SigningSecretApi(APIView):
+    @extend_schema(
+        responses={200: OpenApiTypes.OBJECT},
+        summary="The secret signing this namespace's invocation webhooks (admins)",
+        tags=["invoke"],
+    )
+    def get(self, request, team):
+        from marketplace.accounts import policies
+        from marketplace.accounts import selectors as account_selectors
+        from marketplace.core.errors import AuthorizationError
+
+        from .tasks import signing_secret
+
+        team_obj = account_selectors.team_for_member(request.user, team)
+        if not policies.can_administer(request.user, team_obj):
+            raise AuthorizationError("Only the namespace's owners and admins can read it")
+        return Response(
+            {
+                "secret": signing_secret(team_obj.pk),
+                "header": "X-Marketplace-Signature",
+                "algorithm": "sha256=HMAC-SHA256(secret, body) in hex",
+            }
+        )

@@ -9,6 +9,11 @@ urlpatterns = [
         api.InvokeApi.as_view(),
         name="api-invoke-version",
     ),
+    path(
+        "teams/<slug:team>/signing-secret",
+        api.SigningSecretApi.as_view(),
+        name="api-signing-secret",
+    ),
     path("invocations/<uuid:request_id>", api.InvocationApi.as_view(), name="api-invocation"),
     path(
         "invocations/<uuid:request_id>/cancel",

@@ -1,0 +1,98 @@
+"""output=void: the call is queued and run by a real Celery worker; the invocation resource
+follows it; a webhook receives the finished resource signed with the namespace's secret;
+a queued call can be canceled."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from marketplace.gateway.models import Invocation
+from tests.gateway.conftest import key_client
+
+pytestmark = pytest.mark.slow
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    received: list = []
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.received.append((dict(self.headers), body))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def receiver():
+    _Receiver.received = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/done", _Receiver.received
+    server.shutdown()
+
+
+def _wait_final(request_id, seconds=60) -> Invocation:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        invocation = Invocation.objects.get(pk=request_id)
+        if invocation.is_final:
+            return invocation
+        time.sleep(0.2)
+    raise AssertionError(f"invocation {request_id} never finished")
+
+
+def test_void_call_runs_later_and_signs_its_webhook(toolbox, owner, async_worker, receiver):
+    url, received = receiver
+    mine = key_client(owner)
+    response = mine.post(
+        f"/v1/algo/ada/toolbox?output=void&webhook={url}", {"text": "bg"}, format="json"
+    )
+    assert response.status_code == 202
+    body = response.json()
+    assert body["async"] == "void" and body["request_id"] == response["X-Request-ID"]
+    invocation = _wait_final(body["request_id"])
+    assert invocation.status == "succeeded" and invocation.input_data is None
+    resource = mine.get(f"/v1/invocations/{body['request_id']}").json()
+    assert resource["result"] == {"echo": {"text": "bg"}} and resource["status"] == "succeeded"
+    assert resource["duration"] is not None
+
+    deadline = time.monotonic() + 30
+    while not received and time.monotonic() < deadline:
+        time.sleep(0.2)
+    headers, payload = received[0]
+    secret = mine.get("/v1/teams/ada/signing-secret").json()["secret"]
+    expected = "sha256=" + hmac.new(secret.encode(), payload, hashlib.sha256).hexdigest()
+    assert headers["X-Marketplace-Signature"] == expected
+    assert json.loads(payload)["request_id"] == body["request_id"]
+
+
+def test_a_queued_call_can_be_canceled(toolbox, owner):
+    mine = key_client(owner)
+    response = mine.post("/v1/algo/ada/toolbox?output=void", {"text": "never"}, format="json")
+    request_id = response.json()["request_id"]  # no worker consumes the queue in this test
+    canceled = mine.post(f"/v1/invocations/{request_id}/cancel")
+    assert canceled.status_code == 200 and canceled.json()["status"] == "canceled"
+    from marketplace.gateway.tasks import execute_invocation
+
+    execute_invocation(request_id)  # a late delivery of the message changes nothing
+    assert Invocation.objects.get(pk=request_id).status == "canceled"
+
+
+def test_signing_secret_is_for_admins(toolbox, owner):
+    from tests.factories import MembershipFactory, TeamFactory, UserFactory
+
+    team = TeamFactory(slug="lab")
+    member = UserFactory()
+    MembershipFactory(team=team, user=member, role="member")
+    assert key_client(member).get("/v1/teams/lab/signing-secret").status_code == 403
+    assert key_client(UserFactory()).get("/v1/teams/lab/signing-secret").status_code == 404
