@@ -136,6 +136,8 @@ def invoke(
         api_key=principal.key,
         project=(project or (principal.key.project if principal.key else ""))[:64],
         is_async=call.output == "void",
+        status=InvocationStatus.QUEUED if call.output == "void" else InvocationStatus.RUNNING,
+        started_at=None if call.output == "void" else timezone.now(),
         backend=backend_name,
         hardware_class=model.hardware_class,
         timeout_seconds=call.timeout,
@@ -173,15 +175,8 @@ def invoke(
 
 
 def enqueue_invocation(invocation: Invocation) -> None:
-    from .tasks import execute_invocation
-
-    queue = (
-        f"hw-{invocation.hardware_class}"
-        if invocation.backend == "celery"
-        else settings.GATEWAY_ASYNC_QUEUE
-    )
     try:
-        execute_invocation.apply_async((str(invocation.pk),), queue=queue)
+        get_backend(invocation.backend).submit(str(invocation.pk), invocation.hardware_class)
     except Exception:
         logger.exception("could not queue invocation %s", invocation.pk)
         finish(
@@ -196,14 +191,16 @@ def enqueue_invocation(invocation: Invocation) -> None:
         )
 
 
-def run_invocation(invocation: Invocation, data) -> Invocation:
-    """Run a claimed-or-new invocation synchronously on its backend and record the outcome.
-    A backend that cannot take the call leaves the invocation failed and raises 503."""
-    Invocation.objects.filter(pk=invocation.pk).update(
-        status=InvocationStatus.RUNNING, started_at=timezone.now()
-    )
-    invocation.status = InvocationStatus.RUNNING
-    invocation.started_at = timezone.now()
+def run_invocation(invocation: Invocation, data, *, backend: str | None = None) -> Invocation:
+    """Run a claimed-or-new invocation synchronously on its backend (or `backend`, as a
+    worker does for calls the celery backend sent it) and record the outcome. A backend that
+    cannot take the call leaves the invocation failed and raises 503."""
+    if invocation.status != InvocationStatus.RUNNING:
+        invocation.status = InvocationStatus.RUNNING
+        invocation.started_at = timezone.now()
+        Invocation.objects.filter(pk=invocation.pk).update(
+            status=invocation.status, started_at=invocation.started_at
+        )
     request = ExecutionRequest(
         request_id=str(invocation.pk),
         build_id=str(invocation.build_id),
@@ -214,7 +211,7 @@ def run_invocation(invocation: Invocation, data) -> Invocation:
         model=invocation.model,
     )
     try:
-        result = get_backend(invocation.backend).run(request)
+        result = get_backend(backend or invocation.backend).run(request)
     except ExecutionUnavailable as exc:
         finish(
             invocation,
@@ -263,7 +260,8 @@ def finish(invocation: Invocation, result: ExecutionResult, *, status: str | Non
     ).update(**fields, started_at=invocation.started_at or now)
     for key, value in fields.items():
         setattr(invocation, key, value)
-    if updated:
+    if updated and (invocation.is_async or invocation.backend == "celery"):
+        # Only a caller waiting on another host (the celery backend) listens for this.
         _notify_finished(invocation)
         if invocation.webhook_url:
             transaction.on_commit(lambda: _queue_webhook(invocation))

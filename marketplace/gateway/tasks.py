@@ -38,10 +38,10 @@ def execute_invocation(request_id: str) -> None:
         invocation.status = InvocationStatus.RUNNING
         invocation.started_at = timezone.now()
         invocation.save(update_fields=["status", "started_at"])
-    # On this worker the call runs locally, whatever backend routed it here.
-    invocation.backend = "local" if invocation.backend == "celery" else invocation.backend
+    # On this worker a call the celery backend routed here runs on this host's runner.
+    backend = "local" if invocation.backend == "celery" else invocation.backend
     try:
-        services.run_invocation(invocation, invocation.input_data)
+        services.run_invocation(invocation, invocation.input_data, backend=backend)
     except Exception as exc:  # the outcome is recorded by run_invocation
         services.finish(
             invocation,

@@ -50,6 +50,15 @@ class ExecutionBackend:
     def run(self, request: ExecutionRequest) -> ExecutionResult:
         raise NotImplementedError
 
+    def submit(self, request_id: str, hardware_class: str) -> None:
+        """Run an invocation asynchronously: a worker takes it from the queue of
+        asynchronous calls and runs it on this backend."""
+        from django.conf import settings
+
+        from marketplace.gateway.tasks import execute_invocation
+
+        execute_invocation.apply_async((request_id,), queue=settings.GATEWAY_ASYNC_QUEUE)
+
     def cancel(self, request_id: str) -> bool:
         return False
 

@@ -49,10 +49,9 @@ class CeleryBackend(ExecutionBackend):
     def run(self, request: ExecutionRequest) -> ExecutionResult:
         # The gateway stored the input on the invocation; the worker reads it from there.
         from marketplace.gateway.models import Invocation, InvocationStatus
-        from marketplace.gateway.tasks import execute_invocation
 
         Invocation.objects.filter(pk=request.request_id).update(status=InvocationStatus.QUEUED)
-        execute_invocation.apply_async((request.request_id,), queue=f"hw-{request.hardware_class}")
+        self.submit(request.request_id, request.hardware_class)
         invocation = wait_for_invocation(request.request_id, request.timeout + WAIT_GRACE_SECONDS)
         if not invocation.is_final:
             self.cancel(request.request_id)
@@ -75,6 +74,11 @@ class CeleryBackend(ExecutionBackend):
             cold_start=invocation.cold_start,
             extra={"already_recorded": True},
         )
+
+    def submit(self, request_id: str, hardware_class: str) -> None:
+        from marketplace.gateway.tasks import execute_invocation
+
+        execute_invocation.apply_async((request_id,), queue=f"hw-{hardware_class}")
 
     def cancel(self, request_id: str) -> bool:
         from marketplace.celery import app
