@@ -108,3 +108,68 @@ def loopback_services_available() -> bool:
             if s.connect_ex(("127.0.0.1", port)) != 0:
                 return False
     return True
+
+
+def publish_with_cli(
+    platform: Platform,
+    secret: str,
+    directory: Path,
+    *,
+    name: str,
+    predict: str,
+    sample_input: str,
+    owner: str = "demo",
+) -> None:
+    """Publish a one-file Python model with the `marketplace` tool, as a CI job would."""
+    folder = directory / name
+    folder.mkdir()
+    (folder / "model.toml").write_text(
+        f'name = "{name}"\nruntime = "python"\nentrypoint = "predict.py:apply"\n'
+        f"[io]\nsample_input = {json.dumps(sample_input)}\n"
+    )
+    (folder / "predict.py").write_text(predict)
+    env = {
+        **os.environ,
+        "MARKETPLACE_API_URL": platform.base,
+        "MARKETPLACE_API_KEY": secret,
+        "XDG_CONFIG_HOME": str(directory / "config"),
+    }
+    published = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "marketplace"),
+            "publish",
+            str(folder),
+            "--owner",
+            owner,
+            "--bump",
+            "major",
+            "--visibility",
+            "public",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert published.returncode == 0, (
+        published.stdout + published.stderr + platform.output()[-5000:]
+    )
+
+
+def call_text(platform: Platform, secret: str, path: str, text: str) -> tuple[int, dict]:
+    request = urllib.request.Request(
+        f"{platform.base}{path}",
+        data=text.encode(),
+        method="POST",
+        headers={"Authorization": secret, "Content-Type": "text/plain"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def demo_key(platform: Platform) -> str:
+    return platform.output().split("API key:", 1)[1].split()[0]

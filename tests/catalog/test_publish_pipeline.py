@@ -10,9 +10,7 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -21,6 +19,7 @@ from catalog.models import Build, BuildStatus, Version
 from marketplace.celery import app as celery_app
 from tests.catalog.conftest import ECHO_MODEL, write_package
 from tests.factories import UserFactory, make_key
+from tests.receivers import webhook_receiver as receiving_webhooks
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -46,26 +45,10 @@ def build_worker(settings):
         yield queue
 
 
-class _Receiver(BaseHTTPRequestHandler):
-    received: list = []
-
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        self.received.append((dict(self.headers), body))
-        self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
 def webhook_receiver():
-    _Receiver.received = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/hook", _Receiver.received
-    server.shutdown()
+    with receiving_webhooks() as receiver:
+        yield receiver
 
 
 def test_cli_publishes_a_folder_from_a_shell(live_server, build_worker, tmp_path, webhook_receiver):

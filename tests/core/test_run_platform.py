@@ -4,22 +4,19 @@ behind, and a second run reusing the data."""
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import subprocess
-import sys
 import urllib.request
 import uuid
-from pathlib import Path
 
 import pytest
 
 from tests.live_platform import (
     Platform,
+    call_text,
     get_json,
     loopback_services_available,
     processes_mentioning,
+    publish_with_cli,
 )
 
 pytestmark = pytest.mark.slow
@@ -28,48 +25,16 @@ pytestmark = pytest.mark.slow
 def _publish_and_call(platform, secret: str, directory) -> None:
     """The processes make run starts work together: the CLI uploads, the worker builds,
     the runner serves the call."""
-    folder = directory / "hello"
-    folder.mkdir()
-    (folder / "model.toml").write_text(
-        'name = "hello"\nruntime = "python"\nentrypoint = "predict.py:apply"\n'
-        '[io]\nsample_input = "world"\n'
+    publish_with_cli(
+        platform,
+        secret,
+        directory,
+        name="hello",
+        sample_input="world",
+        predict="def apply(name):\n    return f'hello {name}'\n",
     )
-    (folder / "predict.py").write_text("def apply(name):\n    return f'hello {name}'\n")
-    env = {
-        **os.environ,
-        "MARKETPLACE_API_URL": platform.base,
-        "MARKETPLACE_API_KEY": secret,
-        "XDG_CONFIG_HOME": str(directory / "config"),
-    }
-    published = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "marketplace"),
-            "publish",
-            str(folder),
-            "--owner",
-            "demo",
-            "--bump",
-            "major",
-            "--visibility",
-            "public",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert published.returncode == 0, (
-        published.stdout + published.stderr + platform.output()[-5000:]
-    )
-    request = urllib.request.Request(
-        f"{platform.base}/v1/algo/demo/hello",
-        data=b"make run",
-        method="POST",
-        headers={"Authorization": secret, "Content-Type": "text/plain"},
-    )
-    with urllib.request.urlopen(request, timeout=60) as response:
-        assert json.loads(response.read())["result"] == "hello make run"
+    status, body = call_text(platform, secret, "/v1/algo/demo/hello", "make run")
+    assert status == 200 and body["result"] == "hello make run", body
 
 
 def test_run_serves_everything_and_ctrl_c_stops_everything(server_tmp_path):

@@ -7,38 +7,21 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from marketplace.gateway.models import Invocation
 from tests.gateway.conftest import key_client
+from tests.receivers import webhook_receiver as receiving_webhooks
 
 pytestmark = pytest.mark.slow
 
 
-class _Receiver(BaseHTTPRequestHandler):
-    received: list = []
-
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        self.received.append((dict(self.headers), body))
-        self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
 def receiver():
-    _Receiver.received = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/done", _Receiver.received
-    server.shutdown()
+    with receiving_webhooks() as receiver:
+        yield receiver
 
 
 def _wait_final(request_id, seconds=60) -> Invocation:
