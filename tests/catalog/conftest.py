@@ -35,7 +35,7 @@ def apply(data, state):
     print("handling", data)
     return {"echo": data, "state": state}
 """,
-    "README.md": "# Echo\\n\\nReturns its input.\\n",
+    "README.md": "# Echo\n\nReturns its input.\n",
 }
 
 

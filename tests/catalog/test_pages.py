@@ -47,6 +47,8 @@ def test_upload_an_archive_then_build_and_publish(browser):
     assert Version.objects.get().number == "1.0.0"
     model_page = browser.get("/grace/echo")
     assert b"1.0.0" in model_page.content and b"/v1/algo/grace/echo/1.0.0" in model_page.content
+    assert b"<h1>Echo</h1>" in model_page.content  # the README, rendered
+    assert b"&quot;text&quot;: &quot;I love it&quot;" in model_page.content  # JSON, not repr
 
 
 def test_upload_a_folder_with_relative_paths(browser):

@@ -1,0 +1,21 @@
+import json
+
+from django import template
+from django.utils.safestring import mark_safe
+
+from catalog.rendering import render_markdown
+
+register = template.Library()
+
+
+@register.filter
+def markdown(text: str) -> str:
+    return mark_safe(render_markdown(text))  # noqa: S308 - sanitised by nh3
+
+
+@register.filter
+def as_json(value) -> str:
+    """A JSON value as people write it (not Python's repr); a text value as is."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, indent=2, ensure_ascii=False)
