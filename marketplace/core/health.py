@@ -97,12 +97,20 @@ def check_sandbox() -> ComponentHealth:
     return ComponentHealth(DEGRADED, sandbox.engine, f"sandbox off: {sandbox.message}")
 
 
+@_timed
+def check_execution() -> ComponentHealth:
+    from marketplace.execution.backends import get_backend
+
+    return get_backend().health()
+
+
 CHECKS = {
     "database": check_database,
     "broker": check_broker,
     "workers": check_workers,
     "search": check_search,
     "sandbox": check_sandbox,
+    "execution": check_execution,
 }
 
 

@@ -47,6 +47,7 @@ def test_run_serves_everything_and_ctrl_c_stops_everything(server_tmp_path):
             assert name in body["components"]
         assert body["components"]["database"]["engine"] == "embedded-postgresql"
         assert body["components"]["broker"]["status"] == "ok"
+        assert body["components"]["execution"]["status"] == "ok"  # the runner answers
         secret = re.search(r"API key:\s+(mk_\w+)", platform.output()).group(1)
         status, me = get_json(f"{platform.base}/v1/me", {"Authorization": f"Simple {secret}"})
         assert status == 200 and me["username"] == "demo-admin"

@@ -139,9 +139,11 @@ class Command(BaseCommand):
         self._say("stopping…")
 
     def _stop_children(self) -> None:
+        # The leaders shut their own children down gracefully (gunicorn its workers, Celery
+        # its pool); whatever is left of a group afterwards is killed below.
         for _name, process in self._children:
             if process.poll() is None:
-                _signal_group(process, signal.SIGTERM)
+                process.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + SHUTDOWN_GRACE_SECONDS
         for name, process in self._children:
             try:
