@@ -75,9 +75,11 @@ def build_create(
     source: Path,
     filename: str | None = None,
     overrides: dict | None = None,
+    queue: bool = True,
 ) -> tuple[Build, bool]:
-    """Check and store an uploaded package and queue its build. Returns the build and
-    whether it is new: the same package uploaded again is the same build."""
+    """Check and store an uploaded package and queue its build (unless the caller runs it
+    itself: queue=False). Returns the build and whether it is new: the same package uploaded
+    again is the same build."""
     access.require_publish(actor, owner)
     overrides = {k: v for k, v in (overrides or {}).items() if k in OVERRIDABLE_FIELDS and v}
     staging = Path(settings.MEDIA_ROOT) / "staging" / uuid.uuid4().hex
@@ -130,7 +132,8 @@ def build_create(
                 build_append_log(
                     existing.pk, f"\nRebuilding: uploaded again by {actor.username}.\n"
                 )
-                transaction.on_commit(lambda: _enqueue_build(existing.pk))
+                if queue:
+                    transaction.on_commit(lambda: _enqueue_build(existing.pk))
             return existing, False
         try:
             with transaction.atomic():
@@ -145,7 +148,8 @@ def build_create(
                 )
         except IntegrityError:
             return Build.objects.get(model=model, package_hash=digest), False
-        transaction.on_commit(lambda: _enqueue_build(build.pk))
+        if queue:
+            transaction.on_commit(lambda: _enqueue_build(build.pk))
     return build, True
 
 

@@ -115,7 +115,7 @@ def _build(entry: dict, folder: str, owner: Team, actor: User, say: Say) -> Buil
             source = staged
         overrides = {"name": entry["slug"]}
         build, _created = services.build_create(
-            actor=actor, owner=owner, source=source, overrides=overrides
+            actor=actor, owner=owner, source=source, overrides=overrides, queue=False
         )
     if build.status in (BuildStatus.QUEUED, BuildStatus.BUILDING):
         say(f"  building {owner.slug}/{entry['slug']} from {folder}…")
