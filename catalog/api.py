@@ -7,8 +7,7 @@ import tempfile
 from pathlib import Path
 
 from django.conf import settings
-from django.db.models import Q
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny
@@ -185,37 +184,63 @@ class ModelListApi(APIView):
         summary="Search the catalogue",
         tags=["catalog"],
         parameters=[
-            OpenApiParameter("search", str),
-            OpenApiParameter("owner", str),
+            OpenApiParameter("search", str, description="websearch syntax: quotes, -word, or"),
+            OpenApiParameter("tags", str, description="comma-separated; all must match"),
             OpenApiParameter("task", str),
-            OpenApiParameter("tags", str),
+            OpenApiParameter("framework", str),
+            OpenApiParameter("license", str),
+            OpenApiParameter("owner", str),
+            OpenApiParameter("sort", str, enum=["relevance", "popular", "recent"]),
+            OpenApiParameter("page", int),
+            OpenApiParameter("page_size", int),
         ],
     )
     def get(self, request):
+        from .search.engines import postgres
+        from .search.query import CatalogQuery
+
         principal = Principal.from_request(request)
-        models = selectors.models_visible_to(principal)
-        query = request.query_params.get("search", "").strip()
-        if query:
-            models = models.filter(
-                Q(slug__icontains=query)
-                | Q(title__icontains=query)
-                | Q(tagline__icontains=query)
-                | Q(tags__icontains=query)
-            )
-        for param, field in (
-            ("owner", "owner__slug"),
-            ("task", "task"),
-            ("framework", "framework"),
-            ("license", "license"),
-        ):
-            if value := request.query_params.get(param):
-                models = models.filter(**{field: value})
-        if tags := request.query_params.get("tags"):
-            models = models.filter(tags__contains=[t.strip() for t in tags.split(",") if t])
-        paginator = Pagination()
-        page = paginator.paginate_queryset(models.order_by("-updated_at"), request, self)
-        data = ModelOutput(page, many=True, context={"principal": principal}).data
-        return paginator.get_paginated_response(data)
+        query = CatalogQuery.from_params(request.query_params)
+        found = postgres.search(principal, query)
+        pages = max(1, -(-found.count // query.page_size))
+        return Response(
+            {
+                "count": found.count,
+                "page": query.page,
+                "pages": pages,
+                "next": query.page + 1 if query.page < pages else None,
+                "previous": query.page - 1 if query.page > 1 else None,
+                "results": ModelOutput(
+                    found.models, many=True, context={"principal": principal}
+                ).data,
+                "facets": found.facets,
+                "engine": found.engine,
+            }
+        )
+
+
+class SuggestionApi(APIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        parameters=[OpenApiParameter("q", str)],
+        responses={200: OpenApiTypes.OBJECT},
+        summary="Autocomplete model names",
+        tags=["catalog"],
+    )
+    def get(self, request):
+        from .search.engines import postgres
+
+        principal = Principal.from_request(request)
+        text = request.query_params.get("q", "")[:100]
+        return Response(
+            {
+                "suggestions": [
+                    {"owner": m.owner.slug, "name": m.slug, "title": m.title, "url": m.url}
+                    for m in postgres.suggest(principal, text)
+                ]
+            }
+        )
 
 
 class ModelUploadApi(APIView):

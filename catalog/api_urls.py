@@ -4,6 +4,7 @@ from . import api
 
 urlpatterns = [
     path("models", api.ModelListApi.as_view(), name="api-models"),
+    path("models/suggest", api.SuggestionApi.as_view(), name="api-model-suggestions"),
     path("models/<slug:owner>", api.ModelUploadApi.as_view(), name="api-model-upload"),
     path("models/<slug:owner>/<slug:name>", api.ModelDetailApi.as_view(), name="api-model"),
     path(

@@ -12,6 +12,8 @@ import uuid
 from decimal import Decimal
 
 from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVectorField
 from django.core.validators import RegexValidator
 from django.db import models
 from django.urls import reverse
@@ -49,6 +51,13 @@ class Model(models.Model):
     # Processes of the newest published version the runner keeps warm at all times, so
     # callers never meet a cold start (Algorithmia's reservations).
     warm_processes = models.PositiveSmallIntegerField(default=0)
+    # Maintained by a database trigger (migration 0004) from the fields above, so every
+    # write path keeps search current: weighted full text, and the name and title for
+    # typo-tolerant trigram matching.
+    search_vector = SearchVectorField(null=True, editable=False)
+    search_text = models.TextField(blank=True, editable=False)
+    # Calls over the last 30 days, refreshed by a periodic task (popularity sort).
+    calls_30d = models.PositiveIntegerField(default=0, editable=False)
     created_by = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
@@ -57,6 +66,14 @@ class Model(models.Model):
         ordering = ["owner__slug", "slug"]
         constraints = [
             models.UniqueConstraint(fields=["owner", "slug"], name="model_unique_per_owner"),
+        ]
+        indexes = [
+            GinIndex(fields=["search_vector"], name="model_search_vector"),
+            GinIndex(fields=["search_text"], name="model_search_trgm", opclasses=["gin_trgm_ops"]),
+            GinIndex(fields=["tags"], name="model_tags"),
+            models.Index(fields=["visibility", "task"], name="model_visibility_task"),
+            models.Index(fields=["-calls_30d"], name="model_popularity"),
+            models.Index(fields=["-created_at"], name="model_newest"),
         ]
 
     def __str__(self) -> str:

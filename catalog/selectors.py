@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Q, QuerySet
 
-from marketplace.accounts.models import Team
+from marketplace.accounts.models import Membership, Team
 from marketplace.core.errors import NotFoundError
 
 from . import access
@@ -18,9 +18,10 @@ def models_visible_to(principal) -> QuerySet[Model]:
         return models.filter(visibility=Visibility.PUBLIC)
     if principal.team_key:
         return models.filter(Q(visibility=Visibility.PUBLIC) | Q(owner=principal.key.team))
-    return models.filter(
-        Q(visibility=Visibility.PUBLIC) | Q(owner__memberships__user=principal.user)
-    ).distinct()
+    # A subquery, not a join: a join on memberships would repeat each public model once
+    # per member of its owner.
+    mine = Membership.objects.filter(user=principal.user).values("team_id")
+    return models.filter(Q(visibility=Visibility.PUBLIC) | Q(owner_id__in=mine))
 
 
 def model_get(principal, owner_slug: str, name: str) -> Model:

@@ -144,9 +144,11 @@ def invoke(
         want_stdout=call.stdout,
         input_content_type=call.content_type,
         input_bytes=call.size,
-        input_preview=call.preview,
+        input_preview=storable(call.preview)[:128],
         webhook_url=call.webhook,
-        input_data=call.data if call.output == "void" or backend_name == "celery" else None,
+        input_data=_stored_input(call.data)
+        if call.output == "void" or backend_name == "celery"
+        else None,
     )
     if call.output == "void":
         transaction.on_commit(lambda: enqueue_invocation(invocation))
@@ -232,6 +234,29 @@ def run_invocation(invocation: Invocation, data, *, backend: str | None = None) 
     return invocation
 
 
+def _stored_input(data):
+    """The input of a call that runs elsewhere, stored until it runs. It must survive the
+    round trip through PostgreSQL unchanged, which U+0000 cannot."""
+    if storable(data) != data:
+        raise InputError(
+            "this input contains U+0000, which can only be sent to a synchronous call on the "
+            "local backend"
+        )
+    return data
+
+
+def storable(value):
+    """PostgreSQL's text and jsonb cannot hold U+0000; what is stored (not what the caller
+    receives) has it escaped."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\\u0000")
+    if isinstance(value, list):
+        return [storable(item) for item in value]
+    if isinstance(value, dict):
+        return {storable(key): storable(item) for key, item in value.items()}
+    return value
+
+
 def finish(invocation: Invocation, result: ExecutionResult, *, status: str | None = None) -> bool:
     """Record the outcome once: a second finish (a retried task, a cancel racing the end)
     changes nothing. Returns whether this call recorded it."""
@@ -245,10 +270,10 @@ def finish(invocation: Invocation, result: ExecutionResult, *, status: str | Non
     output_bytes = len(json.dumps(result.result)) if result.result is not None else 0
     fields = {
         "status": status,
-        "result": result.result,
+        "result": storable(result.result),
         "result_content_type": result.content_type,
-        "error": result.error,
-        "stdout": (result.stdout or "")[:65536],
+        "error": storable(result.error),
+        "stdout": storable((result.stdout or "")[:65536]),
         "cold_start": result.cold_start,
         "model_duration": result.duration,
         "output_bytes": output_bytes,
@@ -260,6 +285,9 @@ def finish(invocation: Invocation, result: ExecutionResult, *, status: str | Non
     ).update(**fields, started_at=invocation.started_at or now)
     for key, value in fields.items():
         setattr(invocation, key, value)
+    # The caller receives exactly what the model answered.
+    invocation.result, invocation.error = result.result, result.error
+    invocation.stdout = (result.stdout or "")[:65536]
     if updated and (invocation.is_async or invocation.backend == "celery"):
         # Only a caller waiting on another host (the celery backend) listens for this.
         _notify_finished(invocation)

@@ -254,3 +254,16 @@ def test_owners_keep_processes_warm_so_callers_meet_no_cold_start(toolbox, owner
     mine.patch("/v1/models/ada/toolbox", {"warm_processes": 0}, format="json")
     service.apply_reservations()
     assert runner.reserved() == {}
+
+
+def test_nul_characters_are_answered_not_crashed_on(toolbox, owner):
+    mine = key_client(owner)
+    text = mine.generic("POST", "/v1/algo/ada/toolbox", "a\x00b", content_type="text/plain")
+    assert text.status_code == 200 and text.json()["result"] == "A\x00B"
+    as_json = mine.post("/v1/algo/ada/toolbox", {"text": "a\x00b"}, format="json")
+    assert as_json.status_code == 200
+    assert as_json.json()["result"] == {"echo": {"text": "a\x00b"}}
+    stored = Invocation.objects.get(pk=as_json.json()["request_id"])
+    assert stored.status == "succeeded" and stored.result == {"echo": {"text": "a\\u0000b"}}
+    refused = mine.post("/v1/algo/ada/toolbox?output=void", {"text": "a\x00b"}, format="json")
+    assert_error_shape(refused, 400, "InputError")

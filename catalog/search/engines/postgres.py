@@ -1,0 +1,147 @@
+"""PostgreSQL full-text search: a weighted tsvector kept by a trigger, websearch_to_tsquery
+syntax (quotes, -word, or), prefix matching on the last word while typing, trigram word
+similarity for typos, visibility in the WHERE clause, facets over the same filtered set."""
+
+from __future__ import annotations
+
+import re
+
+from django.contrib.postgres.search import (
+    SearchQuery,
+    SearchRank,
+    TrigramWordSimilarity,
+)
+from django.db.models import Case, Count, F, FloatField, Func, Q, Value, When
+from django.db.models.functions import Cast, Ln
+
+from catalog import selectors
+
+from ..query import CatalogQuery, SearchResult
+
+_WORD = re.compile(r"[\w]+", re.UNICODE)
+TYPO_THRESHOLD = 0.5
+
+
+_OPERATORS = re.compile(r'"|(^|\s)-\w|\s(or|OR)\s')
+MIN_TYPO_LENGTH = 4
+
+
+def _plain(text: str) -> bool:
+    """True when the query uses no websearch syntax (quotes, -word, or): only then do
+    prefix and typo matching widen it, or they would undo what the syntax asked."""
+    return not _OPERATORS.search(text)
+
+
+def _prefix_query(text: str) -> SearchQuery | None:
+    if not _plain(text):
+        return None
+    words = _WORD.findall(text.lower())
+    if not words:
+        return None
+    # Every word but the last must match as typed; the last may be the start of a word.
+    terms = " & ".join([*words[:-1], f"{words[-1]}:*"])
+    return SearchQuery(terms, search_type="raw", config="simple")
+
+
+def filtered(principal, query: CatalogQuery):
+    models = selectors.models_visible_to(principal)
+    if query.task:
+        models = models.filter(task=query.task)
+    if query.framework:
+        models = models.filter(framework=query.framework)
+    if query.license:
+        models = models.filter(license=query.license)
+    if query.owner:
+        models = models.filter(owner__slug=query.owner)
+    if query.tags:
+        models = models.filter(tags__contains=list(query.tags))
+    return models
+
+
+def search(principal, query: CatalogQuery) -> SearchResult:
+    models = filtered(principal, query)
+    if query.text:
+        websearch = SearchQuery(query.text, search_type="websearch", config="english")
+        prefix = _prefix_query(query.text)
+        combined = websearch | prefix if prefix is not None else websearch
+        lowered = query.text.lower()
+        condition = Q(search_vector=combined)
+        if _plain(query.text) and len(lowered) >= MIN_TYPO_LENGTH:
+            condition |= Q(similarity__gte=TYPO_THRESHOLD)
+        models = models.annotate(
+            similarity=TrigramWordSimilarity(Value(lowered), "search_text"),
+        ).filter(condition)
+        if query.sort == "relevance":
+            models = (
+                models.annotate(
+                    text_rank=SearchRank(F("search_vector"), combined, cover_density=True),
+                    exact=Case(
+                        When(slug=lowered, then=Value(10.0)),
+                        default=Value(0.0),
+                        output_field=FloatField(),
+                    ),
+                    popularity=Ln(Cast(F("calls_30d"), FloatField()) + 1.0),
+                )
+                .annotate(
+                    score=F("exact")
+                    + F("text_rank")
+                    + F("similarity") * 0.5
+                    + F("popularity") * 0.02
+                )
+                .order_by("-score", "-calls_30d", "owner__slug", "slug")
+            )
+    if query.sort == "popular" or (query.sort == "relevance" and not query.text):
+        models = models.order_by("-calls_30d", "-updated_at", "owner__slug", "slug")
+    elif query.sort == "recent":
+        models = models.order_by("-created_at", "owner__slug", "slug")
+    count = models.count()
+    facets = _facets(models, query)
+    start = (query.page - 1) * query.page_size
+    page = list(models[start : start + query.page_size])
+    return SearchResult(page, count, facets, "postgresql")
+
+
+def _facets(models, query: CatalogQuery) -> dict[str, list[dict]]:
+    base = models.order_by()
+    facets = {}
+    for name, field in (
+        ("task", "task"),
+        ("framework", "framework"),
+        ("license", "license"),
+        ("owner", "owner__slug"),
+    ):
+        if name in query.facets:
+            rows = base.exclude(**{field: ""}).values(field).annotate(count=Count("id"))
+            facets[name] = sorted(
+                ({"value": r[field], "count": r["count"]} for r in rows),
+                key=lambda f: (-f["count"], f["value"]),
+            )
+    if "tags" in query.facets:
+        rows = (
+            base.annotate(tag=Func(F("tags"), function="unnest"))
+            .values("tag")
+            .annotate(count=Count("id"))
+        )
+        facets["tags"] = sorted(
+            ({"value": r["tag"], "count": r["count"]} for r in rows),
+            key=lambda f: (-f["count"], f["value"]),
+        )[:30]
+    return facets
+
+
+def suggest(principal, text: str, limit: int = 8) -> list:
+    text = text.strip().lower()
+    if not text:
+        return []
+    models = selectors.models_visible_to(principal).annotate(
+        similarity=TrigramWordSimilarity(Value(text), "search_text")
+    )
+    # Suggestions complete names and titles (not README words): a word of either starting
+    # with what was typed, or, for longer input, a name close to it (typos).
+    condition = Q(search_text__regex=r"(^|[ _-])" + re.escape(text))
+    if len(text) >= MIN_TYPO_LENGTH:
+        condition |= Q(similarity__gte=TYPO_THRESHOLD)
+    return list(models.filter(condition).order_by("-similarity", "-calls_30d", "slug")[:limit])
+
+
+__all__ = ["search", "suggest"]

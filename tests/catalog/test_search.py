@@ -1,0 +1,213 @@
+"""Relevance, facets and visibility of the PostgreSQL search engine on a generated
+catalogue of hundreds of models."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from rest_framework.test import APIClient
+
+from catalog.models import Model
+from marketplace.accounts.models import Membership
+from tests.factories import TeamFactory, UserFactory, make_key
+
+pytestmark = pytest.mark.django_db
+
+WORDS = [
+    "vision",
+    "speech",
+    "audio",
+    "tabular",
+    "forecast",
+    "graph",
+    "ranking",
+    "anomaly",
+    "detection",
+    "translation",
+    "summarisation",
+    "clustering",
+    "regression",
+    "segmentation",
+    "captioning",
+    "parsing",
+    "tagging",
+]
+TASKS = ["text-classification", "image-classification", "translation", "tabular-regression"]
+FRAMEWORKS = ["scikit-learn", "onnx", "pytorch", "numpy"]
+LICENSES = ["mit", "apache-2.0", "bsd-3-clause"]
+
+
+@pytest.fixture
+def catalogue(db):
+    rng = random.Random(42)
+    owners = [TeamFactory(slug=f"org-{i}") for i in range(6)]
+    rows = []
+    for i in range(400):
+        a, b = rng.sample(WORDS, 2)
+        rows.append(
+            Model(
+                owner=owners[i % len(owners)],
+                slug=f"{a}-{b}-{i}",
+                title=f"{a.title()} {b} model {i}",
+                tagline=f"A {a} model for {b} made with care",
+                task=rng.choice(TASKS),
+                framework=rng.choice(FRAMEWORKS),
+                license=rng.choice(LICENSES),
+                tags=sorted({a, b}),
+                visibility="public",
+                calls_30d=rng.randint(0, 1000),
+            )
+        )
+    rows.append(
+        Model(
+            owner=owners[0],
+            slug="sentiment",
+            title="Sentiment analysis",
+            tagline="Positive or negative score for English product reviews",
+            task="text-classification",
+            framework="scikit-learn",
+            license="mit",
+            tags=["nlp", "sentiment"],
+            visibility="public",
+            calls_30d=5,
+        )
+    )
+    rows.append(
+        Model(
+            owner=owners[1],
+            slug="sentiment-multilingual",
+            title="Multilingual sentiment",
+            tagline="Sentiment in forty languages",
+            task="text-classification",
+            framework="onnx",
+            license="mit",
+            tags=["nlp"],
+            visibility="public",
+            calls_30d=900,
+        )
+    )
+    rows.append(
+        Model(
+            owner=owners[2],
+            slug="secret-sauce",
+            title="Secret sauce recommender",
+            tagline="Our confidential ranking of product reviews",
+            task="text-classification",
+            framework="onnx",
+            license="proprietary",
+            tags=["confidential"],
+            visibility="private",
+        )
+    )
+    Model.objects.bulk_create(rows)
+    return owners
+
+
+def _search(client, **params):
+    response = client.get("/v1/models", params)
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def _names(body):
+    return [f"{r['owner']}/{r['name']}" for r in body["results"]]
+
+
+def test_exact_name_first(catalogue):
+    body = _search(APIClient(), search="sentiment")
+    assert _names(body)[0] == "org-0/sentiment"  # although the multilingual one is popular
+    assert "org-1/sentiment-multilingual" in _names(body)
+
+
+def test_a_tagline_phrase_finds_its_model_in_the_top_3(catalogue):
+    body = _search(APIClient(), search="positive or negative score for product reviews")
+    assert "org-0/sentiment" in _names(body)[:3]
+    body = _search(APIClient(), search='"forty languages"')
+    assert _names(body)[:1] == ["org-1/sentiment-multilingual"]
+
+
+@pytest.mark.parametrize("typo", ["sentimnt", "sentinent", "snetiment", "multilingal"])
+def test_a_one_letter_typo_still_finds_it(catalogue, typo):
+    assert any("sentiment" in n for n in _names(_search(APIClient(), search=typo))[:3])
+
+
+def test_prefix_while_typing_and_minus_and_or(catalogue):
+    assert "org-0/sentiment" in _names(_search(APIClient(), search="sentim"))
+    minus = _names(_search(APIClient(), search="sentiment -multilingual"))
+    assert "org-0/sentiment" in minus and "org-1/sentiment-multilingual" not in minus
+
+
+def test_facets_count_correctly_under_filters(catalogue):
+    client = APIClient()
+    body = _search(client, task="translation", license="mit", page_size=5)
+    expected = Model.objects.filter(visibility="public", task="translation", license="mit")
+    assert body["count"] == expected.count()
+    frameworks = {f["value"]: f["count"] for f in body["facets"]["framework"]}
+    for framework, count in frameworks.items():
+        assert count == expected.filter(framework=framework).count()
+    assert sum(frameworks.values()) == body["count"]
+    tags = {f["value"]: f["count"] for f in body["facets"]["tags"]}
+    for tag, count in tags.items():
+        assert count == expected.filter(tags__contains=[tag]).count()
+    assert {f["value"] for f in body["facets"]["task"]} == {"translation"}
+
+
+def test_sorts_and_pages(catalogue):
+    client = APIClient()
+    popular = _search(client, sort="popular", page_size=10)["results"]
+    calls = [Model.objects.get(owner__slug=r["owner"], slug=r["name"]).calls_30d for r in popular]
+    assert calls == sorted(calls, reverse=True)
+    first, second = _search(client, page=1, page_size=7), _search(client, page=2, page_size=7)
+    assert not set(_names(first)) & set(_names(second)) and first["next"] == 2
+
+
+def test_a_private_model_is_invisible_to_others_in_every_path(catalogue):
+    stranger = APIClient()
+    stranger.credentials(HTTP_AUTHORIZATION=f"Simple {make_key(UserFactory())[1]}")
+    for client in (APIClient(), stranger):
+        body = _search(client, search="secret sauce confidential")
+        assert "org-2/secret-sauce" not in _names(body)
+        everything = _search(client, page_size=100, search="product reviews")
+        assert all(f["value"] != "proprietary" for f in everything["facets"]["license"])
+        assert all(f["value"] != "confidential" for f in everything["facets"]["tags"])
+        assert _search(client, license="proprietary")["count"] == 0
+        suggestions = client.get("/v1/models/suggest", {"q": "secr"}).json()["suggestions"]
+        assert all(s["name"] != "secret-sauce" for s in suggestions)
+    member = UserFactory()
+    Membership.objects.create(team=catalogue[2], user=member, role="member")
+    mine = APIClient()
+    mine.credentials(HTTP_AUTHORIZATION=f"Simple {make_key(member)[1]}")
+    assert "org-2/secret-sauce" in _names(_search(mine, search="secret sauce"))
+    assert any(
+        s["name"] == "secret-sauce"
+        for s in mine.get("/v1/models/suggest", {"q": "secr"}).json()["suggestions"]
+    )
+
+
+def test_suggestions_complete_names(catalogue):
+    names = [
+        s["name"]
+        for s in APIClient().get("/v1/models/suggest", {"q": "senti"}).json()["suggestions"]
+    ]
+    assert names[:2] == ["sentiment", "sentiment-multilingual"] or set(names[:2]) == {
+        "sentiment",
+        "sentiment-multilingual",
+    }
+
+
+@pytest.mark.parametrize(
+    "bad", [{"sort": "best"}, {"page": "0"}, {"page_size": "1000"}, {"search": "x" * 201}]
+)
+def test_bad_parameters_are_400s(catalogue, bad):
+    assert APIClient().get("/v1/models", bad).status_code == 400
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    ["'; DROP TABLE catalog_model; --", "a & b | !c", "(((", "sentiment:*", "\\", "%_%", "\x00"],
+)
+def test_hostile_queries_are_just_text(catalogue, hostile):
+    response = APIClient().get("/v1/models", {"search": hostile})
+    assert response.status_code in (200, 400)
+    assert Model.objects.count() == 403
