@@ -480,3 +480,22 @@ def webhook_delete(*, actor: User, webhook: Webhook) -> None:
     if not policies.can_administer(actor, webhook.owner):
         raise AuthorizationError(f"Only owners and admins of {webhook.owner.slug} can do that")
     webhook.delete()
+
+
+def popularity_refresh() -> int:
+    """Calls over the last 30 days per model, for the popular sort and the home page."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE catalog_model AS m SET calls_30d = coalesce(c.calls, 0)
+            FROM catalog_model AS all_models
+            LEFT JOIN (
+                SELECT model_id, count(*) AS calls FROM gateway_invocation
+                WHERE created_at > now() - interval '30 days' GROUP BY model_id
+            ) AS c ON c.model_id = all_models.id
+            WHERE m.id = all_models.id AND m.calls_30d IS DISTINCT FROM coalesce(c.calls, 0)
+            """
+        )
+        return cursor.rowcount

@@ -27,3 +27,8 @@ def reap_builds() -> int:
 )
 def deliver_webhook(self, delivery_id: str) -> bool:
     return webhooks.webhook_deliver(delivery_id)
+
+
+@shared_task(ignore_result=True)
+def refresh_popularity() -> int:
+    return services.popularity_refresh()

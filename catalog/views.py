@@ -21,22 +21,31 @@ from .models import BuildStatus
 
 @require_GET
 def explore(request):
-    principal = Principal.from_request(request)
-    query = request.GET.get("q", "").strip()
-    models = selectors.models_visible_to(principal)
-    if query:
-        from django.db.models import Q
+    from .search.engines import postgres
+    from .search.query import CatalogQuery
 
-        models = models.filter(
-            Q(slug__icontains=query) | Q(title__icontains=query) | Q(tagline__icontains=query)
-        )
-    if task := request.GET.get("task"):
-        models = models.filter(task=task)
-    return render(
-        request,
-        "catalog/explore.html",
-        {"query": query, "models": models.order_by("-updated_at")[:60]},
-    )
+    principal = Principal.from_request(request)
+    try:
+        query = CatalogQuery.from_params(request.GET)
+    except ApiError as error:
+        messages.error(request, error.message)
+        query = CatalogQuery()
+    found = postgres.search(principal, query)
+    pages = max(1, -(-found.count // query.page_size))
+    params = request.GET.copy()
+    params.pop("page", None)
+    context = {
+        "query": query.text,
+        "search": query,
+        "models": found.models,
+        "count": found.count,
+        "facets": found.facets,
+        "page": query.page,
+        "pages": pages,
+        "base_query": params.urlencode(),
+        "sorts": [("relevance", "Best match"), ("popular", "Most used"), ("recent", "Newest")],
+    }
+    return render(request, "catalog/explore.html", context)
 
 
 @require_GET

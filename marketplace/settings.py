@@ -204,6 +204,7 @@ CELERY_TASK_DEFAULT_QUEUE = env("CELERY_DEFAULT_QUEUE", "celery")
 CATALOG_BUILD_QUEUE = env("CATALOG_BUILD_QUEUE", "builds")
 CELERY_BEAT_SCHEDULE = {
     "reap-builds": {"task": "catalog.tasks.reap_builds", "schedule": 60.0},
+    "refresh-popularity": {"task": "catalog.tasks.refresh_popularity", "schedule": 600.0},
     "purge-rate-limits": {"task": "marketplace.gateway.tasks.purge_rate_limits", "schedule": 300.0},
 }
 

@@ -211,3 +211,40 @@ def test_hostile_queries_are_just_text(catalogue, hostile):
     response = APIClient().get("/v1/models", {"search": hostile})
     assert response.status_code in (200, 400)
     assert Model.objects.count() == 403
+
+
+def test_popularity_counts_the_last_30_days_of_calls(db):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from catalog.services import popularity_refresh
+    from marketplace.gateway.models import Invocation
+    from tests.catalog.factories import BuildFactory
+
+    build = BuildFactory()
+    team = TeamFactory()
+    for age_days in (1, 2, 29, 31, 400):
+        Invocation.objects.create(
+            model=build.model,
+            build=build,
+            version_label="1.0.0",
+            caller_team=team,
+            backend="local",
+            timeout_seconds=10,
+            input_content_type="json",
+            created_at=timezone.now() - timedelta(days=age_days),
+        )
+    popularity_refresh()
+    build.model.refresh_from_db()
+    assert build.model.calls_30d == 3
+
+
+def test_the_explore_page_searches_with_facets(catalogue, client):
+    page = client.get("/explore/", {"q": "sentiment"})
+    assert page.status_code == 200
+    assert page.context["models"][0].slug == "sentiment"
+    assert b"Framework" in page.content and b"secret-sauce" not in page.content
+    filtered = client.get("/explore/", {"q": "sentiment", "framework": "onnx"})
+    assert [m.slug for m in filtered.context["models"]] == ["sentiment-multilingual"]
+    assert client.get("/explore/", {"sort": "nonsense"}).status_code == 200
