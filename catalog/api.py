@@ -381,6 +381,56 @@ class VersionDetailApi(APIView):
         return Response(VersionOutput(target.version).data)
 
 
+def newest_key_prefix(user) -> str | None:
+    """The prefix of the caller's newest usable key, to name in snippets (never a secret)."""
+    if not getattr(user, "is_authenticated", False):
+        return None
+    from django.db.models import Q
+    from django.utils import timezone
+
+    from marketplace.accounts.models import ApiKey
+
+    key = (
+        ApiKey.objects.filter(created_by=user, revoked_at__isnull=True)
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now()))
+        .order_by("-created_at")
+        .first()
+    )
+    return key.prefix if key else None
+
+
+class SnippetListApi(APIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        parameters=[OpenApiParameter("version", str, description="any version form")],
+        responses={200: OpenApiTypes.OBJECT},
+        summary="Ready-to-run code calling the model, in every client language",
+        tags=["catalog"],
+    )
+    def get(self, request, owner, name):
+        from .snippets import context_for_version, render_all
+
+        principal = Principal.from_request(request)
+        model = selectors.model_get(principal, owner, name)
+        target = resolve_version(
+            model, request.query_params.get("version"), is_member=principal.is_member(model.owner)
+        )
+        if target.version is None:
+            raise NotFoundError(
+                f"{model.full_name} build {target.build.short_hash} is not published"
+            )
+        context = context_for_version(target.version, key_prefix=newest_key_prefix(request.user))
+        return Response(
+            {
+                "model": model.full_name,
+                "version": target.version.number,
+                "endpoint": context.endpoint,
+                "snippets": [snippet.as_dict() for snippet in render_all(context)],
+            }
+        )
+
+
 class BuildListApi(APIView):
     @extend_schema(
         responses=BuildOutput(many=True), summary="Builds of a model (owners)", tags=["catalog"]

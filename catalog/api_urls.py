@@ -8,6 +8,11 @@ urlpatterns = [
     path("models/<slug:owner>", api.ModelUploadApi.as_view(), name="api-model-upload"),
     path("models/<slug:owner>/<slug:name>", api.ModelDetailApi.as_view(), name="api-model"),
     path(
+        "models/<slug:owner>/<slug:name>/snippets",
+        api.SnippetListApi.as_view(),
+        name="api-snippets",
+    ),
+    path(
         "models/<slug:owner>/<slug:name>/versions",
         api.VersionListApi.as_view(),
         name="api-versions",

@@ -54,9 +54,20 @@ def model_page(request, owner, name):
     model = selectors.model_get(principal, owner, name)
     is_member = principal.is_member(model.owner)
     versions = list(selectors.versions_visible(principal, model)[:50])
+    snippets, snippet_css = [], ""
+    if versions:
+        from .api import newest_key_prefix
+        from .snippets import context_for_version, highlight_css, render_all
+
+        snippets = render_all(
+            context_for_version(versions[0], key_prefix=newest_key_prefix(request.user))
+        )
+        snippet_css = highlight_css()
     context = {
         "model": model,
         "versions": versions,
+        "snippets": snippets,
+        "snippet_css": snippet_css,
         "latest": versions[0] if versions else None,
         "is_member": is_member,
         "builds": list(selectors.builds_of(model)[:20]) if is_member else [],

@@ -199,6 +199,12 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as exc:
             logger.exception("runner request failed")
             self._reply(500, {"failure": {"kind": "internal", "message": str(exc)}})
+        finally:
+            # Each request runs in a thread of its own: its database connection (opened
+            # to look a build up) must not outlive it.
+            from django.db import connections
+
+            connections.close_all()
 
 
 class _UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
@@ -228,6 +234,9 @@ def serve(
                     job()
                 except Exception:
                     logger.exception("runner maintenance failed")
+            from django.db import connections
+
+            connections.close_all()
             if (stop or threading.Event()).wait(MAINTENANCE_SECONDS):
                 return
 

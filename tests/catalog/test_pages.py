@@ -99,3 +99,25 @@ def test_builds_of_others_are_not_found(browser):
     build = Build.objects.get()
     assert browser.get(f"/owner-person/echo/builds/{build.pk}").status_code == 404
     assert browser.get("/owner-person/echo").status_code == 404  # nothing published yet
+
+
+def test_the_model_page_offers_snippets_and_the_api_lists_them(browser):
+    from tests.factories import make_key
+
+    archive = io.BytesIO(zip_bytes(ECHO_MODEL))
+    archive.name = "echo.zip"
+    browser.post("/new/", {"owner": "grace", "package": archive})
+    build = Build.objects.get()
+    builder.execute_build(build.pk)
+    browser.post(
+        f"/grace/echo/builds/{build.pk}/publish", {"bump": "major", "visibility": "public"}
+    )
+    key, _secret = make_key(browser.user)
+    page = browser.get("/grace/echo").content.decode()
+    assert 'data-tab="curl"' in page and 'data-tab="python"' in page
+    assert key.prefix in page  # the user's own key prefix, never a secret
+    body = Client().get("/v1/models/grace/echo/snippets").json()
+    assert body["version"] == "1.0.0"
+    languages = {s["language"] for s in body["snippets"]}
+    assert {"curl", "python", "python-algorithmia", "java", "nodejs", "cli"} <= languages
+    assert all("YOUR_API_KEY" in s["code"] for s in body["snippets"])

@@ -1,0 +1,370 @@
+"""Ready-to-run code that calls a model: one module per language, one registry.
+
+A language is a subclass of `Language` with a `render(ctx)` method, registered with
+`@register`; every module under `catalog/snippets/languages/` is imported with this
+package, so adding a language is adding one file there. Each snippet is a complete
+program that reads the key from `MARKETPLACE_API_KEY` (falling back to a visible
+placeholder), sends the sample input with the right content type, and prints the result:
+JSON pretty-printed where the language can, text as it is, binary written to `output.bin`;
+or the error.
+
+The sample input is always embedded through the literal helpers of `literals.py`, each of
+which is tested to round-trip arbitrary text through the language's own parser.
+
+    ctx = SnippetContext(base_url="https://models.example", owner="ada", name="toolbox",
+                         version="1.0.0", content_type="json", data={"text": "hi"})
+    for snippet in render_all(ctx):
+        snippet.slug, snippet.label, snippet.code, snippet.html
+    highlight_css()  # the colours for `snippet.html`, inside <pre class="code"><code>
+
+For a published version: `render_all(context_for_version(version, key_prefix=...))`.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import json
+import pkgutil
+import re
+import urllib.parse
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from pygments import highlight as _pygments_highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexers import get_lexer_by_name
+
+from .literals import comment_text
+
+__all__ = [
+    "CONTENT_TYPES",
+    "DEFAULT_KEY_PLACEHOLDER",
+    "ENV_API_KEY",
+    "Language",
+    "Snippet",
+    "SnippetContext",
+    "context_for_version",
+    "fill",
+    "get_language",
+    "highlight",
+    "highlight_css",
+    "languages",
+    "register",
+    "render",
+    "render_all",
+    "unregister",
+]
+
+ENV_API_KEY = "MARKETPLACE_API_KEY"
+DEFAULT_KEY_PLACEHOLDER = "YOUR_API_KEY"
+CONTENT_TYPES = ("json", "text", "binary")
+MEDIA_TYPES = {
+    "json": "application/json",
+    "text": "text/plain; charset=utf-8",
+    "binary": "application/octet-stream",
+}
+# A placeholder lands inside string literals, shell words and HTTP headers: keep it a token.
+_PLACEHOLDER_PATTERN = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+DEFAULT_HIGHLIGHT_STYLE = "github-dark"
+
+
+@dataclass(frozen=True)
+class SnippetContext:
+    """What a snippet calls and with what: the model version, its sample input and the key.
+
+    `data` is the sample input: any JSON value for "json", a str for "text", bytes for
+    "binary". `key_placeholder` is what the snippet sends when MARKETPLACE_API_KEY is unset;
+    `key_note` (optional) replaces the default "create a key at .../keys/" comment, e.g.
+    to name the caller's own key by its prefix."""
+
+    base_url: str
+    owner: str
+    name: str
+    version: str | None = None
+    content_type: str = "json"
+    data: Any = None
+    key_placeholder: str = DEFAULT_KEY_PLACEHOLDER
+    key_note: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "base_url", self.base_url.rstrip("/"))
+        if self.content_type not in CONTENT_TYPES:
+            raise ValueError(
+                f"content_type must be one of {CONTENT_TYPES}, not {self.content_type!r}"
+            )
+        if not _PLACEHOLDER_PATTERN.match(self.key_placeholder):
+            raise ValueError("key_placeholder: 1 to 64 letters, digits, '_', '.' or '-'")
+        if self.content_type == "binary":
+            if not isinstance(self.data, bytes | bytearray | memoryview):
+                raise ValueError("a binary sample input must be bytes")
+            object.__setattr__(self, "data", bytes(self.data))
+        elif self.content_type == "text":
+            if not isinstance(self.data, str):
+                raise ValueError("a text sample input must be a str")
+            _check_encodable(self.data)
+        else:
+            try:
+                _check_encodable(json.dumps(self.data, ensure_ascii=False, allow_nan=False))
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"the sample input is not a JSON value: {exc}") from None
+
+    # -- what is called --------------------------------------------------------------------
+
+    @property
+    def target(self) -> str:
+        """owner/name[/version], as the Algorithmia client and the CLI name a model."""
+        parts = [self.owner, self.name] + ([self.version] if self.version else [])
+        return "/".join(parts)
+
+    @property
+    def endpoint(self) -> str:
+        parts = [self.owner, self.name] + ([self.version] if self.version else [])
+        path = "/".join(urllib.parse.quote(part, safe="") for part in parts)
+        return f"{self.base_url}/v1/algo/{path}"
+
+    @property
+    def keys_url(self) -> str:
+        return f"{self.base_url}/keys/"
+
+    # -- what is sent ----------------------------------------------------------------------
+
+    @property
+    def media_type(self) -> str:
+        return MEDIA_TYPES[self.content_type]
+
+    @property
+    def json_text(self) -> str:
+        """The JSON document sent for a "json" call: one line, non-ASCII kept as it is."""
+        return json.dumps(self.data, ensure_ascii=False, allow_nan=False)
+
+    @property
+    def body_text(self) -> str:
+        """The body of a json or text call, as text."""
+        if self.content_type == "binary":
+            raise ValueError("a binary body is not text: use body_base64")
+        return self.json_text if self.content_type == "json" else self.data
+
+    @property
+    def body_base64(self) -> str:
+        """The body as base64: how binary inputs (and text a language cannot hold) are
+        embedded."""
+        if self.content_type == "binary":
+            return base64.b64encode(self.data).decode("ascii")
+        return base64.b64encode(self.body_text.encode("utf-8")).decode("ascii")
+
+    # -- what the comments say -------------------------------------------------------------
+
+    def comment_lines(self, run: str = "", how: str | None = None) -> list[str]:
+        """The header every snippet starts with, as plain lines (without comment markers),
+        safe to put after a line-comment marker in any language. `how` says how the program
+        gets the key (default: from the MARKETPLACE_API_KEY environment variable)."""
+        lines = [f"Call {self.target} on {self.base_url}."]
+        if self.key_note:
+            lines += self.key_note.splitlines()
+        else:
+            lines.append(f"API key: create one at {self.keys_url}")
+        if how is None:
+            how = (
+                f"Export it as {ENV_API_KEY}=<your key>; until then the placeholder "
+                f"{self.key_placeholder} is sent, and refused."
+            )
+        lines.append(how)
+        if self.content_type == "binary":
+            lines.append(
+                f"The sample input is binary ({len(self.data)} bytes), embedded as base64."
+            )
+        if run:
+            lines.append(f"Run: {run}")
+        return [comment_text(line) for line in lines]
+
+    def comment(
+        self,
+        marker: str,
+        run: str = "",
+        extra: list[str] | tuple[str, ...] = (),
+        how: str | None = None,
+    ) -> str:
+        """`comment_lines` (and `extra` lines) as line comments starting with `marker`."""
+        lines = self.comment_lines(run, how) + [comment_text(line) for line in extra]
+        return "\n".join(f"{marker} {line}".rstrip() for line in lines)
+
+
+def _check_encodable(text: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("the sample input holds unpaired surrogates, not valid Unicode") from None
+
+
+# -- languages and their registry --------------------------------------------------------------
+
+
+class Language:
+    """One client language. Subclasses set the class attributes and implement `render`."""
+
+    slug: ClassVar[str] = ""
+    label: ClassVar[str] = ""
+    pygments_lexer: ClassVar[str] = "text"
+    filename: ClassVar[str] = "snippet.txt"
+    order: ClassVar[int] = 1000  # display order; ties are broken by label
+
+    def render(self, ctx: SnippetContext) -> str:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<Language {self.slug}>"
+
+
+_registry: dict[str, Language] = {}
+
+
+def register(cls: type[Language]) -> type[Language]:
+    """Class decorator: make a language available to `languages()` and `render_all()`."""
+    if not cls.slug or not cls.label:
+        raise ValueError(f"{cls.__name__} needs a slug and a label")
+    existing = _registry.get(cls.slug)
+    if existing is not None and type(existing) is not cls:
+        raise ValueError(f"the snippet language {cls.slug!r} is already registered")
+    _registry[cls.slug] = cls()
+    return cls
+
+
+def unregister(slug: str) -> None:
+    _registry.pop(slug, None)
+
+
+def get_language(slug: str) -> Language:
+    try:
+        return _registry[slug]
+    except KeyError:
+        raise LookupError(f"no snippet language {slug!r}") from None
+
+
+# -- rendering ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Snippet:
+    slug: str
+    label: str
+    filename: str
+    code: str
+    html: str = field(repr=False)
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            "language": self.slug,
+            "label": self.label,
+            "filename": self.filename,
+            "code": self.code,
+            "html": self.html,
+        }
+
+
+def highlight(code: str, lexer: str) -> str:
+    """Pygments HTML for `code`: spans with Pygments' short class names and no wrapper, to
+    put inside `<pre class="code"><code>...</code></pre>` (site.js gives every pre.code a
+    Copy button). Everything in `code` is escaped."""
+    return _pygments_highlight(code, get_lexer_by_name(lexer), HtmlFormatter(nowrap=True))
+
+
+def highlight_css(style: str = DEFAULT_HIGHLIGHT_STYLE, selector: str = "pre.code") -> str:
+    """The colours of `highlight()` output inside `selector`: token rules only (no
+    background, no line numbers), so the site's own code-block look stays. The default
+    style suits the site's dark code blocks."""
+    return "\n".join(HtmlFormatter(style=style).get_token_style_defs(selector)) + "\n"
+
+
+def render(language: Language, ctx: SnippetContext) -> Snippet:
+    code = language.render(ctx)
+    if not code.endswith("\n"):
+        code += "\n"
+    return Snippet(
+        slug=language.slug,
+        label=language.label,
+        filename=language.filename,
+        code=code,
+        html=highlight(code, language.pygments_lexer),
+    )
+
+
+def render_all(ctx: SnippetContext) -> list[Snippet]:
+    """Every language's snippet for `ctx`, in display order."""
+    return [render(language, ctx) for language in _ordered()]
+
+
+_FIELD = re.compile(r"\{\{ *([a-z_][a-z0-9_]*) *\}\}")
+
+
+def fill(template: str, **values: str) -> str:
+    """Replace each `{{ name }}` in `template` with `values[name]`, in one pass (a value is
+    never scanned for fields itself). A field without a value is an error."""
+
+    def value(match: re.Match) -> str:
+        name = match.group(1)
+        if name not in values:
+            raise KeyError(f"the template needs a value for {name!r}")
+        return values[name]
+
+    return _FIELD.sub(value, template)
+
+
+def context_for_version(
+    version,
+    *,
+    base_url: str | None = None,
+    key_prefix: str | None = None,
+) -> SnippetContext:
+    """The context for a published `catalog.models.Version`: its endpoint and its build's
+    sample input (a str sample is sent as text, as the builder runs it; no sample sends
+    `{}`). With `key_prefix` (the prefix of one of the caller's keys, never the secret),
+    the placeholder names that key and the comment says where to find it."""
+    if base_url is None:
+        from django.conf import settings
+
+        base_url = settings.PUBLIC_URL
+    sample = version.build.sample_input
+    if isinstance(sample, str):
+        content_type, data = "text", sample
+    else:
+        content_type, data = "json", ({} if sample is None else sample)
+    placeholder, note = DEFAULT_KEY_PLACEHOLDER, ""
+    if key_prefix and _PLACEHOLDER_PATTERN.match(f"{key_prefix}..."):
+        placeholder = f"{key_prefix}..."
+        keys_url = f"{base_url.rstrip('/')}/keys/"
+        note = (
+            f"API key: {placeholder} stands for your key {key_prefix}, whose secret was shown\n"
+            f"once, when you created it; your keys (and new ones) are at {keys_url}"
+        )
+    return SnippetContext(
+        base_url=base_url,
+        owner=version.model.owner.slug,
+        name=version.model.slug,
+        version=version.number,
+        content_type=content_type,
+        data=data,
+        key_placeholder=placeholder,
+        key_note=note,
+    )
+
+
+def _ordered() -> list[Language]:
+    return sorted(_registry.values(), key=lambda language: (language.order, language.label))
+
+
+def _load_languages() -> None:
+    """Import every module of the `languages` subpackage: each registers its language."""
+    package = importlib.import_module(f"{__name__}.languages")
+    for module in pkgutil.iter_modules(package.__path__):
+        if not module.name.startswith("_"):
+            importlib.import_module(f"{package.__name__}.{module.name}")
+
+
+_load_languages()
+
+
+# Defined after the import above, which binds the name `languages` to the subpackage.
+def languages() -> list[Language]:
+    """Every registered language, in display order."""
+    return _ordered()

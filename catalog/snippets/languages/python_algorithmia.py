@@ -1,0 +1,65 @@
+"""Python with the Algorithmia client, unchanged: only the API address is this marketplace."""
+
+from __future__ import annotations
+
+from .. import Language, SnippetContext, fill, register
+from ..literals import python_string
+from .python_requests import payload_assignment
+
+TEMPLATE = """\
+{{ header }}
+{{ imports }}import json
+import os
+import sys
+
+import Algorithmia
+from Algorithmia.errors import AlgorithmException
+
+API_KEY = os.environ.get("MARKETPLACE_API_KEY") or {{ placeholder }}
+
+client = Algorithmia.client(API_KEY, {{ base_url }})
+algo = client.algo({{ target }})
+
+{{ payload }}
+
+try:
+    response = algo.pipe(payload)
+except AlgorithmException as error:
+    sys.exit(f"{error.error_type or 'Error'}: {error.message}")
+
+if response.metadata.content_type == "binary":
+    with open("output.bin", "wb") as file:
+        file.write(response.result)
+    print(f"Wrote {len(response.result)} bytes to output.bin")
+elif response.metadata.content_type == "text":
+    print(response.result)
+else:
+    print(json.dumps(response.result, indent=2, ensure_ascii=False))
+"""
+
+
+@register
+class PythonAlgorithmia(Language):
+    slug = "python-algorithmia"
+    label = "Python (Algorithmia client)"
+    pygments_lexer = "python"
+    filename = "call_model_algorithmia.py"
+    order = 30
+
+    def render(self, ctx: SnippetContext) -> str:
+        extra = []
+        if ctx.content_type == "json" and isinstance(ctx.data, str):
+            extra.append("The client sends a str as text/plain; the model receives the same str.")
+        if ctx.content_type == "binary":
+            extra.append("The client sends bytes as application/octet-stream.")
+        return fill(
+            TEMPLATE,
+            header=ctx.comment(
+                "#", run=f"pip install algorithmia && python {self.filename}", extra=extra
+            ),
+            placeholder=python_string(ctx.key_placeholder),
+            base_url=python_string(ctx.base_url),
+            target=python_string(ctx.target),
+            payload=payload_assignment(ctx),
+            imports="import base64\n" if ctx.content_type == "binary" else "",
+        )
