@@ -67,6 +67,7 @@ def model_page(request, owner, name):
         "model": model,
         "versions": versions,
         "snippets": snippets,
+        "sample_is_text": bool(versions) and isinstance(versions[0].build.sample_input, str),
         "snippet_css": snippet_css,
         "latest": versions[0] if versions else None,
         "is_member": is_member,

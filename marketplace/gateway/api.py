@@ -8,13 +8,14 @@ import json
 from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema
 from rest_framework import serializers, status
+from rest_framework.parsers import BaseParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from marketplace.accounts.principals import Principal
 
 from . import services
-from .calls import parse_call
+from .calls import check_body_size, parse_call
 from .models import InvocationStatus
 
 
@@ -68,10 +69,27 @@ def _envelope(outcome, request_id: str) -> Response | HttpResponse:
     return None
 
 
+class _RawBody(BaseParser):
+    """The body is the model's input, read raw by parse_call; this parser only lets DRF's
+    CSRF check of browser sessions look at request.POST without refusing the media type."""
+
+    media_type = "*/*"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        return {}
+
+
 class InvokeApi(APIView):
     """Call a model. The body is the model's input: JSON, text or binary."""
 
-    parser_classes = []  # the body is read raw by parse_call
+    parser_classes = [_RawBody]
+
+    def initial(self, request, *args, **kwargs):
+        # Read (and size-check) the body before authentication: the session's CSRF check
+        # may touch request.POST, and the raw bytes must still be there for the model.
+        check_body_size(request)
+        request._request.body  # noqa: B018 - caches the body on the request
+        super().initial(request, *args, **kwargs)
 
     @extend_schema(
         request={

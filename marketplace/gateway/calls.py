@@ -37,13 +37,18 @@ def _flag(raw: str | None, name: str) -> bool:
     raise InputError(f"{name}: must be true or false, not {raw!r}")
 
 
-def parse_call(request) -> CallInput:
+def check_body_size(request) -> None:
     limit = settings.GATEWAY_MAX_BODY_BYTES
     declared = request.META.get("CONTENT_LENGTH") or "0"
     if declared.isdigit() and int(declared) > limit:
         raise RequestTooLargeError(
             f"the request body is {int(declared):,} bytes; the limit is {limit:,}"
         )
+
+
+def parse_call(request) -> CallInput:
+    limit = settings.GATEWAY_MAX_BODY_BYTES
+    check_body_size(request)
     body = request.body
     if len(body) > limit:
         raise RequestTooLargeError(f"the request body is over the limit of {limit:,} bytes")

@@ -267,3 +267,28 @@ def test_nul_characters_are_answered_not_crashed_on(toolbox, owner):
     assert stored.status == "succeeded" and stored.result == {"echo": {"text": "a\\u0000b"}}
     refused = mine.post("/v1/algo/ada/toolbox?output=void", {"text": "a\x00b"}, format="json")
     assert_error_shape(refused, 400, "InputError")
+
+
+def test_the_try_it_console_calls_with_the_session_and_its_csrf_token(toolbox, owner):
+    """The model page's console posts with the browser session: the gateway accepts it
+    with the page's CSRF token and refuses it without (no cross-site calls)."""
+    from django.test import Client
+
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(owner)
+    page = browser.get("/ada/toolbox")
+    assert b'id="try-form"' in page.content
+    token = page.cookies["csrftoken"].value
+    answered = browser.post(
+        "/v1/algo/ada/toolbox/1.0.0",
+        '{"text": "from the page"}',
+        content_type="application/json",
+        HTTP_X_CSRFTOKEN=token,
+    )
+    assert answered.status_code == 200
+    assert answered.json()["result"] == {"echo": {"text": "from the page"}}
+    forged = browser.post(
+        "/v1/algo/ada/toolbox/1.0.0", '{"text": "x"}', content_type="application/json"
+    )
+    assert_error_shape(forged, 403, "AuthorizationError")
+    assert b"Log in to try" in Client().get("/ada/toolbox").content
