@@ -9,6 +9,7 @@ app_name = "catalog"
 urlpatterns = [
     path("explore/", views.explore, name="explore"),
     path("new/", views.upload, name="upload"),
+    path("<slug:owner>", views.owner_page, name="owner"),
     path("<slug:owner>/<slug:name>", views.model_page, name="model"),
     path("<slug:owner>/<slug:name>/builds/<uuid:build_id>", views.build_page, name="build"),
     path("<slug:owner>/<slug:name>/builds/<uuid:build_id>/publish", views.publish, name="publish"),

@@ -49,6 +49,34 @@ def explore(request):
 
 
 @require_GET
+def owner_page(request, owner):
+    """A user's or team's public profile: who they are and the models the viewer may see."""
+    from .search.engines import postgres
+    from .search.query import CatalogQuery
+
+    team = selectors.owner_get(owner)
+    principal = Principal.from_request(request)
+    try:
+        page = max(1, int(request.GET.get("page") or 1))
+    except ValueError:
+        page = 1
+    found = postgres.search(
+        principal,
+        CatalogQuery(owner=team.slug, sort="popular", page=page, page_size=24, facets=("task",)),
+    )
+    context = {
+        "team": team,
+        "models": found.models,
+        "count": found.count,
+        "page": page,
+        "pages": max(1, -(-found.count // 24)),
+        "tasks": found.facets.get("task", []),
+        "is_member": principal.is_member(team),
+    }
+    return render(request, "catalog/owner.html", context)
+
+
+@require_GET
 def model_page(request, owner, name):
     principal = Principal.from_request(request)
     model = selectors.model_get(principal, owner, name)

@@ -248,3 +248,20 @@ def test_the_explore_page_searches_with_facets(catalogue, client):
     filtered = client.get("/explore/", {"q": "sentiment", "framework": "onnx"})
     assert [m.slug for m in filtered.context["models"]] == ["sentiment-multilingual"]
     assert client.get("/explore/", {"sort": "nonsense"}).status_code == 200
+
+
+def test_owner_pages_list_what_the_viewer_may_see(catalogue, client):
+    public = client.get("/org-2")
+    assert public.status_code == 200
+    names = {m.slug for m in public.context["models"]}
+    assert "secret-sauce" not in names and public.context["count"] == len(
+        Model.objects.filter(owner__slug="org-2", visibility="public")
+    )
+    member = UserFactory()
+    Membership.objects.create(team=catalogue[2], user=member, role="member")
+    client.force_login(member)
+    assert (
+        "secret-sauce" in {m.slug for m in client.get("/org-2?page=1").context["models"]}
+        or client.get("/org-2").context["count"] > public.context["count"]
+    )
+    assert client.get("/no-such-owner").status_code == 404
