@@ -7,7 +7,6 @@ from django.db.models import Q, QuerySet
 from marketplace.accounts.models import Membership, Team
 from marketplace.core.errors import NotFoundError
 
-from . import access
 from .models import Build, Model, Version, Visibility
 
 
@@ -80,7 +79,7 @@ def home_sections(*, user) -> dict:
             }
             for t in tasks
         ],
-        "trending_models": [_card(m) for m in public.order_by("-stars", "-updated_at")[:6]],
+        "trending_models": [_card(m) for m in public.order_by("-calls_30d", "-updated_at")[:6]],
         "newest_models": [_card(m) for m in public.order_by("-created_at")[:6]],
     }
 
@@ -94,6 +93,3 @@ def _card(model: Model) -> dict:
         "task": model.task,
         "url": f"/{model.owner.slug}/{model.slug}",
     }
-
-
-__all__ = ["access"]

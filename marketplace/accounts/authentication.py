@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from rest_framework.authentication import BaseAuthentication
 
-from .services import KEY_PREFIX, api_key_authenticate
+from .services import api_key_authenticate
 
 _SCHEMES = ("simple", "bearer")
 
@@ -39,6 +39,3 @@ class ApiKeyAuthentication(BaseAuthentication):
 
     def authenticate_header(self, request) -> str:
         return 'Simple realm="api"'
-
-
-__all__ = ["KEY_PREFIX", "ApiKeyAuthentication", "key_from_header"]

@@ -6,7 +6,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from . import health
-from .errors import AuthorizationError, NotFoundError, UnavailableError
+from .errors import ApiError, AuthorizationError, NotFoundError
 
 API_PREFIX = "/v1/"
 
@@ -58,7 +58,5 @@ def page_not_found(request, exception=None):
 
 def server_error(request):
     if request.path.startswith(API_PREFIX):
-        body = UnavailableError("Internal server error").body()
-        body["error"]["error_type"] = "ServerError"
-        return JsonResponse(body, status=500)
+        return JsonResponse(ApiError().body(), status=500)
     return render(request, "500.html", status=500)

@@ -3,8 +3,10 @@ every web and Celery worker process on the host shares one set of model processe
 
     POST /call     {"build_id", "content_type", "data", "timeout", "request_id"}
     POST /cancel   {"request_id"}
-    POST /reserve  {"build_id", "count"}
     GET  /health
+
+Reservations (processes kept warm) come from the catalogue: the maintenance loop applies
+Model.warm_processes every MAINTENANCE_SECONDS.
 
 Answers are JSON: a call's outcome (result or model error) or a "failure" naming what went
 wrong outside the model's own code (timeout, crash, start failure, busy, unknown build).
@@ -120,14 +122,6 @@ class RunnerService:
             "pid": outcome.pid,
         }
 
-    def reserve(self, body: dict) -> dict:
-        build_id = str(body["build_id"])
-        try:
-            warm = self.pool.reserve(build_id, self._factory(build_id), int(body.get("count", 1)))
-        except (LookupError, ModelProcessError) as exc:
-            return {"failure": {"kind": "start", "message": str(exc)}}
-        return {"warm": warm}
-
     def apply_reservations(self) -> None:
         """Keep warm what owners asked for (catalog Model.warm_processes) and release what
         they no longer want."""
@@ -187,7 +181,6 @@ class _Handler(BaseHTTPRequestHandler):
             return
         routes = {
             "/call": self.service.call,
-            "/reserve": self.service.reserve,
             "/cancel": lambda b: {"canceled": self.service.pool.cancel(str(b.get("request_id")))},
         }
         handler = routes.get(self.path)
@@ -319,26 +312,6 @@ class RunnerClient:
         return bool(
             self._request("POST", "/cancel", {"request_id": request_id}, 10).get("canceled")
         )
-
-    def reserve(self, build_id: str, count: int) -> dict:
-        return self._request("POST", "/reserve", {"build_id": build_id, "count": count}, 600)
-
-    def apply_reservations(self) -> None:
-        """Keep warm what owners asked for (catalog Model.warm_processes) and release what
-        they no longer want."""
-        from django.db import close_old_connections
-
-        from catalog.services import reservations_wanted
-
-        close_old_connections()
-        wanted = reservations_wanted()
-        for build_id in set(self.pool.reserved()) - set(wanted):
-            self.pool.reserve(build_id, self._factory(build_id), 0)
-        for build_id, count in wanted.items():
-            try:
-                self.pool.reserve(build_id, self._factory(build_id), count)
-            except (LookupError, ModelProcessError):
-                logger.exception("could not keep %s warm", build_id)
 
     def health(self) -> dict:
         return self._request("GET", "/health", None, 5)

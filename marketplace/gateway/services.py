@@ -210,7 +210,6 @@ def run_invocation(invocation: Invocation, data, *, backend: str | None = None) 
         data=data,
         timeout=invocation.timeout_seconds,
         hardware_class=invocation.hardware_class,
-        model=invocation.model,
     )
     try:
         result = get_backend(backend or invocation.backend).run(request)

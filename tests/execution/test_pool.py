@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
@@ -172,6 +171,3 @@ def test_cancel_kills_the_running_call(spec_factory):
         assert errors and not thread.is_alive()
     finally:
         pool.close()
-
-
-__all__ = ["Path"]

@@ -14,7 +14,7 @@ from Algorithmia.errors import AlgorithmException
 from catalog.demo.loader import MODELS_DIR
 from marketplace.gateway.models import Invocation
 from tests.factories import make_key
-from tests.gateway.conftest import TOOLBOX_MODEL, publish
+from tests.gateway.conftest import publish
 
 pytestmark = pytest.mark.slow
 
@@ -71,6 +71,3 @@ def test_an_unchanged_adk_algorithm(client, owner):
     name = version.model.slug
     result = client.algo(f"ada/{name}").pipe(version.build.sample_input).result
     assert result == version.build.sample_output
-
-
-__all__ = ["TOOLBOX_MODEL"]

@@ -24,7 +24,6 @@ class ExecutionRequest:
     data: Any  # as the runner protocol carries it (binary: base64 text)
     timeout: float
     hardware_class: str = "cpu"
-    model: Any = None  # the catalogue Model, for backends that need its settings
 
 
 @dataclass
