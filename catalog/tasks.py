@@ -2,6 +2,8 @@
 
 from celery import shared_task
 
+from marketplace.core.webhooks import DeliveryFailed
+
 from . import builder, services, webhooks
 
 
@@ -20,7 +22,7 @@ def reap_builds() -> int:
     acks_late=True,
     ignore_result=True,
     max_retries=8,
-    autoretry_for=(webhooks.DeliveryFailed,),
+    autoretry_for=(DeliveryFailed,),
     retry_backoff=5,
     retry_backoff_max=600,
     retry_jitter=True,

@@ -3,30 +3,18 @@ with HMAC-SHA256 of the body under the webhook's secret, retried with backoff.""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 import logging
-import urllib.error
-import urllib.request
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from marketplace.accounts.models import Team
+from marketplace.core.webhooks import DeliveryFailed, post_signed
 
 from .models import Build, Version, Webhook, WebhookDelivery
 
 logger = logging.getLogger(__name__)
-
-SIGNATURE_HEADER = "X-Marketplace-Signature"
-EVENT_HEADER = "X-Marketplace-Event"
-DELIVERY_HEADER = "X-Marketplace-Delivery"
-
-
-def sign(secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
 def build_payload(build: Build) -> dict:
@@ -84,41 +72,27 @@ def webhook_emit(owner: Team, event: str, payload: dict) -> None:
         transaction.on_commit(queue)
 
 
-class DeliveryFailed(Exception):
-    pass
-
-
 def webhook_deliver(delivery_id) -> bool:
     """POST one delivery. True when delivered (now or before); raises DeliveryFailed for
     the task to retry."""
     delivery = WebhookDelivery.objects.select_related("webhook").filter(pk=delivery_id).first()
     if delivery is None or delivery.delivered_at is not None:
         return True
-    body = json.dumps(delivery.payload, sort_keys=True).encode()
-    request = urllib.request.Request(  # noqa: S310 - http(s) only, checked at registration
-        delivery.webhook.url,
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "User-Agent": "modelplace-webhooks/1",
-            SIGNATURE_HEADER: sign(delivery.webhook.secret, body),
-            EVENT_HEADER: delivery.event,
-            DELIVERY_HEADER: str(delivery.pk),
-        },
-    )
     delivery.attempts += 1
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-            delivery.last_status = response.status
-            delivery.delivered_at = timezone.now()
-            delivery.last_error = ""
-    except urllib.error.HTTPError as error:
-        delivery.last_status = error.code
-        delivery.last_error = f"HTTP {error.code}"
-    except (urllib.error.URLError, OSError) as error:
-        delivery.last_error = str(error)[:500]
-    delivery.save(update_fields=["attempts", "last_status", "delivered_at", "last_error"])
-    if delivery.delivered_at is None:
-        raise DeliveryFailed(delivery.last_error)
+        delivery.last_status = post_signed(
+            delivery.webhook.url,
+            delivery.payload,
+            secret=delivery.webhook.secret,
+            event=delivery.event,
+            delivery_id=str(delivery.pk),
+        )
+        delivery.delivered_at = timezone.now()
+        delivery.last_error = ""
+    except DeliveryFailed as failure:
+        delivery.last_status = failure.status
+        delivery.last_error = str(failure)
+        raise
+    finally:
+        delivery.save(update_fields=["attempts", "last_status", "delivered_at", "last_error"])
     return True

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
-import urllib.error
-import urllib.request
 
 from celery import shared_task
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from marketplace.core.webhooks import DeliveryFailed, post_signed
 from marketplace.execution.backends import ExecutionResult
 
 from . import limits, services
@@ -51,14 +49,9 @@ def execute_invocation(request_id: str) -> None:
         )
 
 
-def webhook_signature(invocation: Invocation, body: bytes) -> str:
-    secret = signing_secret(invocation.caller_team_id)
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
 def signing_secret(team_id) -> str:
     """Per-namespace secret for invocation webhooks, derived from SECRET_KEY; team admins
-    read it from /v1/teams/{team}/webhook-secret."""
+    read it from /v1/teams/{team}/signing-secret."""
     return hmac.new(
         settings.SECRET_KEY.encode(), f"invocation-webhooks:{team_id}".encode(), hashlib.sha256
     ).hexdigest()
@@ -80,26 +73,17 @@ def deliver_invocation_webhook(self, request_id: str) -> None:
     invocation = Invocation.objects.filter(pk=request_id).first()
     if invocation is None or not invocation.webhook_url or invocation.webhook_delivered_at:
         return
-    body = json.dumps(
-        InvocationOutput(invocation, context={"is_member": False}).data, sort_keys=True, default=str
-    ).encode()
-    request = urllib.request.Request(  # noqa: S310 - http(s) checked when the call was made
-        invocation.webhook_url,
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "User-Agent": "modelplace-webhooks/1",
-            "X-Marketplace-Signature": webhook_signature(invocation, body),
-            "X-Marketplace-Event": "invocation.finished",
-            "X-Request-ID": str(invocation.pk),
-        },
-    )
+    payload = InvocationOutput(invocation, context={"is_member": False}).data
     try:
-        with urllib.request.urlopen(request, timeout=10):  # noqa: S310
-            pass
-    except (urllib.error.URLError, OSError) as exc:
-        raise WebhookNotDelivered(str(exc)) from exc
+        post_signed(
+            invocation.webhook_url,
+            payload,
+            secret=signing_secret(invocation.caller_team_id),
+            event="invocation.finished",
+            delivery_id=str(invocation.pk),
+        )
+    except DeliveryFailed as failure:
+        raise WebhookNotDelivered(str(failure)) from failure
     Invocation.objects.filter(pk=request_id).update(webhook_delivered_at=timezone.now())
 
 
