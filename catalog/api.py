@@ -75,6 +75,9 @@ class ModelOutput(serializers.Serializer):
     endpoint = serializers.SerializerMethodField()
 
     def get_latest_version(self, model: Model) -> str | None:
+        known = self.context.get("latest_versions")
+        if known is not None:
+            return known.get(model.pk)
         principal = self.context.get("principal")
         version = selectors.versions_visible(principal, model).first()
         return version.number if version else None
@@ -211,7 +214,14 @@ class ModelListApi(APIView):
                 "next": query.page + 1 if query.page < pages else None,
                 "previous": query.page - 1 if query.page > 1 else None,
                 "results": ModelOutput(
-                    found.models, many=True, context={"principal": principal}
+                    found.models,
+                    many=True,
+                    context={
+                        "principal": principal,
+                        "latest_versions": selectors.latest_version_numbers(
+                            principal, found.models
+                        ),
+                    },
                 ).data,
                 "facets": found.facets,
                 "engine": found.engine,

@@ -262,3 +262,18 @@ def test_owner_pages_list_what_the_viewer_may_see(catalogue, client):
     client.force_login(member)
     assert client.get("/org-2").context["count"] == public.context["count"] + 1
     assert client.get("/no-such-owner").status_code == 404
+
+
+def test_a_page_of_results_costs_a_fixed_number_of_queries(
+    catalogue, django_assert_max_num_queries
+):
+    from tests.catalog.factories import VersionFactory
+
+    for model in Model.objects.filter(visibility="public")[:30]:
+        VersionFactory(model=model, number="1.0.0")
+        VersionFactory(model=model, number="1.2.0")
+    client = APIClient()
+    with django_assert_max_num_queries(8):
+        body = _search(client, page_size=30, sort="popular")
+    with_versions = [r for r in body["results"] if r["latest_version"]]
+    assert with_versions and all(r["latest_version"] == "1.2.0" for r in with_versions)
