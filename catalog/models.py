@@ -19,9 +19,8 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
+from catalog.packages.manifest import SLUG_RE as MODEL_SLUG_PATTERN
 from marketplace.accounts.models import Team, User
-
-MODEL_SLUG_PATTERN = r"^[a-z][a-z0-9_-]{1,63}$"
 
 
 class Visibility(models.TextChoices):

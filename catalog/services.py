@@ -38,13 +38,13 @@ from .packages import (
     package_hash,
     unpack_package,
 )
+from .packages.manifest import OVERRIDABLE
 from .versions import next_version
 
 logger = logging.getLogger(__name__)
 
 MAX_BUILD_ATTEMPTS = 3
 BUILD_HEARTBEAT_STALE = timedelta(seconds=90)
-OVERRIDABLE_FIELDS = ("name", "title", "tagline", "license", "tags", "task", "framework")
 
 
 def package_limits() -> PackageLimits:
@@ -81,7 +81,7 @@ def build_create(
     itself: queue=False). Returns the build and whether it is new: the same package uploaded
     again is the same build."""
     access.require_publish(actor, owner)
-    overrides = {k: v for k, v in (overrides or {}).items() if k in OVERRIDABLE_FIELDS and v}
+    overrides = {k: v for k, v in (overrides or {}).items() if k in OVERRIDABLE and v}
     staging = Path(settings.MEDIA_ROOT) / "staging" / uuid.uuid4().hex
     staging.mkdir(parents=True)
     try:
