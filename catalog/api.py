@@ -199,12 +199,11 @@ class ModelListApi(APIView):
         ],
     )
     def get(self, request):
-        from .search.engines import postgres
-        from .search.query import CatalogQuery
+        from .search import CatalogQuery, search
 
         principal = Principal.from_request(request)
         query = CatalogQuery.from_params(request.query_params)
-        found = postgres.search(principal, query)
+        found = search(principal, query)
         pages = max(1, -(-found.count // query.page_size))
         return Response(
             {
@@ -239,7 +238,7 @@ class SuggestionApi(APIView):
         tags=["catalog"],
     )
     def get(self, request):
-        from .search.engines import postgres
+        from .search import suggest
 
         principal = Principal.from_request(request)
         text = request.query_params.get("q", "")[:100]
@@ -247,7 +246,7 @@ class SuggestionApi(APIView):
             {
                 "suggestions": [
                     {"owner": m.owner.slug, "name": m.slug, "title": m.title, "url": m.url}
-                    for m in postgres.suggest(principal, text)
+                    for m in suggest(principal, text)
                 ]
             }
         )

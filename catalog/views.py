@@ -21,8 +21,7 @@ from .models import BuildStatus
 
 @require_GET
 def explore(request):
-    from .search.engines import postgres
-    from .search.query import CatalogQuery
+    from .search import CatalogQuery, search
 
     principal = Principal.from_request(request)
     try:
@@ -30,7 +29,7 @@ def explore(request):
     except ApiError as error:
         messages.error(request, error.message)
         query = CatalogQuery()
-    found = postgres.search(principal, query)
+    found = search(principal, query)
     pages = max(1, -(-found.count // query.page_size))
     params = request.GET.copy()
     params.pop("page", None)
@@ -51,8 +50,7 @@ def explore(request):
 @require_GET
 def owner_page(request, owner):
     """A user's or team's public profile: who they are and the models the viewer may see."""
-    from .search.engines import postgres
-    from .search.query import CatalogQuery
+    from .search import CatalogQuery, search
 
     team = selectors.owner_get(owner)
     principal = Principal.from_request(request)
@@ -60,7 +58,7 @@ def owner_page(request, owner):
         page = max(1, int(request.GET.get("page") or 1))
     except ValueError:
         page = 1
-    found = postgres.search(
+    found = search(
         principal,
         CatalogQuery(owner=team.slug, sort="popular", page=page, page_size=24, facets=("task",)),
     )

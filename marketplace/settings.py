@@ -148,6 +148,12 @@ else:
     DATABASES = {"default": {**_embedded_postgres.django_database(), "CONN_MAX_AGE": 60}}
     DATABASE_ENGINE_NAME = "embedded-postgresql"
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Typo tolerance in search uses pg_trgm's indexed `%>` operator; its threshold is a session
+# setting, so every connection starts with the one the search engine was tuned for.
+_options = DATABASES["default"].setdefault("OPTIONS", {})
+_options["options"] = (
+    _options.get("options", "") + " -c pg_trgm.word_similarity_threshold=0.5"
+).strip()
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL")
 DATABASES["default"].setdefault("TEST", {})
@@ -212,7 +218,6 @@ CELERY_BEAT_SCHEDULE = {
 
 ELASTICSEARCH_URL = env("ELASTICSEARCH_URL")
 ELASTICSEARCH_INDEX_PREFIX = env("ELASTICSEARCH_INDEX_PREFIX", "marketplace")
-SEARCH_ENGINE = "elasticsearch" if ELASTICSEARCH_URL else "postgresql"
 
 EXECUTION_BACKEND = env("EXECUTION_BACKEND", "local")
 if EXECUTION_BACKEND not in {"local", "celery"}:

@@ -1,26 +1,29 @@
-"""Catalogue search: one interface, two engines (PostgreSQL full text, Elasticsearch)."""
+"""Catalogue search: one interface, two engines (PostgreSQL full text, Elasticsearch).
+
+Callers use only the functions here; `engines` picks the engine and falls back to
+PostgreSQL when Elasticsearch does not answer."""
 
 from __future__ import annotations
 
-import urllib.error
-import urllib.request
+from . import engines
+from .queries import CatalogQuery, SearchResult
 
-from django.conf import settings
+
+def search(principal, query: CatalogQuery) -> SearchResult:
+    return engines.call("search", principal, query)
+
+
+def suggest(principal, text: str, limit: int = 8) -> list:
+    return engines.call("suggest", principal, text, limit)
+
+
+def corrections(principal, text: str) -> list[str]:
+    """Spelling corrections for a query that found nothing, best first."""
+    return engines.call("corrections", principal, text)
 
 
 def engine_health():
-    from marketplace.core.health import DEGRADED, OK, ComponentHealth
+    return engines.configured().health()
 
-    if not settings.ELASTICSEARCH_URL:
-        return ComponentHealth(OK, "postgresql", "PostgreSQL full-text search")
-    try:
-        with urllib.request.urlopen(settings.ELASTICSEARCH_URL, timeout=2) as response:  # noqa: S310
-            response.read()
-    except (urllib.error.URLError, OSError) as exc:
-        return ComponentHealth(
-            DEGRADED,
-            "postgresql",
-            f"Elasticsearch at {settings.ELASTICSEARCH_URL} does not answer ({exc}); "
-            "searching with PostgreSQL instead",
-        )
-    return ComponentHealth(OK, "elasticsearch", f"Elasticsearch at {settings.ELASTICSEARCH_URL}")
+
+__all__ = ["CatalogQuery", "SearchResult", "corrections", "engine_health", "search", "suggest"]

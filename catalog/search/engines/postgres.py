@@ -4,6 +4,7 @@ similarity for typos, visibility in the WHERE clause, facets over the same filte
 
 from __future__ import annotations
 
+import difflib
 import re
 
 from django.contrib.postgres.search import (
@@ -16,10 +17,11 @@ from django.db.models.functions import Cast, Ln
 
 from catalog import selectors
 
-from ..query import CatalogQuery, SearchResult
+from ..queries import CatalogQuery, SearchResult
+
+NAME = "postgresql"
 
 _WORD = re.compile(r"[\w]+", re.UNICODE)
-TYPO_THRESHOLD = 0.5
 
 
 _OPERATORS = re.compile(r'"|(^|\s)-\w|\s(or|OR)\s')
@@ -67,10 +69,12 @@ def search(principal, query: CatalogQuery) -> SearchResult:
         lowered = query.text.lower()
         condition = Q(search_vector=combined)
         if _plain(query.text) and len(lowered) >= MIN_TYPO_LENGTH:
-            condition |= Q(similarity__gte=TYPO_THRESHOLD)
-        models = models.annotate(
+            # `%>` (word similarity above the session threshold) is answered by the trigram
+            # GIN index; a similarity() comparison in the WHERE clause would scan every row.
+            condition |= Q(search_text__trigram_word_similar=lowered)
+        models = models.filter(condition).annotate(
             similarity=TrigramWordSimilarity(Value(lowered), "search_text"),
-        ).filter(condition)
+        )
         if query.sort == "relevance":
             models = (
                 models.annotate(
@@ -140,8 +144,49 @@ def suggest(principal, text: str, limit: int = 8) -> list:
     # with what was typed, or, for longer input, a name close to it (typos).
     condition = Q(search_text__regex=r"(^|[ _-])" + re.escape(text))
     if len(text) >= MIN_TYPO_LENGTH:
-        condition |= Q(similarity__gte=TYPO_THRESHOLD)
+        condition |= Q(search_text__trigram_word_similar=text)
     return list(models.filter(condition).order_by("-similarity", "-calls_30d", "slug")[:limit])
 
 
-__all__ = ["search", "suggest"]
+def corrections(principal, text: str, limit: int = 3) -> list[str]:
+    """The query with each unknown word replaced by the closest word of a visible model's
+    name or title. Candidate models come from the trigram index; the closest word is then
+    chosen among their words."""
+    words = _WORD.findall(text.lower())
+    if not words or len(words) > 8:
+        return []
+    options: list[list[str]] = []
+    changed = False
+    visible = selectors.models_visible_to(principal)
+    for word in words:
+        if (
+            len(word) < 3
+            or visible.filter(search_vector=SearchQuery(word, config="english")).exists()
+        ):
+            options.append([word])
+            continue
+        candidates = (
+            visible.filter(search_text__trigram_word_similar=word)
+            .annotate(similarity=TrigramWordSimilarity(Value(word), "search_text"))
+            .order_by("-similarity", "-calls_30d")
+            .values_list("search_text", flat=True)[:20]
+        )
+        vocabulary = {w for t in candidates for w in _WORD.findall(t) if len(w) >= 3}
+        closest = difflib.get_close_matches(word, sorted(vocabulary), n=limit, cutoff=0.6)
+        if closest:
+            changed = True
+        options.append(closest or [word])
+    if not changed:
+        return []
+    suggestions = []
+    for i in range(limit):
+        candidate = " ".join(choice[min(i, len(choice) - 1)] for choice in options)
+        if candidate not in suggestions and candidate != " ".join(words):
+            suggestions.append(candidate)
+    return suggestions
+
+
+def health():
+    from marketplace.core.health import OK, ComponentHealth
+
+    return ComponentHealth(OK, NAME, "PostgreSQL full-text search")
