@@ -8,6 +8,7 @@ from pathlib import Path, PurePosixPath
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from marketplace.accounts import policies
@@ -21,30 +22,50 @@ from .models import BuildStatus
 
 @require_GET
 def explore(request):
-    from .search import CatalogQuery, search
+    """Search results. With `X-Live-Search: 1` (the page's own script, while typing) only the
+    results fragment is rendered, so the page updates in place."""
+    from .search import CatalogQuery, corrections, navigation, search
 
     principal = Principal.from_request(request)
+    live = request.headers.get("X-Live-Search") == "1"
     try:
         query = CatalogQuery.from_params(request.GET)
     except ApiError as error:
+        if live:
+            return render(
+                request, "catalog/_search_error.html", {"error": error.message}, status=400
+            )
         messages.error(request, error.message)
         query = CatalogQuery()
     found = search(principal, query)
     pages = max(1, -(-found.count // query.page_size))
-    params = request.GET.copy()
-    params.pop("page", None)
+    filters = navigation.active_filters(query)
     context = {
         "query": query.text,
         "search": query,
         "models": found.models,
         "count": found.count,
-        "facets": found.facets,
+        "facets": navigation.facet_links(query, found.facets),
+        "active_filters": filters,
+        "clear_filters_url": navigation.query_string(
+            CatalogQuery(text=query.text, sort=query.sort)
+        ),
+        "corrections": [
+            (text, navigation.query_string(query, text=text, page=1))
+            for text in (
+                corrections(principal, query.text) if query.text and not found.count else []
+            )
+        ],
         "page": query.page,
         "pages": pages,
-        "base_query": params.urlencode(),
+        "previous_url": navigation.query_string(query, page=query.page - 1),
+        "next_url": navigation.query_string(query, page=query.page + 1),
         "sorts": [("relevance", "Best match"), ("popular", "Most used"), ("recent", "Newest")],
     }
-    return render(request, "catalog/explore.html", context)
+    template = "catalog/_search_results.html" if live else "catalog/explore.html"
+    response = render(request, template, context)
+    patch_vary_headers(response, ["X-Live-Search"])
+    return response
 
 
 @require_GET

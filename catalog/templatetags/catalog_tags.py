@@ -19,3 +19,11 @@ def as_json(value) -> str:
     if isinstance(value, str):
         return value
     return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+@register.filter
+def highlight(text: str, query: str) -> str:
+    """The text, escaped, with the words the search query matched in <mark>."""
+    from catalog.search.highlight import highlight as mark_matches
+
+    return mark_matches(text, query)

@@ -298,10 +298,145 @@
     }
   });
 
+  // Results as you type: the search form's fields are sent (debounced) with
+  // X-Live-Search, the server answers with the results fragment only, and the address bar
+  // follows so the page can be shared or reloaded. A slower, older answer never replaces a
+  // newer one.
+  function initLiveSearch() {
+    Array.prototype.forEach.call(document.querySelectorAll("form[data-live-search]"), function (form) {
+      var target = document.querySelector(form.getAttribute("data-live-search"));
+      if (!target || !window.fetch) return;
+      var timer = null;
+      var controller = null;
+      var latest = 0;
+      function run() {
+        var params = new URLSearchParams(new FormData(form));
+        Array.from(params.keys()).forEach(function (key) {
+          if (!params.get(key)) params.delete(key);
+        });
+        var url = (form.getAttribute("action") || window.location.pathname) + (params.toString() ? "?" + params : "");
+        if (controller) controller.abort();
+        controller = window.AbortController ? new AbortController() : null;
+        var ticket = ++latest;
+        target.setAttribute("aria-busy", "true");
+        fetch(url, {
+          headers: { "X-Live-Search": "1" },
+          credentials: "same-origin",
+          signal: controller ? controller.signal : undefined
+        }).then(function (response) {
+          return response.text().then(function (html) { return { ok: response.ok, html: html }; });
+        }).then(function (answer) {
+          if (ticket !== latest) return;
+          target.innerHTML = answer.html;
+          target.removeAttribute("aria-busy");
+          if (answer.ok) window.history.replaceState(null, "", url);
+        }).catch(function (error) {
+          if (error && error.name === "AbortError") return;
+          target.removeAttribute("aria-busy");
+        });
+      }
+      function schedule() {
+        clearTimeout(timer);
+        timer = setTimeout(run, 250);
+      }
+      form.addEventListener("input", function (event) {
+        if (event.target.name === "q") schedule();
+      });
+      form.addEventListener("change", function (event) {
+        if (event.target.name === "sort") run();
+      });
+    });
+  }
+
+  // Autocomplete under a search box: names and titles from /v1/models/suggest, with the
+  // arrow keys to move, Enter to open, Escape to close.
+  function initSuggestions() {
+    Array.prototype.forEach.call(document.querySelectorAll("input[data-suggest]"), function (input) {
+      if (!window.fetch) return;
+      var list = document.createElement("ul");
+      list.className = "suggestions";
+      list.id = input.id + "-suggestions";
+      list.setAttribute("role", "listbox");
+      list.hidden = true;
+      input.setAttribute("role", "combobox");
+      input.setAttribute("aria-autocomplete", "list");
+      input.setAttribute("aria-expanded", "false");
+      input.setAttribute("aria-controls", list.id);
+      input.parentNode.appendChild(list);
+      var timer = null;
+      var latest = 0;
+      var active = -1;
+      function close() {
+        list.hidden = true;
+        active = -1;
+        input.setAttribute("aria-expanded", "false");
+        input.removeAttribute("aria-activedescendant");
+      }
+      function mark(index) {
+        var items = list.querySelectorAll("li");
+        active = (index + items.length) % items.length;
+        Array.prototype.forEach.call(items, function (item, i) {
+          item.setAttribute("aria-selected", i === active ? "true" : "false");
+        });
+        input.setAttribute("aria-activedescendant", items[active].id);
+      }
+      function show(suggestions) {
+        list.textContent = "";
+        suggestions.forEach(function (s, i) {
+          var item = document.createElement("li");
+          item.id = list.id + "-" + i;
+          item.setAttribute("role", "option");
+          var link = document.createElement("a");
+          link.href = s.url;
+          var title = document.createElement("span");
+          title.className = "suggestion-title";
+          title.textContent = s.title || s.name;
+          var slug = document.createElement("span");
+          slug.className = "suggestion-slug";
+          slug.textContent = s.owner + "/" + s.name;
+          link.appendChild(title);
+          link.appendChild(slug);
+          item.appendChild(link);
+          list.appendChild(item);
+        });
+        list.hidden = suggestions.length === 0;
+        input.setAttribute("aria-expanded", suggestions.length ? "true" : "false");
+        active = -1;
+      }
+      input.addEventListener("input", function () {
+        clearTimeout(timer);
+        var text = input.value.trim();
+        if (text.length < 2) { close(); return; }
+        timer = setTimeout(function () {
+          var ticket = ++latest;
+          fetch("/v1/models/suggest?q=" + encodeURIComponent(text), { credentials: "same-origin" })
+            .then(function (response) { return response.ok ? response.json() : { suggestions: [] }; })
+            .then(function (body) { if (ticket === latest) show(body.suggestions || []); })
+            .catch(function () { close(); });
+        }, 150);
+      });
+      input.addEventListener("keydown", function (event) {
+        if (list.hidden) return;
+        if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+          event.preventDefault();
+          mark(active + (event.key === "ArrowDown" ? 1 : -1));
+        } else if (event.key === "Enter" && active >= 0) {
+          event.preventDefault();
+          window.location.href = list.querySelectorAll("li a")[active].href;
+        } else if (event.key === "Escape") {
+          close();
+        }
+      });
+      input.addEventListener("blur", function () { setTimeout(close, 150); });
+    });
+  }
+
   function ready() {
     addCodeCopyButtons();
     initTabsets();
     initScrollSpy();
+    initLiveSearch();
+    initSuggestions();
   }
 
   if (document.readyState === "loading") {

@@ -149,35 +149,46 @@ def suggest(principal, text: str, limit: int = 8) -> list:
 
 
 def corrections(principal, text: str, limit: int = 3) -> list[str]:
-    """The query with each unknown word replaced by the closest word of a visible model's
-    name or title. Candidate models come from the trigram index; the closest word is then
-    chosen among their words."""
+    """The query with each unknown word replaced by the closest word of the visible models
+    that resemble it. Candidate models come from the trigram index (names and titles); the
+    replacement words from their name, title, tagline and tags, so a misspelt tagline word
+    next to a misspelt name is corrected too."""
     words = _WORD.findall(text.lower())
     if not words or len(words) > 8:
         return []
-    options: list[list[str]] = []
-    changed = False
     visible = selectors.models_visible_to(principal)
-    for word in words:
-        if (
-            len(word) < 3
-            or visible.filter(search_vector=SearchQuery(word, config="english")).exists()
-        ):
-            options.append([word])
-            continue
-        candidates = (
-            visible.filter(search_text__trigram_word_similar=word)
-            .annotate(similarity=TrigramWordSimilarity(Value(word), "search_text"))
-            .order_by("-similarity", "-calls_30d")
-            .values_list("search_text", flat=True)[:20]
-        )
-        vocabulary = {w for t in candidates for w in _WORD.findall(t) if len(w) >= 3}
-        closest = difflib.get_close_matches(word, sorted(vocabulary), n=limit, cutoff=0.6)
-        if closest:
-            changed = True
-        options.append(closest or [word])
-    if not changed:
+    unknown = [
+        w
+        for w in words
+        if len(w) >= 3
+        and not visible.filter(search_vector=SearchQuery(w, config="english")).exists()
+    ]
+    if not unknown:
         return []
+    condition = Q()
+    for word in unknown:
+        condition |= Q(search_text__trigram_word_similar=word)
+    for word in set(words) - set(unknown):
+        condition |= Q(search_vector=SearchQuery(word, config="english"))
+    candidates = (
+        visible.filter(condition)
+        .order_by("-calls_30d")
+        .values_list("slug", "title", "tagline", "tags")[:50]
+    )
+    vocabulary = sorted(
+        {
+            w
+            for slug, title, tagline, tags in candidates
+            for w in _WORD.findall(" ".join([slug, title, tagline, *tags]).lower())
+            if len(w) >= 3
+        }
+    )
+    options = [
+        difflib.get_close_matches(w, vocabulary, n=limit, cutoff=0.6) or [w]
+        if w in unknown
+        else [w]
+        for w in words
+    ]
     suggestions = []
     for i in range(limit):
         candidate = " ".join(choice[min(i, len(choice) - 1)] for choice in options)
