@@ -15,6 +15,7 @@ from marketplace.accounts import policies
 from marketplace.accounts import selectors as account_selectors
 from marketplace.accounts.principals import Principal
 from marketplace.core.errors import ApiError, InputError
+from marketplace.gateway.selectors import model_usage_summary
 
 from . import selectors, services
 from .models import BuildStatus
@@ -119,6 +120,7 @@ def model_page(request, owner, name):
         "latest": versions[0] if versions else None,
         "is_member": is_member,
         "builds": list(selectors.builds_of(model)[:20]) if is_member else [],
+        "usage": model_usage_summary(model),
     }
     return render(request, "catalog/model.html", context)
 
