@@ -157,6 +157,9 @@ _options["options"] = (
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL")
 DATABASES["default"].setdefault("TEST", {})
+if env("TEST_DATABASE_NAME"):
+    # Lets two test runs share one server (pytest-xdist appends _gw0, _gw1, ...).
+    DATABASES["default"]["TEST"]["NAME"] = env("TEST_DATABASE_NAME")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # -- cache ----------------------------------------------------------------------------------

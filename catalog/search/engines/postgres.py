@@ -16,6 +16,7 @@ from django.db.models import Case, Count, F, FloatField, Func, Q, Value, When
 from django.db.models.functions import Cast, Ln
 
 from catalog import selectors
+from catalog.filters import ModelFilter
 
 from ..queries import CatalogQuery, SearchResult
 
@@ -46,18 +47,15 @@ def _prefix_query(text: str) -> SearchQuery | None:
 
 
 def filtered(principal, query: CatalogQuery):
-    models = selectors.models_visible_to(principal)
-    if query.task:
-        models = models.filter(task=query.task)
-    if query.framework:
-        models = models.filter(framework=query.framework)
-    if query.license:
-        models = models.filter(license=query.license)
-    if query.owner:
-        models = models.filter(owner__slug=query.owner)
-    if query.tags:
-        models = models.filter(tags__contains=list(query.tags))
-    return models
+    """The models the principal may see, narrowed by the query's filters."""
+    data = {
+        "task": query.task,
+        "framework": query.framework,
+        "license": query.license,
+        "owner": query.owner,
+        "tags": ",".join(query.tags),
+    }
+    return ModelFilter(data, queryset=selectors.models_visible_to(principal)).qs
 
 
 def search(principal, query: CatalogQuery) -> SearchResult:
