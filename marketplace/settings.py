@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
+    "corsheaders",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django.contrib.postgres",
@@ -100,6 +101,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "marketplace.core.middleware.RequestIdMiddleware",
     "marketplace.core.middleware.ApiErrorShapeMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -107,6 +109,24 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+
+# -- CORS -----------------------------------------------------------------------------------
+# The API is called with keys in a header, never with cookies from another site, so any
+# origin may call it (Algorithmia's API did the same) and credentials are never allowed.
+# CORS_ALLOWED_ORIGINS (comma-separated) narrows this to listed sites.
+CORS_URLS_REGEX = r"^/v1/"
+CORS_ALLOWED_ORIGINS = [o.strip() for o in env("CORS_ALLOWED_ORIGINS").split(",") if o.strip()]
+CORS_ALLOW_ALL_ORIGINS = not CORS_ALLOWED_ORIGINS
+CORS_ALLOW_CREDENTIALS = False
+CORS_ALLOW_HEADERS = ("accept", "authorization", "content-type", "x-project", "x-request-id")
+CORS_EXPOSE_HEADERS = (
+    "x-request-id",
+    "ratelimit",
+    "ratelimit-policy",
+    "retry-after",
+    "location",
+)
+CORS_PREFLIGHT_MAX_AGE = 86400
 
 ROOT_URLCONF = "marketplace.urls"
 WSGI_APPLICATION = "marketplace.wsgi.application"

@@ -48,7 +48,7 @@ class JavaScriptFetch(Language):
 
     def render(self, ctx: SnippetContext) -> str:
         extra = [
-            "From a page of another site, the API must allow that site's origin (CORS).",
+            "Pages of other sites may call the API (CORS), unless its operator limits the origins.",
             "Anyone who can read a web page can read a key in it: call from your own server",
             "instead, or use a key limited to this model.",
         ]
