@@ -373,3 +373,37 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+
+# -- billing ------------------------------------------------------------------------------------
+
+
+def _env_decimal(name: str, default: str):
+    from decimal import Decimal, InvalidOperation
+
+    try:
+        value = Decimal(env(name, default))
+    except InvalidOperation:
+        raise ImproperlyConfigured(f"{name} must be a decimal number") from None
+    if value < 0:
+        raise ImproperlyConfigured(f"{name} must not be negative")
+    return value
+
+
+# Off only to measure what metering costs a call (bench/invoke_latency.py --no-metering).
+BILLING_METERING = env_bool("BILLING_METERING", True)
+BILLING_CHARGE_FAILED_CALLS = env_bool("BILLING_CHARGE_FAILED_CALLS", False)
+# Billed seconds are the call's duration rounded up to this increment, at least the minimum.
+BILLING_SECONDS_INCREMENT = _env_decimal("BILLING_SECONDS_INCREMENT", "0.1")
+BILLING_MINIMUM_SECONDS = _env_decimal("BILLING_MINIMUM_SECONDS", "0")
+if BILLING_SECONDS_INCREMENT <= 0:
+    raise ImproperlyConfigured("BILLING_SECONDS_INCREMENT must be more than zero")
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "rollup-usage": {"task": "billing.tasks.rollup_usage", "schedule": 900.0},
+        "sweep-budget-alerts": {"task": "billing.tasks.sweep_budget_alerts", "schedule": 300.0},
+        "reap-invocations": {
+            "task": "marketplace.gateway.tasks.reap_invocations",
+            "schedule": 60.0,
+        },
+    }
+)

@@ -10,15 +10,18 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from billing import budgets, metering
 from catalog import selectors as catalog_selectors
 from catalog.models import Model
 from catalog.versions import Target, resolve_version
 from marketplace.accounts.principals import Principal
 from marketplace.accounts.scopes import allows_model
 from marketplace.core.errors import (
+    ApiError,
     AuthorizationError,
     InputError,
     NotFoundError,
+    PaymentRequiredError,
     RateLimitError,
     UnavailableError,
 )
@@ -115,15 +118,37 @@ def invoke(
         raise AuthorizationError("stdout=true is only for the model's owners")
     _input_schema_check(target, call)
     team = caller_team(principal)
+    project = (project or (principal.key.project if principal.key else ""))[:64]
+
+    def rejected(error: ApiError) -> ApiError:
+        metering.record_rejection(
+            request_id=request_id,
+            principal=principal,
+            team=team,
+            model=model,
+            target=target,
+            project=project,
+            error_type=error.error_type,
+            input_bytes=call.size,
+            at=timezone.now(),
+        )
+        return error
+
     decisions = limits.check_rates(_rate_subjects(principal, team))
     headers = limits.rate_limit_headers(decisions)
     refused = next((d for d in decisions if not d.allowed), None)
     if refused is not None:
-        raise RateLimitError(
-            f"rate limit of the {refused.name} reached ({refused.limit} calls per minute); "
-            f"retry in {max(1, refused.reset_seconds)} s",
-            headers=headers,
+        raise rejected(
+            RateLimitError(
+                f"rate limit of the {refused.name} reached ({refused.limit} calls per minute); "
+                f"retry in {max(1, refused.reset_seconds)} s",
+                headers=headers,
+            )
         )
+    try:
+        budgets.cap_check(team, project)
+    except PaymentRequiredError as error:
+        raise rejected(error) from None
     backend_name = "http" if target.build.runtime == "http" else settings.EXECUTION_BACKEND
     invocation = Invocation.objects.create(
         id=request_id,
@@ -134,7 +159,7 @@ def invoke(
         caller_team=team,
         caller_user=principal.user,
         api_key=principal.key,
-        project=(project or (principal.key.project if principal.key else ""))[:64],
+        project=project,
         is_async=call.output == "void",
         status=InvocationStatus.QUEUED if call.output == "void" else InvocationStatus.RUNNING,
         started_at=None if call.output == "void" else timezone.now(),
@@ -279,11 +304,17 @@ def finish(invocation: Invocation, result: ExecutionResult, *, status: str | Non
         "finished_at": now,
         "input_data": None,
     }
-    updated = Invocation.objects.filter(
-        pk=invocation.pk, status__in=[InvocationStatus.QUEUED, InvocationStatus.RUNNING]
-    ).update(**fields, started_at=invocation.started_at or now)
-    for key, value in fields.items():
-        setattr(invocation, key, value)
+    with transaction.atomic():
+        # The final status and the usage record commit together or not at all.
+        updated = Invocation.objects.filter(
+            pk=invocation.pk, status__in=[InvocationStatus.QUEUED, InvocationStatus.RUNNING]
+        ).update(**fields, started_at=invocation.started_at or now)
+        for key, value in fields.items():
+            setattr(invocation, key, value)
+        if invocation.started_at is None:
+            invocation.started_at = now
+        if updated:
+            metering.record_invocation(invocation)
     # The caller receives exactly what the model answered.
     invocation.result, invocation.error = result.result, result.error
     invocation.stdout = (result.stdout or "")[:65536]
@@ -341,3 +372,50 @@ def invocation_cancel(principal: Principal, invocation: Invocation) -> Invocatio
     )
     invocation.refresh_from_db()
     return invocation
+
+
+# A call still running this long after its timeout lost its process (a worker or web
+# process died mid-call): nothing will finish it but the reaper.
+REAP_GRACE_SECONDS = 120
+# An asynchronous call may wait in the queue; one not started after this never will.
+QUEUED_LIMIT_SECONDS = 3600
+
+
+def invocations_reap(*, now=None) -> int:
+    """Give every abandoned call its final status (and so its usage record). Returns how
+    many were reaped."""
+    from datetime import timedelta
+
+    from django.db.models import DurationField, ExpressionWrapper, F, Q
+
+    now = now or timezone.now()
+    deadline = ExpressionWrapper(
+        F("timeout_seconds") * timedelta(seconds=1) + timedelta(seconds=REAP_GRACE_SECONDS),
+        output_field=DurationField(),
+    )
+    stale = (
+        Invocation.objects.select_related("model__owner", "version", "api_key")
+        .annotate(deadline=deadline)
+        .filter(
+            Q(status=InvocationStatus.RUNNING, started_at__lt=now - F("deadline"))
+            | Q(
+                status=InvocationStatus.QUEUED,
+                created_at__lt=now - timedelta(seconds=QUEUED_LIMIT_SECONDS),
+            )
+        )[:500]
+    )
+    reaped = 0
+    for invocation in stale:
+        lost = invocation.status == InvocationStatus.RUNNING
+        message = (
+            "the process running this call stopped before it finished; nothing was returned"
+            if lost
+            else "this call waited too long in the queue and was not run"
+        )
+        reaped += finish(
+            invocation,
+            ExecutionResult("failed", error={"message": message, "error_type": "InterruptedError"}),
+        )
+    if reaped:
+        logger.warning("reaped %d abandoned invocations", reaped)
+    return reaped

@@ -90,3 +90,8 @@ def deliver_invocation_webhook(self, request_id: str) -> None:
 @shared_task(ignore_result=True)
 def purge_rate_limits() -> int:
     return limits.purge_expired()
+
+
+@shared_task(ignore_result=True)
+def reap_invocations() -> int:
+    return services.invocations_reap()

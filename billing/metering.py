@@ -1,0 +1,225 @@
+"""Metering: the one usage record of each call, priced when it is written.
+
+`record_invocation` runs inside the transaction that gives an invocation its final status,
+so a call has its record exactly when it has a final status: a retry or a second finisher
+changes nothing, and a crash before the commit leaves neither (the reaper then finishes the
+call, which writes the record). Calls refused before they became invocations (rate limits,
+budget caps) get theirs from `record_rejection`."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal
+
+from django.conf import settings
+from django.db import connection, transaction
+
+from .models import ComputePrice, UsageRecord, UsageStatus
+
+logger = logging.getLogger(__name__)
+
+MICRO = Decimal("0.000001")
+MILLI = Decimal("0.001")
+ZERO = Decimal(0)
+
+
+def price_at(hardware_class: str, when: datetime) -> Decimal:
+    """The per-second price in force for a hardware class at a moment (zero before the
+    first price is set)."""
+    price = (
+        ComputePrice.objects.filter(hardware_class=hardware_class, effective_from__lte=when)
+        .order_by("-effective_from")
+        .values_list("price_per_second", flat=True)
+        .first()
+    )
+    return price if price is not None else ZERO
+
+
+def billed_seconds(duration: Decimal) -> Decimal:
+    """Duration rounded up to the configured increment, at least the configured minimum."""
+    increment = settings.BILLING_SECONDS_INCREMENT
+    rounded = (duration / increment).to_integral_value(rounding=ROUND_CEILING) * increment
+    return max(rounded, settings.BILLING_MINIMUM_SECONDS).quantize(MILLI)
+
+
+def is_billed(status: str) -> bool:
+    if status == UsageStatus.SUCCEEDED:
+        return True
+    if status in (UsageStatus.FAILED, UsageStatus.TIMEOUT):
+        return settings.BILLING_CHARGE_FAILED_CALLS
+    return False
+
+
+def month_of(day: date) -> date:
+    return day.replace(day=1)
+
+
+@dataclass(frozen=True)
+class Charge:
+    duration: Decimal
+    billed_seconds: Decimal
+    price_per_second: Decimal
+    billed: bool
+    compute_cost: Decimal
+    royalty: Decimal
+
+    @property
+    def total(self) -> Decimal:
+        return self.compute_cost + self.royalty
+
+
+def charge(
+    *, status: str, started_at, ended_at, hardware_class: str, royalty_per_call: Decimal
+) -> Charge:
+    duration = Decimal(max((ended_at - started_at).total_seconds(), 0)).quantize(
+        MILLI, rounding=ROUND_CEILING
+    )
+    price = price_at(hardware_class, started_at)
+    billed = is_billed(status)
+    seconds = billed_seconds(duration) if billed else ZERO.quantize(MILLI)
+    compute = (seconds * price).quantize(MICRO, rounding=ROUND_HALF_EVEN) if billed else ZERO
+    royalty = royalty_per_call.quantize(MICRO) if billed else ZERO
+    return Charge(
+        duration, seconds, price, billed, compute.quantize(MICRO), royalty.quantize(MICRO)
+    )
+
+
+def usage_status(invocation_status: str, error_type: str) -> str:
+    if error_type in ("RateLimitError", "PaymentRequiredError"):
+        return UsageStatus.REJECTED
+    return invocation_status
+
+
+def record_invocation(invocation) -> UsageRecord | None:
+    """The usage record of an invocation that has just reached its final status. Must run
+    inside the transaction that set it."""
+    if not settings.BILLING_METERING:
+        return None
+    error_type = ((invocation.error or {}).get("error_type") or "")[:64]
+    status = usage_status(invocation.status, error_type)
+    version = invocation.version
+    started_at = invocation.started_at or invocation.created_at
+    cost = charge(
+        status=status,
+        started_at=started_at,
+        ended_at=invocation.finished_at,
+        hardware_class=invocation.hardware_class,
+        royalty_per_call=version.royalty_per_call if version is not None else ZERO,
+    )
+    model = invocation.model
+    key = invocation.api_key
+    record = UsageRecord(
+        request_id=invocation.pk,
+        team_id=invocation.caller_team_id,
+        user_id=invocation.caller_user_id,
+        api_key_id=invocation.api_key_id,
+        key_prefix=key.prefix if key is not None else "",
+        project=invocation.project,
+        model_id=invocation.model_id,
+        model_owner_id=model.owner_id,
+        model_name=f"{model.owner.slug}/{model.slug}",
+        version_id=invocation.version_id,
+        version_label=invocation.version_label,
+        status=status,
+        error_type=error_type,
+        started_at=started_at,
+        ended_at=invocation.finished_at,
+        duration_seconds=cost.duration,
+        billed_seconds=cost.billed_seconds,
+        bytes_in=invocation.input_bytes,
+        bytes_out=invocation.output_bytes,
+        hardware_class=invocation.hardware_class,
+        price_per_second=cost.price_per_second,
+        billed=cost.billed,
+        compute_cost=cost.compute_cost,
+        royalty=cost.royalty,
+        total=cost.total,
+        day=started_at.date(),
+    )
+    _insert(record)
+    return record
+
+
+def record_rejection(
+    *,
+    request_id: str,
+    principal,
+    team,
+    model,
+    target,
+    project: str,
+    error_type: str,
+    input_bytes: int,
+    at: datetime,
+) -> UsageRecord | None:
+    """The record of a call refused before it ran (rate limit, concurrency, budget cap):
+    never billed, but counted, so a team sees what its limits turned away."""
+    if not settings.BILLING_METERING:
+        return None
+    key = principal.key
+    record = UsageRecord(
+        request_id=request_id,
+        team=team,
+        user=principal.user,
+        api_key=key,
+        key_prefix=key.prefix if key is not None else "",
+        project=project[:64],
+        model=model,
+        model_owner_id=model.owner_id,
+        model_name=f"{model.owner.slug}/{model.slug}",
+        version=target.version,
+        version_label=target.label,
+        status=UsageStatus.REJECTED,
+        error_type=error_type,
+        started_at=at,
+        ended_at=at,
+        duration_seconds=ZERO.quantize(MILLI),
+        billed_seconds=ZERO.quantize(MILLI),
+        bytes_in=input_bytes,
+        bytes_out=0,
+        hardware_class=model.hardware_class,
+        price_per_second=ZERO,
+        billed=False,
+        compute_cost=ZERO,
+        royalty=ZERO,
+        total=ZERO,
+        day=at.date(),
+    )
+    with transaction.atomic():
+        _insert(record)
+    return record
+
+
+def _insert(record: UsageRecord) -> None:
+    """Insert the record, once, and add it to the month's running totals."""
+    with connection.cursor() as cursor:
+        fields = [f for f in UsageRecord._meta.concrete_fields]
+        columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+        placeholders = ", ".join(["%s"] * len(fields))
+        values = [f.get_db_prep_save(getattr(record, f.attname), connection) for f in fields]
+        cursor.execute(
+            f"INSERT INTO billing_usagerecord ({columns}) VALUES ({placeholders}) "  # noqa: S608
+            "ON CONFLICT (request_id) DO NOTHING RETURNING request_id",
+            values,
+        )
+        if cursor.fetchone() is None:
+            logger.info("usage of %s was already recorded", record.request_id)
+            return
+        projects = [""] + ([record.project] if record.project else [])
+        month = month_of(record.day)
+        rows = ", ".join(["(%s, %s, %s, %s, 1)"] * len(projects))
+        params = [v for p in projects for v in (record.team_id, p, month, record.total)]
+        cursor.execute(
+            "INSERT INTO billing_monthlyspend (team_id, project, month, total, calls) "  # noqa: S608
+            f"VALUES {rows} ON CONFLICT (team_id, project, month) DO UPDATE SET "
+            "total = billing_monthlyspend.total + EXCLUDED.total, "
+            "calls = billing_monthlyspend.calls + 1 RETURNING project, total",
+            params,
+        )
+        spent = {project: total for project, total in cursor.fetchall()}
+    if record.total > 0:
+        from .budgets import thresholds_crossed
+
+        thresholds_crossed(record, month=month, spent=spent)

@@ -1,0 +1,92 @@
+"""Daily rollups: the sums of a closed day's usage records of a team, so long reports read a
+few rows per day instead of every call.
+
+A rollup covers exactly the records of its (team, day) created up to its cutoff, which it
+stores; reports add the records created after the cutoff (a call that finished late), so a
+report over rollups equals the sum of the records, always."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from .models import RolledUpDay
+
+# Records are written in short transactions; one created this long ago has committed.
+CUTOFF_MARGIN = timedelta(minutes=5)
+# Calls finish (or are reaped) within this of their start: a day is closed after it.
+CLOSED_AFTER = timedelta(hours=6)
+BATCH = 500
+BACKFILL_DAYS = 45
+
+GROUP_COLUMNS = (
+    "model_id",
+    "model_owner_id",
+    "model_name",
+    "version_label",
+    "api_key_id",
+    "key_prefix",
+    "user_id",
+    "project",
+    "status",
+)
+
+
+def rollup_closed_days(*, now=None, batch: int = BATCH, since=None) -> int:
+    """Roll up closed (team, day) pairs that have no rollup yet, from `since` (default: the
+    last BACKFILL_DAYS days) on. Returns how many were rolled up."""
+    now = now or timezone.now()
+    last_closed_day = (now - CLOSED_AFTER).date() - timedelta(days=1)
+    since = since or last_closed_day - timedelta(days=BACKFILL_DAYS)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT DISTINCT r.team_id, r.day FROM billing_usagerecord r
+            WHERE r.day BETWEEN %s AND %s AND NOT EXISTS (
+                SELECT 1 FROM billing_rolledupday d WHERE d.team_id = r.team_id AND d.day = r.day
+            )
+            ORDER BY r.day, r.team_id LIMIT %s
+            """,
+            [since, last_closed_day, batch],
+        )
+        todo = cursor.fetchall()
+    for team_id, day in todo:
+        rollup_day(team_id=team_id, day=day, cutoff=now - CUTOFF_MARGIN)
+    return len(todo)
+
+
+def rollup_day(*, team_id: int, day, cutoff) -> int:
+    """(Re)compute the rollup rows of one team's day from its records created up to
+    `cutoff`, and mark the day rolled up with that cutoff. Returns the records covered."""
+    columns = ", ".join(GROUP_COLUMNS)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "DELETE FROM billing_usagerollup WHERE team_id = %s AND day = %s", [team_id, day]
+        )
+        cursor.execute(
+            f"""
+            INSERT INTO billing_usagerollup (
+                team_id, day, {columns}, calls, billed_calls, duration_seconds,
+                billed_seconds, compute_cost, royalty, total
+            )
+            SELECT team_id, day, {columns}, count(*), count(*) FILTER (WHERE billed),
+                   sum(duration_seconds), sum(billed_seconds), sum(compute_cost),
+                   sum(royalty), sum(total)
+            FROM billing_usagerecord
+            WHERE team_id = %s AND day = %s AND created_at <= %s
+            GROUP BY team_id, day, {columns}
+            """,  # noqa: S608 - column names are constants
+            [team_id, day, cutoff],
+        )
+        cursor.execute(
+            "SELECT count(*) FROM billing_usagerecord "
+            "WHERE team_id = %s AND day = %s AND created_at <= %s",
+            [team_id, day, cutoff],
+        )
+        (records,) = cursor.fetchone()
+        RolledUpDay.objects.update_or_create(
+            team_id=team_id, day=day, defaults={"records": records, "rolled_up_at": cutoff}
+        )
+    return records
