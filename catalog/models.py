@@ -57,6 +57,9 @@ class Model(models.Model):
     search_text = models.TextField(blank=True, editable=False)
     # Calls over the last 30 days, refreshed by a periodic task (popularity sort).
     calls_30d = models.PositiveIntegerField(default=0, editable=False)
+    # The Elasticsearch document may be behind the row: set on every write, cleared when the
+    # document is written (catalog/search/tasks.py), healed by a periodic task.
+    search_dirty = models.BooleanField(default=True, db_index=True, editable=False)
     created_by = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)

@@ -483,13 +483,15 @@ def webhook_delete(*, actor: User, webhook: Webhook) -> None:
 
 
 def popularity_refresh() -> int:
-    """Calls over the last 30 days per model, for the popular sort and the home page."""
+    """Calls over the last 30 days per model, for the popular sort and the home page. Rows
+    whose count changed are marked for the search index, which ranks by popularity too."""
     from django.db import connection
 
     with connection.cursor() as cursor:
         cursor.execute(
             """
-            UPDATE catalog_model AS m SET calls_30d = coalesce(c.calls, 0)
+            UPDATE catalog_model AS m
+            SET calls_30d = coalesce(c.calls, 0), search_dirty = true
             FROM catalog_model AS all_models
             LEFT JOIN (
                 SELECT model_id, count(*) AS calls FROM gateway_invocation
