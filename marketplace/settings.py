@@ -241,6 +241,11 @@ CELERY_BEAT_SCHEDULE = {
 
 ELASTICSEARCH_URL = env("ELASTICSEARCH_URL")
 ELASTICSEARCH_INDEX_PREFIX = env("ELASTICSEARCH_INDEX_PREFIX", "marketplace")
+# Seconds a search waits for Elasticsearch before PostgreSQL answers instead.
+try:
+    ELASTICSEARCH_TIMEOUT = float(env("ELASTICSEARCH_TIMEOUT", "2"))
+except ValueError:
+    raise ImproperlyConfigured("ELASTICSEARCH_TIMEOUT must be a number of seconds") from None
 
 EXECUTION_BACKEND = env("EXECUTION_BACKEND", "local")
 if EXECUTION_BACKEND not in {"local", "celery"}:

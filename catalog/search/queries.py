@@ -1,7 +1,9 @@
-"""A catalogue search as the API and the pages ask for it, validated once."""
+"""A catalogue search as the API and the pages ask for it, validated once; and the pure
+builders of the Elasticsearch requests that answer it."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from marketplace.core.errors import InputError
@@ -69,3 +71,347 @@ class SearchResult:
     count: int
     facets: dict[str, list[dict]]
     engine: str
+
+
+# -- Elasticsearch request bodies -----------------------------------------------------------
+#
+# Pure functions from a query (and the owners whose private models the principal may see) to
+# the JSON body of a `_search` request, so what the engine asks is testable as data. The
+# visibility filter is in every body, in the filter of the top-level bool (or of the collate
+# query of the spelling suggester), so hits, counts, facets and suggestions are all computed
+# over the models the principal may see and nothing else.
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+# The same test as the PostgreSQL engine's: quotes, -word, or.
+_OPERATORS = re.compile(r'"|(^|\s)-\w|\s(or|OR)\s')
+MIN_TYPO_LENGTH = 4
+# Elasticsearch refuses from + size beyond index.max_result_window (10,000 by default).
+MAX_RESULT_WINDOW = 10_000
+FACET_SIZE = 200
+TAG_FACET_SIZE = 30
+MAX_CORRECTION_WORDS = 8
+
+# Weighted like the tsvector: A name and title, B tagline, tags, task and framework,
+# C owner, D README (PostgreSQL's default weights 1, 0.4, 0.2, 0.1, times ten).
+TEXT_FIELDS = [
+    "name^10",
+    "title^10",
+    "tagline^4",
+    "tags.text^4",
+    "task.text^4",
+    "framework.text^4",
+    "owner.text^2",
+    "readme",
+]
+PREFIX_FIELDS = ["name.prefix^2", "title.prefix"]
+TYPO_FIELDS = ["name.words^2", "title.words"]
+# The exact name wins over everything else; popularity and recency only reorder close scores.
+EXACT_NAME_BOOST = 100.0
+POPULARITY_WEIGHT = 1.0  # times log10(1 + calls over 30 days): at most ~3 for 1,000 calls
+RECENCY_WEIGHT = 0.5  # times a gaussian decay of the age of the last update
+RECENCY_SCALE = "180d"
+
+SIMPLE_QUERY_FLAGS = "AND|OR|NOT|PHRASE|PRECEDENCE|WHITESPACE"
+
+
+def words(text: str) -> list[str]:
+    return _WORD.findall(text.lower())
+
+
+def uses_operators(text: str) -> bool:
+    """True when the text uses websearch syntax (quotes, -word, or); then prefix and typo
+    matching do not widen it, or they would undo what the syntax asked."""
+    return bool(_OPERATORS.search(text))
+
+
+def simple_query_string(text: str) -> str:
+    """websearch_to_tsquery's syntax in simple_query_string's: words are ANDed, "quoted
+    words" are a phrase, -word or -"a phrase" excludes, `or` between two terms is OR.
+
+    Only words (\\w+) of the input reach the output, so nothing the user types can be an
+    operator of simple_query_string except through this translation."""
+    terms: list[str | None] = []  # None marks an `or`
+    for match in re.finditer(r'(-?)"([^"]*)"?|(\S+)', text):
+        sign, phrase, token = match.group(1), match.group(2), match.group(3)
+        if token is not None:
+            if token in ("or", "OR"):
+                terms.append(None)
+                continue
+            negated = token.startswith("-") and len(token) > 1 and bool(_WORD.match(token[1:]))
+            found = _WORD.findall(token)
+            if not found:
+                continue
+            term = found[0] if len(found) == 1 else "(" + " ".join(found) + ")"
+        else:
+            found = _WORD.findall(phrase)
+            if not found:
+                continue
+            negated = sign == "-"
+            term = '"' + " ".join(found) + '"'
+        terms.append(f"-{term}" if negated else term)
+    groups: list[list[str]] = []
+    joining = False
+    for term in terms:
+        if term is None:
+            joining = bool(groups)
+            continue
+        if joining:
+            groups[-1].append(term)
+        else:
+            groups.append([term])
+        joining = False
+    return " ".join(
+        group[0] if len(group) == 1 else "(" + " | ".join(group) + ")" for group in groups
+    )
+
+
+def visibility_filter(private_owner_ids) -> dict:
+    """Public models, or private ones of the given owners (the principal's teams)."""
+    public = {"term": {"visibility": "public"}}
+    if not private_owner_ids:
+        return public
+    return {
+        "bool": {
+            "should": [public, {"terms": {"owner_id": sorted(set(private_owner_ids))}}],
+            "minimum_should_match": 1,
+        }
+    }
+
+
+def _filters(query: CatalogQuery, private_owner_ids) -> list[dict]:
+    filters = [visibility_filter(private_owner_ids)]
+    for field_name in ("task", "framework", "license", "owner"):
+        value = getattr(query, field_name)
+        if value:
+            filters.append({"term": {field_name: value}})
+    # Every tag must match: one term each.
+    filters.extend({"term": {"tags": tag}} for tag in query.tags)
+    return filters
+
+
+def _text_query(text: str) -> dict:
+    syntax = simple_query_string(text)
+    if not syntax:
+        return {"match_none": {}}
+    main = {
+        "simple_query_string": {
+            "query": syntax,
+            "fields": TEXT_FIELDS,
+            "default_operator": "and",
+            "flags": SIMPLE_QUERY_FLAGS,
+            "lenient": True,
+        }
+    }
+    if uses_operators(text):
+        return main
+    plain = " ".join(words(text))
+    alternatives = [
+        main,
+        # While typing: every word may be the start of a word of the name or title.
+        {
+            "multi_match": {
+                "query": plain,
+                "type": "cross_fields",
+                "fields": PREFIX_FIELDS,
+                "operator": "and",
+            }
+        },
+    ]
+    if len(plain) >= MIN_TYPO_LENGTH:
+        alternatives.append(
+            {
+                "multi_match": {
+                    "query": plain,
+                    "fields": TYPO_FIELDS,
+                    "operator": "and",
+                    "fuzziness": "AUTO",
+                    "prefix_length": 0,
+                    "boost": 0.5,
+                }
+            }
+        )
+    return {"bool": {"should": alternatives, "minimum_should_match": 1}}
+
+
+def _sort(query: CatalogQuery) -> list:
+    tie_breakers = [{"owner": "asc"}, {"name.keyword": "asc"}]
+    if query.sort == "recent":
+        return [{"created_at": "desc"}, *tie_breakers]
+    if query.sort == "relevance" and query.text:
+        return ["_score", {"calls_30d": "desc"}, *tie_breakers]
+    return [{"calls_30d": "desc"}, {"updated_at": "desc"}, *tie_breakers]
+
+
+def _aggregations(query: CatalogQuery) -> dict:
+    order = [{"_count": "desc"}, {"_key": "asc"}]
+    aggs = {}
+    for name in FACETS:
+        if name in query.facets:
+            size = TAG_FACET_SIZE if name == "tags" else FACET_SIZE
+            aggs[name] = {"terms": {"field": name, "size": size, "order": order}}
+    return aggs
+
+
+def elasticsearch_search_body(query: CatalogQuery, private_owner_ids) -> dict:
+    """The `_search` body of a catalogue search: hits, total and facets in one request."""
+    bool_query: dict = {"filter": _filters(query, private_owner_ids)}
+    if query.text:
+        bool_query["must"] = [_text_query(query.text)]
+        bool_query["should"] = [
+            {
+                "constant_score": {
+                    "filter": {"term": {"name.keyword": query.text.strip().lower()}},
+                    "boost": EXACT_NAME_BOOST,
+                }
+            }
+        ]
+    search_query: dict = {"bool": bool_query}
+    if query.text and query.sort == "relevance":
+        search_query = {
+            "function_score": {
+                "query": search_query,
+                "functions": [
+                    {
+                        "field_value_factor": {
+                            "field": "calls_30d",
+                            "modifier": "log1p",
+                            "factor": 1,
+                            "missing": 0,
+                        },
+                        "weight": POPULARITY_WEIGHT,
+                    },
+                    {
+                        "gauss": {
+                            "updated_at": {"origin": "now", "scale": RECENCY_SCALE, "decay": 0.5}
+                        },
+                        "weight": RECENCY_WEIGHT,
+                    },
+                ],
+                "score_mode": "sum",
+                "boost_mode": "sum",
+            }
+        }
+    start = (query.page - 1) * query.page_size
+    body = {
+        "query": search_query,
+        "sort": _sort(query),
+        "from": min(start, MAX_RESULT_WINDOW),
+        "size": max(0, min(query.page_size, MAX_RESULT_WINDOW - start)),
+        "track_total_hits": True,
+        "_source": False,
+    }
+    aggs = _aggregations(query)
+    if aggs:
+        body["aggs"] = aggs
+    return body
+
+
+def elasticsearch_suggest_body(text: str, private_owner_ids, limit: int = 8) -> dict:
+    """Autocompletion of names and titles: a word of either starting with what was typed
+    (edge n-grams), the name itself starting with it first, and close names for typos.
+
+    A `_search` rather than the completion suggester, because a completion suggester can
+    only be narrowed by contexts, not by the visibility filter every body carries."""
+    text = text.strip().lower()
+    should: list[dict] = [
+        {"prefix": {"name.keyword": {"value": text, "boost": 3.0}}},
+        {
+            "multi_match": {
+                "query": text,
+                "type": "cross_fields",
+                "fields": PREFIX_FIELDS,
+                "operator": "and",
+            }
+        },
+    ]
+    if len(text) >= MIN_TYPO_LENGTH:
+        should.append(
+            {
+                "multi_match": {
+                    "query": text,
+                    "fields": ["name.prefix", "title.prefix"],
+                    "operator": "and",
+                    "fuzziness": "AUTO",
+                    "prefix_length": 1,
+                    "boost": 0.5,
+                }
+            }
+        )
+    return {
+        "query": {
+            "bool": {
+                "filter": [visibility_filter(private_owner_ids)],
+                "should": should,
+                "minimum_should_match": 1,
+            }
+        },
+        "sort": ["_score", {"calls_30d": "desc"}, {"name.keyword": "asc"}],
+        "size": limit,
+        "_source": False,
+    }
+
+
+def elasticsearch_corrections_body(text: str, private_owner_ids, limit: int = 3) -> dict:
+    """Spelling corrections by the phrase suggester over the words of names, titles,
+    taglines and tags. Its candidates come from the whole index, so each one is collated:
+    kept only when the corrected query finds a model the principal may see (the visibility
+    filter is in the collate query)."""
+    typed = " ".join(words(text)[:MAX_CORRECTION_WORDS])
+    collate = {
+        "bool": {
+            "filter": [
+                visibility_filter(private_owner_ids),
+                {
+                    "simple_query_string": {
+                        "query": "{{suggestion}}",
+                        "fields": TEXT_FIELDS,
+                        "default_operator": "and",
+                        "flags": "WHITESPACE",
+                        "lenient": True,
+                    }
+                },
+            ]
+        }
+    }
+    return {
+        "size": 0,
+        "query": {"bool": {"filter": [visibility_filter(private_owner_ids)]}},
+        "track_total_hits": False,
+        "suggest": {
+            "text": typed,
+            "correction": {
+                "phrase": {
+                    "field": "spell.shingles",
+                    "size": limit,
+                    "max_errors": 2,
+                    "direct_generator": [
+                        {
+                            "field": "spell.shingles",
+                            "suggest_mode": "always",
+                            "min_word_length": 3,
+                            "prefix_length": 0,
+                        }
+                    ],
+                    "collate": {"query": {"source": collate}, "prune": False},
+                }
+            },
+        },
+    }
+
+
+def facets_from_aggregations(aggregations: dict) -> dict[str, list[dict]]:
+    """Facets in the engines' shape: [{"value", "count"}], most frequent first, then by value;
+    tags cut to the top 30 like the PostgreSQL engine."""
+    facets = {}
+    for name in FACETS:
+        if name not in aggregations:
+            continue
+        values = sorted(
+            (
+                {"value": bucket["key"], "count": bucket["doc_count"]}
+                for bucket in aggregations[name]["buckets"]
+            ),
+            key=lambda f: (-f["count"], f["value"]),
+        )
+        facets[name] = values[:TAG_FACET_SIZE] if name == "tags" else values
+    return facets

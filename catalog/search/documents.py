@@ -1,0 +1,216 @@
+"""What the Elasticsearch engine indexes: one document per model, built from the same fields
+the PostgreSQL trigger reads (migration 0004), and the index template that says how each
+field is analysed.
+
+Searches always go through an alias (`alias_name()`); each reindex builds a new concrete
+index (`new_index_name()`) that the alias is then switched to in one atomic step."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.utils import timezone
+
+# The trigger indexes at most this much of a README; so does Elasticsearch.
+README_LIMIT = 200_000
+# Composable templates with overlapping patterns must differ in priority; the built-in ones
+# (logs-*-*, metrics-*-*, ...) use 100.
+TEMPLATE_PRIORITY = 200
+PREFIX_MAX_GRAM = 20
+
+# The Model fields a document is built from: a save that touches none of them leaves the
+# document as it is.
+INDEXED_FIELDS = frozenset(
+    {
+        "slug",
+        "title",
+        "tagline",
+        "tags",
+        "task",
+        "framework",
+        "license",
+        "owner",
+        "owner_id",
+        "readme",
+        "visibility",
+        "calls_30d",
+        "created_at",
+        "updated_at",
+    }
+)
+
+
+def alias_name() -> str:
+    """The name every search and every single-document write uses."""
+    return f"{settings.ELASTICSEARCH_INDEX_PREFIX}-models".lower()
+
+
+def template_name() -> str:
+    return alias_name()
+
+
+def index_pattern() -> str:
+    return f"{alias_name()}-*"
+
+
+def new_index_name(now=None) -> str:
+    """A concrete index for one reindex, named by when it was made (UTC, to the microsecond)."""
+    now = now or timezone.now()
+    return f"{alias_name()}-{now:%Y%m%d%H%M%S%f}"
+
+
+def _words(slug: str) -> str:
+    return slug.replace("-", " ").replace("_", " ")
+
+
+def model_document(model) -> dict:
+    """The document of one model (its owner must be loaded or loadable).
+
+    Empty task, framework and license are left out (null) so they never form an empty facet,
+    as the PostgreSQL facets exclude them."""
+    return {
+        "name": model.slug,
+        "title": model.title,
+        "tagline": model.tagline,
+        "tags": list(model.tags or []),
+        "task": model.task or None,
+        "framework": model.framework or None,
+        "license": model.license or None,
+        "owner": model.owner.slug,
+        "owner_id": model.owner_id,
+        "visibility": model.visibility,
+        "readme": (model.readme or "")[:README_LIMIT],
+        "calls_30d": model.calls_30d,
+        "created_at": model.created_at.isoformat(),
+        "updated_at": model.updated_at.isoformat(),
+        # The vocabulary spelling corrections are drawn from, as the PostgreSQL engine
+        # draws it: the words of the name, title, tagline and tags.
+        "spell": " ".join([_words(model.slug), model.title, model.tagline, *(model.tags or [])]),
+    }
+
+
+ANALYSIS = {
+    "char_filter": {
+        # Names are slugs: "sentiment-multilingual", "image_net" are two words each.
+        "name_separators": {"type": "pattern_replace", "pattern": "[-_.]+", "replacement": " "},
+    },
+    "filter": {
+        "english_possessive": {"type": "stemmer", "language": "possessive_english"},
+        "english_stop": {"type": "stop", "stopwords": "_english_"},
+        "english_stemmer": {"type": "stemmer", "language": "english"},
+        "prefix_edge_ngram": {"type": "edge_ngram", "min_gram": 1, "max_gram": PREFIX_MAX_GRAM},
+        "spell_shingle": {"type": "shingle", "min_shingle_size": 2, "max_shingle_size": 3},
+    },
+    "normalizer": {
+        "folded": {"type": "custom", "filter": ["lowercase", "asciifolding"]},
+    },
+    "analyzer": {
+        # Every field the main query searches drops the same English stop words, so a stop
+        # word in a query ("for") is dropped on all of them instead of being required in one.
+        "english_text": {
+            "type": "custom",
+            "tokenizer": "standard",
+            "filter": [
+                "english_possessive",
+                "lowercase",
+                "asciifolding",
+                "english_stop",
+                "english_stemmer",
+            ],
+        },
+        "english_name": {
+            "type": "custom",
+            "char_filter": ["name_separators"],
+            "tokenizer": "standard",
+            "filter": [
+                "english_possessive",
+                "lowercase",
+                "asciifolding",
+                "english_stop",
+                "english_stemmer",
+            ],
+        },
+        # Unstemmed words, for typo (fuzzy) matching and as the search side of the prefixes.
+        # It is the standard analyzer plus name separators and accent folding, so what is
+        # typed is cut exactly as the indexed words were before their edge n-grams.
+        "words": {
+            "type": "custom",
+            "char_filter": ["name_separators"],
+            "tokenizer": "standard",
+            "filter": ["lowercase", "asciifolding"],
+        },
+        "prefixes": {
+            "type": "custom",
+            "char_filter": ["name_separators"],
+            "tokenizer": "standard",
+            "filter": ["lowercase", "asciifolding", "prefix_edge_ngram"],
+        },
+        "spell_shingles": {
+            "type": "custom",
+            "char_filter": ["name_separators"],
+            "tokenizer": "standard",
+            "filter": ["lowercase", "asciifolding", "spell_shingle"],
+        },
+    },
+}
+
+
+def _keyword_with_text() -> dict:
+    """An exact value for filters, facets and sorts, with its words searchable."""
+    return {"type": "keyword", "fields": {"text": {"type": "text", "analyzer": "english_name"}}}
+
+
+# Subfields of the name and the title: unstemmed words for typos, edge n-grams for prefixes.
+_WORDS_AND_PREFIXES = {
+    "words": {"type": "text", "analyzer": "words"},
+    "prefix": {"type": "text", "analyzer": "prefixes", "search_analyzer": "words"},
+}
+
+MAPPINGS = {
+    # A field the documents do not declare is a bug; refuse it instead of guessing a type.
+    "dynamic": "strict",
+    "properties": {
+        "name": {
+            "type": "text",
+            "analyzer": "english_name",
+            "fields": {
+                **_WORDS_AND_PREFIXES,
+                "keyword": {"type": "keyword", "normalizer": "folded"},
+            },
+        },
+        "title": {"type": "text", "analyzer": "english_text", "fields": _WORDS_AND_PREFIXES},
+        "tagline": {"type": "text", "analyzer": "english_text"},
+        "tags": _keyword_with_text(),
+        "task": _keyword_with_text(),
+        "framework": _keyword_with_text(),
+        "license": {"type": "keyword"},
+        "owner": _keyword_with_text(),
+        "owner_id": {"type": "long"},
+        "visibility": {"type": "keyword"},
+        "readme": {"type": "text", "analyzer": "english_text"},
+        "calls_30d": {"type": "long"},
+        "created_at": {"type": "date"},
+        "updated_at": {"type": "date"},
+        "spell": {
+            "type": "text",
+            "analyzer": "words",
+            "fields": {"shingles": {"type": "text", "analyzer": "spell_shingles"}},
+        },
+    },
+}
+
+INDEX_SETTINGS = {
+    # One shard: the catalogue is small, and scores and facet counts are then exact.
+    "number_of_shards": 1,
+    "auto_expand_replicas": "0-1",
+    "analysis": ANALYSIS,
+}
+
+
+def index_template() -> dict:
+    """Keyword arguments of `indices.put_index_template` for this deployment's indices."""
+    return {
+        "index_patterns": [index_pattern()],
+        "priority": TEMPLATE_PRIORITY,
+        "template": {"settings": INDEX_SETTINGS, "mappings": MAPPINGS},
+        "meta": {"description": "Modelplace catalogue models (catalog.search.documents)"},
+    }
