@@ -235,6 +235,7 @@ CELERY_BEAT_SCHEDULE = {
     "reap-builds": {"task": "catalog.tasks.reap_builds", "schedule": 60.0},
     "refresh-popularity": {"task": "catalog.tasks.refresh_popularity", "schedule": 600.0},
     "purge-rate-limits": {"task": "marketplace.gateway.tasks.purge_rate_limits", "schedule": 300.0},
+    "index-dirty-models": {"task": "catalog.search.tasks.index_dirty_models", "schedule": 60.0},
 }
 
 # -- search and execution -------------------------------------------------------------------
