@@ -1,11 +1,22 @@
-"""Relevance, facets and visibility of the PostgreSQL search engine on a generated
-catalogue of hundreds of models."""
+"""The search contract: relevance, facets and visibility on a generated catalogue of
+hundreds of models, through the API and pages, for every engine.
+
+The PostgreSQL engine always runs. The Elasticsearch one runs when ELASTICSEARCH_URL is set
+in the environment: each test then indexes the catalogue with `manage.py search_reindex`
+under an index prefix of its own, searches through the same functions the API uses, fails
+if any call fell back to PostgreSQL, and deletes its indices afterwards."""
 
 from __future__ import annotations
 
+import io
+import logging
+import os
 import random
+import uuid
 
 import pytest
+from django.conf import settings as django_settings
+from django.core.management import call_command
 from rest_framework.test import APIClient
 
 from catalog.models import Model
@@ -13,6 +24,19 @@ from marketplace.accounts.models import Membership
 from tests.factories import TeamFactory, UserFactory, make_key
 
 pytestmark = pytest.mark.django_db
+
+ELASTICSEARCH_URL = os.environ.get("ELASTICSEARCH_URL", "")
+ENGINES = [
+    "postgresql",
+    pytest.param(
+        "elasticsearch",
+        marks=pytest.mark.skipif(
+            not ELASTICSEARCH_URL,
+            reason="ELASTICSEARCH_URL is not set: no Elasticsearch to run the contract against",
+        ),
+    ),
+]
+POSTGRESQL_ONLY = pytest.mark.parametrize("engine", ["postgresql"], indirect=True)
 
 WORDS = [
     "vision",
@@ -38,8 +62,52 @@ FRAMEWORKS = ["scikit-learn", "onnx", "pytorch", "numpy"]
 LICENSES = ["mit", "apache-2.0", "bsd-3-clause"]
 
 
+@pytest.fixture(params=ENGINES)
+def engine(request, settings):
+    """The engine under test, configured as a deployment would configure it."""
+    if request.param == "elasticsearch":
+        settings.ELASTICSEARCH_URL = ELASTICSEARCH_URL
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+        settings.ELASTICSEARCH_INDEX_PREFIX = f"test-{worker}-{uuid.uuid4().hex[:8]}"
+    else:
+        settings.ELASTICSEARCH_URL = ""
+    return request.param
+
+
+@pytest.fixture(autouse=True)
+def _no_fall_back(caplog):
+    """An engine that fell back to PostgreSQL did not pass the contract itself."""
+    yield
+    fallbacks = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "catalog.search.engines" and r.levelno >= logging.WARNING
+    ]
+    assert not fallbacks, fallbacks
+
+
+def _index_catalogue():
+    """What an operator runs: the reindex command (template, new index, alias switch)."""
+    call_command("search_reindex", stdout=io.StringIO())
+
+
+def _drop_indices():
+    from catalog.search import documents
+    from catalog.search.engines import elasticsearch
+
+    es = elasticsearch.writer().options(ignore_status=404)
+    names = list(es.indices.get(index=documents.index_pattern(), expand_wildcards="all"))
+    if names:
+        es.indices.delete(index=names)
+    es.indices.delete_index_template(name=documents.template_name())
+
+
+def _expected_engine() -> str:
+    return "elasticsearch" if django_settings.ELASTICSEARCH_URL else "postgresql"
+
+
 @pytest.fixture
-def catalogue(db):
+def catalogue(db, engine):
     rng = random.Random(42)
     owners = [TeamFactory(slug=f"org-{i}") for i in range(6)]
     rows = []
@@ -101,13 +169,22 @@ def catalogue(db):
         )
     )
     Model.objects.bulk_create(rows)
-    return owners
+    if engine != "elasticsearch":
+        yield owners
+        return
+    _index_catalogue()
+    try:
+        yield owners
+    finally:
+        _drop_indices()
 
 
 def _search(client, **params):
     response = client.get("/v1/models", params)
     assert response.status_code == 200, response.content
-    return response.json()
+    body = response.json()
+    assert body["engine"] == _expected_engine()
+    return body
 
 
 def _names(body):
@@ -264,6 +341,7 @@ def test_owner_pages_list_what_the_viewer_may_see(catalogue, client):
     assert client.get("/no-such-owner").status_code == 404
 
 
+@POSTGRESQL_ONLY
 def test_a_page_of_results_costs_a_fixed_number_of_queries(
     catalogue, django_assert_max_num_queries
 ):
