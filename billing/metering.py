@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal
 
 from django.conf import settings
@@ -73,9 +73,9 @@ class Charge:
 def charge(
     *, status: str, started_at, ended_at, hardware_class: str, royalty_per_call: Decimal
 ) -> Charge:
-    duration = Decimal(max((ended_at - started_at).total_seconds(), 0)).quantize(
-        MILLI, rounding=ROUND_CEILING
-    )
+    # From whole microseconds: a float of seconds would round 1 ms up to 2 ms.
+    microseconds = max((ended_at - started_at) // timedelta(microseconds=1), 0)
+    duration = (Decimal(microseconds) / 1_000_000).quantize(MILLI, rounding=ROUND_CEILING)
     price = price_at(hardware_class, started_at)
     billed = is_billed(status)
     seconds = billed_seconds(duration) if billed else ZERO.quantize(MILLI)
