@@ -62,6 +62,9 @@ def explore(request):
         "previous_url": navigation.query_string(query, page=query.page - 1),
         "next_url": navigation.query_string(query, page=query.page + 1),
         "sorts": [("relevance", "Best match"), ("popular", "Most used"), ("recent", "Newest")],
+        # Only a sort the visitor chose is kept when the words change: "best match" with no
+        # words lists the most used first, and a new search is ranked by relevance.
+        "chosen_sort": request.GET.get("sort") or "relevance",
     }
     template = "catalog/_search_results.html" if live else "catalog/explore.html"
     response = render(request, template, context)

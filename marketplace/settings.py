@@ -200,7 +200,8 @@ def _embedded_broker_url() -> str:
     db = DATABASES["default"]
     user = db.get("USER") or ""
     password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    host = db.get("HOST") or ""
+    # dj-database-url keeps a socket given as ?host=/path in OPTIONS, not HOST.
+    host = db.get("HOST") or db.get("OPTIONS", {}).get("host") or ""
     port = db.get("PORT") or ""
     name = db["NAME"]
     if host.startswith("/"):
