@@ -4,11 +4,12 @@ owners and admins by e-mail and, when the budget has one, to a signed webhook.""
 from __future__ import annotations
 
 import logging
+import smtplib
 from datetime import date
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from marketplace.accounts.models import Membership
@@ -26,30 +27,35 @@ class NotificationNotSent(Exception):
 
 
 def budget_threshold_notify(*, budget_id: int, month: date, threshold: int) -> bool:
-    """Record the alert and notify; True when this call sent it. A retry after a failed
-    send finds the alert unsent and sends again; a duplicate finds it sent and stops."""
+    """Record the alert and notify; True when this call finished sending it.
+
+    The e-mail goes out once, in the transaction that creates the alert row: a failed send
+    leaves no row (the task retries, and the sweep finds the threshold unalerted). The
+    webhook is then posted until it is delivered, and `notified_at` says both are done. A
+    retry after a failed webhook, or a duplicate task, finds the row and mails nobody again."""
     budget = Budget.objects.select_related("team").filter(pk=budget_id).first()
     if budget is None or threshold not in budget.thresholds:
         return False
     spent = month_spent(budget.team, budget.project, month)
-    try:
-        with transaction.atomic():
-            alert, _ = BudgetAlert.objects.get_or_create(
-                budget=budget, month=month, threshold=threshold, defaults={"spent": spent}
-            )
-    except IntegrityError:
-        alert = BudgetAlert.objects.get(budget=budget, month=month, threshold=threshold)
+    if spent < budget.monthly_amount * threshold / 100:
+        return False  # the budget was raised after the threshold was crossed
+    with transaction.atomic():
+        alert, created = BudgetAlert.objects.get_or_create(
+            budget=budget, month=month, threshold=threshold, defaults={"spent": spent}
+        )
+        if created:
+            _mail(budget, alert)
     with transaction.atomic():
         alert = BudgetAlert.objects.select_for_update().get(pk=alert.pk)
         if alert.notified_at is not None:
             return False
-        _send(budget, alert)
+        _post_webhook(budget, alert)
         alert.notified_at = timezone.now()
         alert.save(update_fields=["notified_at"])
     return True
 
 
-def _send(budget: Budget, alert: BudgetAlert) -> None:
+def _mail(budget: Budget, alert: BudgetAlert) -> None:
     team = budget.team
     subject = (
         f"[{team.slug}] {alert.threshold}% of the {alert.month:%B %Y} budget "
@@ -70,48 +76,66 @@ def _send(budget: Budget, alert: BudgetAlert) -> None:
         .exclude(user__email="")
         .values_list("user__email", flat=True)
     )
-    if recipients:
+    if not recipients:
+        return
+    try:
         send_mail(subject, body, None, recipients)
-    if budget.webhook_url:
-        from marketplace.gateway.tasks import signing_secret
+    except (OSError, smtplib.SMTPException) as failure:
+        raise NotificationNotSent(f"e-mail not sent: {failure}") from failure
 
-        try:
-            post_signed(
-                budget.webhook_url,
-                {
-                    "event": "budget.threshold",
-                    "team": team.slug,
-                    "project": budget.project,
-                    "month": alert.month.isoformat(),
-                    "threshold": alert.threshold,
-                    "spent": str(alert.spent),
-                    "budget": str(budget.monthly_amount),
-                    "hard_cap": budget.hard_cap,
-                },
-                secret=signing_secret(team.pk),
-                event="budget.threshold",
-                delivery_id=f"budget-{budget.pk}-{alert.month:%Y-%m}-{alert.threshold}",
-            )
-        except DeliveryFailed as failure:
-            raise NotificationNotSent(str(failure)) from failure
+
+def _post_webhook(budget: Budget, alert: BudgetAlert) -> None:
+    if not budget.webhook_url:
+        return
+    from marketplace.gateway.tasks import signing_secret
+
+    team = budget.team
+    try:
+        post_signed(
+            budget.webhook_url,
+            {
+                "event": "budget.threshold",
+                "team": team.slug,
+                "project": budget.project,
+                "month": alert.month.isoformat(),
+                "threshold": alert.threshold,
+                "spent": str(alert.spent),
+                "budget": str(budget.monthly_amount),
+                "hard_cap": budget.hard_cap,
+            },
+            secret=signing_secret(team.pk),
+            event="budget.threshold",
+            delivery_id=f"budget-{budget.pk}-{alert.month:%Y-%m}-{alert.threshold}",
+        )
+    except DeliveryFailed as failure:
+        raise NotificationNotSent(str(failure)) from failure
 
 
 def budget_alerts_sweep() -> int:
     """Queue the alerts of thresholds already reached this month that have none sent (their
     task was lost, or the budget was lowered below the spend). Returns how many."""
+    month = current_month()
+    return sum(
+        budget_alerts_catch_up(budget, month=month)
+        for budget in Budget.objects.select_related("team")
+    )
+
+
+def budget_alerts_catch_up(budget: Budget, *, month: date | None = None) -> int:
+    """Queue (after commit) an alert for each threshold of one budget that the month's spend
+    has reached and whose alert is not sent yet; the alert row keeps it to one per month."""
     from .budgets import _queue_alert
 
-    month = current_month()
+    month = month or current_month()
+    spent = month_spent(budget.team, budget.project, month)
+    done = set(
+        BudgetAlert.objects.filter(
+            budget=budget, month=month, notified_at__isnull=False
+        ).values_list("threshold", flat=True)
+    )
     queued = 0
-    for budget in Budget.objects.select_related("team"):
-        spent = month_spent(budget.team, budget.project, month)
-        done = set(
-            BudgetAlert.objects.filter(
-                budget=budget, month=month, notified_at__isnull=False
-            ).values_list("threshold", flat=True)
-        )
-        for threshold in budget.thresholds:
-            if threshold not in done and spent >= budget.monthly_amount * threshold / 100:
-                _queue_alert(budget.pk, month, threshold)
-                queued += 1
+    for threshold in budget.thresholds:
+        if threshold not in done and spent >= budget.monthly_amount * threshold / 100:
+            _queue_alert(budget.pk, month, threshold)
+            queued += 1
     return queued
