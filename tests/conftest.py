@@ -21,6 +21,14 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _postgresql_search_unless_asked(settings):
+    """ELASTICSEARCH_URL in the environment is for the search contract suite (its `engine`
+    fixture sets it back per test); every other test searches with PostgreSQL, so it never
+    depends on the state of an index it did not build."""
+    settings.ELASTICSEARCH_URL = ""
+
+
 @pytest.fixture
 def server_tmp_path():
     """A temporary directory the embedded PostgreSQL's system user can reach. pytest keeps

@@ -18,21 +18,20 @@ from django.db.models.functions import Cast, Ln
 from catalog import selectors
 from catalog.filters import ModelFilter
 
-from ..queries import CatalogQuery, SearchResult
+from ..queries import CatalogQuery, SearchResult, uses_operators
 
 NAME = "postgresql"
 
 _WORD = re.compile(r"[\w]+", re.UNICODE)
 
 
-_OPERATORS = re.compile(r'"|(^|\s)-\w|\s(or|OR)\s')
 MIN_TYPO_LENGTH = 4
 
 
 def _plain(text: str) -> bool:
     """True when the query uses no websearch syntax (quotes, -word, or): only then do
     prefix and typo matching widen it, or they would undo what the syntax asked."""
-    return not _OPERATORS.search(text)
+    return not uses_operators(text)
 
 
 def _prefix_query(text: str) -> SearchQuery | None:
