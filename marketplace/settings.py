@@ -396,6 +396,12 @@ def _env_decimal(name: str, default: str):
     return value
 
 
+# A call still running this long after its timeout lost its process (a worker or web process
+# died mid-call); the reaper, every GATEWAY_REAP_INTERVAL_SECONDS, gives it its final status.
+GATEWAY_REAP_GRACE_SECONDS = env_int("GATEWAY_REAP_GRACE_SECONDS", 120)
+GATEWAY_REAP_INTERVAL_SECONDS = env_int("GATEWAY_REAP_INTERVAL_SECONDS", 60)
+# An asynchronous call not started after this long in the queue never will be.
+GATEWAY_QUEUED_LIMIT_SECONDS = env_int("GATEWAY_QUEUED_LIMIT_SECONDS", 3600)
 # Off only to measure what metering costs a call (bench/invoke_latency.py --no-metering).
 BILLING_METERING = env_bool("BILLING_METERING", True)
 BILLING_CHARGE_FAILED_CALLS = env_bool("BILLING_CHARGE_FAILED_CALLS", False)
@@ -410,7 +416,7 @@ CELERY_BEAT_SCHEDULE.update(
         "sweep-budget-alerts": {"task": "billing.tasks.sweep_budget_alerts", "schedule": 300.0},
         "reap-invocations": {
             "task": "marketplace.gateway.tasks.reap_invocations",
-            "schedule": 60.0,
+            "schedule": float(GATEWAY_REAP_INTERVAL_SECONDS),
         },
     }
 )

@@ -374,13 +374,6 @@ def invocation_cancel(principal: Principal, invocation: Invocation) -> Invocatio
     return invocation
 
 
-# A call still running this long after its timeout lost its process (a worker or web
-# process died mid-call): nothing will finish it but the reaper.
-REAP_GRACE_SECONDS = 120
-# An asynchronous call may wait in the queue; one not started after this never will.
-QUEUED_LIMIT_SECONDS = 3600
-
-
 def invocations_reap(*, now=None) -> int:
     """Give every abandoned call its final status (and so its usage record). Returns how
     many were reaped."""
@@ -390,7 +383,8 @@ def invocations_reap(*, now=None) -> int:
 
     now = now or timezone.now()
     deadline = ExpressionWrapper(
-        F("timeout_seconds") * timedelta(seconds=1) + timedelta(seconds=REAP_GRACE_SECONDS),
+        F("timeout_seconds") * timedelta(seconds=1)
+        + timedelta(seconds=settings.GATEWAY_REAP_GRACE_SECONDS),
         output_field=DurationField(),
     )
     stale = (
@@ -400,7 +394,7 @@ def invocations_reap(*, now=None) -> int:
             Q(status=InvocationStatus.RUNNING, started_at__lt=now - F("deadline"))
             | Q(
                 status=InvocationStatus.QUEUED,
-                created_at__lt=now - timedelta(seconds=QUEUED_LIMIT_SECONDS),
+                created_at__lt=now - timedelta(seconds=settings.GATEWAY_QUEUED_LIMIT_SECONDS),
             )
         )[:500]
     )

@@ -1,0 +1,153 @@
+"""Killing the worker in the middle of calls: every accepted call ends with one final status
+and exactly one usage record. A real platform (web, Celery worker and beat, runner) runs
+calls through the `celery` backend on the loopback Redis and PostgreSQL; the test kills the
+worker processes running calls with SIGKILL while synchronous and asynchronous calls are in
+flight. Waiting callers give theirs a timeout; the reaper finishes the abandoned ones."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+
+import psutil
+import psycopg
+import pytest
+import redis
+
+from tests.live_platform import Platform, demo_key, loopback_services_available, publish_with_cli
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not loopback_services_available(), reason="needs PostgreSQL and Redis on loopback"
+    ),
+]
+
+REDIS_DB = 12
+NAP = "import time\n\ndef apply(seconds):\n    time.sleep(float(seconds))\n    return 'rested'\n"
+
+
+@pytest.fixture
+def database():
+    name = f"worker_loss_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as c:
+        c.execute(f'CREATE DATABASE "{name}"')
+    yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as c:
+        c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def post(platform, secret, path, text, timeout=60):
+    request = urllib.request.Request(
+        f"{platform.base}{path}",
+        data=text.encode(),
+        method="POST",
+        headers={"Authorization": secret, "Content-Type": "text/plain"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def celery_pool_children(platform) -> list[psutil.Process]:
+    """The processes of the platform's Celery worker that execute tasks (the prefork pool),
+    not its main process."""
+    tree = psutil.Process(platform.process.pid).children(recursive=True)
+    workers = [p for p in tree if "celery" in " ".join(p.cmdline()) and "worker" in p.cmdline()]
+    return [p for p in workers if p.parent() and p.parent().pid in {w.pid for w in workers}]
+
+
+def test_every_accepted_call_has_one_record_after_the_worker_dies(server_tmp_path, database):
+    redis.Redis(db=REDIS_DB).flushdb()
+    platform = Platform(
+        server_tmp_path / "var",
+        {
+            "EXECUTION_BACKEND": "celery",
+            "CELERY_BROKER_URL": f"redis://127.0.0.1:6379/{REDIS_DB}",
+            "DATABASE_URL": database,
+            "GATEWAY_REAP_GRACE_SECONDS": "2",
+            "GATEWAY_REAP_INTERVAL_SECONDS": "2",
+        },
+    )
+    try:
+        platform.wait_ready()
+        secret = demo_key(platform)
+        publish_with_cli(
+            platform, secret, server_tmp_path, name="nap", sample_input="0", predict=NAP
+        )
+        answers: list[tuple[int, dict]] = []
+        lock = threading.Lock()
+
+        def call(path, text):
+            answer = post(platform, secret, path, text)
+            with lock:
+                answers.append(answer)
+
+        threads = [
+            threading.Thread(target=call, args=("/v1/algo/demo/nap?timeout=6", "3"))
+            for _ in range(3)
+        ] + [
+            threading.Thread(target=call, args=("/v1/algo/demo/nap?output=void&timeout=6", "3"))
+            for _ in range(5)
+        ]
+        for thread in threads:
+            thread.start()
+            time.sleep(0.05)
+        # Kill the pool processes as soon as they are running calls.
+        deadline = time.monotonic() + 20
+        killed = 0
+        while time.monotonic() < deadline and not killed:
+            with psycopg.connect(database) as db:
+                running = db.execute(
+                    "SELECT count(*) FROM gateway_invocation WHERE status = 'running'"
+                ).fetchone()[0]
+            if running:
+                for process in celery_pool_children(platform):
+                    os.kill(process.pid, signal.SIGKILL)
+                    killed += 1
+            else:
+                time.sleep(0.1)
+        assert killed, "no worker process was running a call"
+        for thread in threads:
+            thread.join(60)
+        accepted = [body["request_id"] for _status, body in answers if "request_id" in body]
+        assert len(accepted) == len(threads), answers
+
+        # Everything ends: callers time out theirs, the reaper finishes the abandoned ones,
+        # and the calls still queued run on the restarted pool.
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            with psycopg.connect(database) as db:
+                open_calls = db.execute(
+                    "SELECT count(*) FROM gateway_invocation WHERE status IN ('queued', 'running')"
+                ).fetchone()[0]
+            if not open_calls:
+                break
+            time.sleep(1)
+        with psycopg.connect(database) as db:
+            statuses = dict(
+                db.execute("SELECT id::text, status FROM gateway_invocation").fetchall()
+            )
+            records = db.execute(
+                "SELECT request_id::text, count(*) OVER (PARTITION BY request_id), status "
+                "FROM billing_usagerecord"
+            ).fetchall()
+        assert set(statuses) >= set(accepted)
+        assert all(statuses[r] in ("succeeded", "failed", "timeout", "canceled") for r in accepted)
+        recorded = {request_id: (count, status) for request_id, count, status in records}
+        for request_id in accepted:
+            assert request_id in recorded, f"no usage record for {request_id}"
+            count, status = recorded[request_id]
+            assert count == 1 and status == statuses[request_id]
+        # Calls that the kill interrupted really were (some did not succeed).
+        assert any(statuses[r] != "succeeded" for r in accepted)
+    finally:
+        assert platform.interrupt() == 0
