@@ -7,6 +7,7 @@ api_patterns = [
     path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("", include("marketplace.accounts.api_urls")),
     path("", include("catalog.api_urls")),
+    path("", include("billing.api_urls")),
     path("", include("marketplace.gateway.urls")),
 ]
 
