@@ -11,6 +11,7 @@ from django.shortcuts import redirect, render
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from billing.selectors import model_value
 from marketplace.accounts import policies
 from marketplace.accounts import selectors as account_selectors
 from marketplace.accounts.principals import Principal
@@ -124,6 +125,7 @@ def model_page(request, owner, name):
         "is_member": is_member,
         "builds": list(selectors.builds_of(model)[:20]) if is_member else [],
         "usage": model_usage_summary(model),
+        "model_value": model_value(model) if is_member else None,
     }
     return render(request, "catalog/model.html", context)
 

@@ -1,10 +1,11 @@
-"""The usage and earnings pages, the billing overview and the team page's link: they render
-for the right people, show the report's figures formatted, draw their charts, and never show
-another team's private data."""
+"""The usage and earnings pages, the billing overview, the team page's link and the model
+page's Value card: they render for the right people, show the report's figures formatted,
+draw their charts, and never show another team's private data."""
 
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from decimal import Decimal
 from html import unescape
 from urllib.parse import parse_qs, urlsplit
@@ -15,6 +16,8 @@ from django.utils import timezone
 
 from billing.formatting import format_count, format_credits
 from billing.models import UsageRecord
+from marketplace.accounts.models import Role
+from tests.factories import MembershipFactory, UserFactory
 
 from .factories import UsageRecordFactory
 from .report_world import END, START, build_world, owner_records, team_records
@@ -198,3 +201,38 @@ def test_the_team_page_links_billing_roles_to_usage(world):
     link = 'href="/teams/acme/usage/"'
     assert link in browser(world.billing).get("/teams/acme/").content.decode()
     assert link not in browser(world.member).get("/teams/acme/").content.decode()
+
+
+# -- the model page's Value card -----------------------------------------------------------------
+
+
+def test_the_model_page_shows_its_value_to_the_owners_members(world):
+    model = world.models["sentiment"]
+    model.visibility = "public"
+    model.save()
+    now = timezone.now()
+    for days_ago in (0, 3, 3, 12, 40):
+        UsageRecordFactory(
+            team=world.globex, model=model, started_at=now - timedelta(days=days_ago, minutes=5)
+        )
+    member = UserFactory()
+    MembershipFactory(team=world.modelco, user=member, role=Role.MEMBER)
+    response = browser(member).get(f"/{model.owner.slug}/{model.slug}")
+    if response.status_code == 301:
+        response = browser(member).get(response["Location"])
+    assert response.status_code == 200, response.status_code
+    html = response.content.decode()
+    assert 'id="value"' in html and "Expects:" not in html  # no template comment leaks
+    assert 'id="model-value-revenue"' in html and 'id="model-value-calls"' in html
+    today = now.date()
+    recent = owner_records(world.modelco, today - timedelta(days=29), today, model=model)
+    assert re.search(rf'data-stat="value-calls">{re.escape(format_count(len(recent)))}<', html)
+    revenue_text = re.escape(format_credits(sum(r.royalty for r in recent)))
+    assert re.search(rf'data-stat="value-royalties">{revenue_text}<', html)
+    # 30 bars per chart, days without calls included.
+    revenue = html.split('id="model-value-revenue"')[1].split("</svg>")[0]
+    assert revenue.count('class="chart-bar"') == 30
+    for viewer in (world.outsider, UserFactory()):
+        page = browser(viewer).get(f"/{model.owner.slug}/{model.slug}", follow=True)
+        assert page.status_code == 200
+        assert 'id="value"' not in page.content.decode()
