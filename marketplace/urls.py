@@ -8,6 +8,7 @@ api_patterns = [
     path("", include("marketplace.accounts.api_urls")),
     path("", include("catalog.api_urls")),
     path("", include("billing.api_urls")),
+    path("", include("billing.api_budget_urls")),
     path("", include("marketplace.gateway.urls")),
 ]
 
@@ -17,6 +18,7 @@ urlpatterns = [
     path("", include("marketplace.core.urls")),
     path("", include("marketplace.accounts.urls")),
     path("", include("billing.urls")),
+    path("", include("billing.urls_budgets")),
     path("", include("catalog.urls")),
 ]
 
