@@ -60,9 +60,15 @@ def post(platform, secret, path, text, timeout=60):
 def celery_pool_children(platform) -> list[psutil.Process]:
     """The processes of the platform's Celery worker that execute tasks (the prefork pool),
     not its main process."""
-    tree = psutil.Process(platform.process.pid).children(recursive=True)
-    workers = [p for p in tree if "celery" in " ".join(p.cmdline()) and "worker" in p.cmdline()]
-    return [p for p in workers if p.parent() and p.parent().pid in {w.pid for w in workers}]
+    workers = {}
+    for process in psutil.Process(platform.process.pid).children(recursive=True):
+        try:  # a process may end while it is looked at
+            cmdline = process.cmdline()
+            if "worker" in cmdline and "celery" in " ".join(cmdline):
+                workers[process.pid] = process.ppid()
+        except psutil.Error:
+            continue
+    return [psutil.Process(pid) for pid, parent in workers.items() if parent in workers]
 
 
 def test_every_accepted_call_has_one_record_after_the_worker_dies(server_tmp_path, database):
@@ -111,8 +117,11 @@ def test_every_accepted_call_has_one_record_after_the_worker_dies(server_tmp_pat
                 ).fetchone()[0]
             if running:
                 for process in celery_pool_children(platform):
-                    os.kill(process.pid, signal.SIGKILL)
-                    killed += 1
+                    try:
+                        os.kill(process.pid, signal.SIGKILL)
+                        killed += 1
+                    except ProcessLookupError:
+                        pass
             else:
                 time.sleep(0.1)
         assert killed, "no worker process was running a call"
