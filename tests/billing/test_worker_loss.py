@@ -65,10 +65,10 @@ def celery_pool_children(platform) -> list[psutil.Process]:
         try:  # a process may end while it is looked at
             cmdline = process.cmdline()
             if "worker" in cmdline and "celery" in " ".join(cmdline):
-                workers[process.pid] = process.ppid()
+                workers[process.pid] = (process, process.ppid())
         except psutil.Error:
             continue
-    return [psutil.Process(pid) for pid, parent in workers.items() if parent in workers]
+    return [process for process, parent in workers.values() if parent in workers]
 
 
 def test_every_accepted_call_has_one_record_after_the_worker_dies(server_tmp_path, database):
