@@ -94,6 +94,7 @@ INSTALLED_APPS = [
     "marketplace.gateway",
     "catalog",
     "billing",
+    "marketplace.monitoring",
 ]
 
 MIDDLEWARE = [

@@ -7,6 +7,7 @@ api_patterns = [
     path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("", include("marketplace.accounts.api_urls")),
     path("", include("catalog.api_urls")),
+    path("", include("marketplace.monitoring.api_urls")),
     path("", include("billing.api_urls")),
     path("", include("billing.api_budget_urls")),
     path("", include("marketplace.gateway.urls")),
@@ -17,6 +18,7 @@ urlpatterns = [
     path("v1/", include(api_patterns)),
     path("", include("marketplace.core.urls")),
     path("", include("marketplace.accounts.urls")),
+    path("", include("marketplace.monitoring.urls")),  # before catalog's /{owner}/{name}
     path("", include("billing.urls")),
     path("", include("billing.urls_budgets")),
     path("", include("catalog.urls")),
