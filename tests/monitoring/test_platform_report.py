@@ -156,3 +156,8 @@ def test_bad_parameters(world, staff):
     assert client.get("/admin-report/", {"group_by": "planet", "format": "csv"}).status_code == 400
     api = client.get("/v1/platform/usage", {"start": "2025-04-02", "end": "2025-04-01"})
     assert api.status_code == 400 and api.json()["error"]["error_type"] == "InputError"
+
+
+def test_the_account_menu_links_staff_to_the_report(world, staff):
+    assert 'href="/admin-report/"' in browser(staff).get("/dashboard/").content.decode()
+    assert 'href="/admin-report/"' not in browser(world.owner).get("/dashboard/").content.decode()
