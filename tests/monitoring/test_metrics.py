@@ -246,3 +246,26 @@ def test_owner_dashboard_sorts_by_calls(world):
     calls = [row.figures.calls for row in board.models]
     assert calls == sorted(calls, reverse=True)
     assert [row.model.slug for row in board.models] == ["vision", "other"]
+
+
+def _mini_stat(html: str, name: str) -> float | None:
+    match = re.search(rf'<dd data-stat="monitoring-{name}">([^<]*)</dd>', html)
+    assert match, name
+    return _number(match[1])
+
+
+def test_the_model_page_shows_its_owners_the_last_24_hours(world, fixed_now):
+    html = browser(world.owner).get("/acme/vision").content.decode()
+    current = window("24h", now=NOW)
+    want = expected(world.in_range(current.start, current.end))
+    assert _mini_stat(html, "calls") == want.calls
+    assert _mini_stat(html, "cold-starts") == want.cold_starts
+    assert _mini_stat(html, "error-rate") == pytest.approx(100 * want.error_rate, abs=0.0501)
+    for name in ("p50", "p95", "p99"):
+        assert _mini_stat(html, name) == pytest.approx(getattr(want, f"{name}_ms"), abs=0.0501)
+    assert 'href="/acme/vision/monitoring"' in html
+    assert 'href="/acme/vision/monitoring/errors"' in html
+    for outsider in (world.caller, world.outsider):
+        page = browser(outsider).get("/acme/vision").content.decode()
+        assert 'id="monitoring"' not in page and "/acme/vision/monitoring" not in page
+    assert 'id="monitoring"' not in Client().get("/acme/vision").content.decode()

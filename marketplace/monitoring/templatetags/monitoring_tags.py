@@ -33,3 +33,15 @@ def percent(value) -> str:
 @register.filter(name="count")
 def count_filter(value) -> str:
     return format_count(value)
+
+
+@register.simple_tag
+def model_monitoring_summary(model, window_name: str = "24h"):
+    """The figures of `model` over a monitoring window, for the card the model page shows
+    its owners (templates/monitoring/_model_card.html; the page checks membership)."""
+    from marketplace.monitoring import selectors
+
+    current = selectors.window(window_name)
+    return selectors.model_metrics(
+        model, start=current.start, end=current.end, bucket=current.bucket
+    )
