@@ -269,3 +269,13 @@ def test_the_model_page_shows_its_owners_the_last_24_hours(world, fixed_now):
         page = browser(outsider).get("/acme/vision").content.decode()
         assert 'id="monitoring"' not in page and "/acme/vision/monitoring" not in page
     assert 'id="monitoring"' not in Client().get("/acme/vision").content.decode()
+
+
+def test_the_api_schema_documents_the_monitoring_endpoints(client):
+    paths = client.get("/v1/schema", HTTP_ACCEPT="application/json").json()["paths"]
+    for path in (
+        "/v1/models/{owner}/{name}/metrics",
+        "/v1/models/{owner}/{name}/errors",
+        "/v1/platform/usage",
+    ):
+        assert "get" in paths[path], path
