@@ -48,6 +48,12 @@ def format_ms(value: Value) -> str:
     return f"{Decimal(str(value)).quantize(Decimal('0.1')):,.1f} ms"
 
 
+def _tick_ms(value: float) -> str:
+    """An axis tick of milliseconds: "4,000", "2.5"."""
+    tick = Decimal(str(value))
+    return f"{tick:,.0f}" if tick == tick.to_integral_value() else f"{tick.normalize():,f}"
+
+
 def _n(value) -> str:
     """A coordinate with two places, the same on every platform."""
     text = f"{Decimal(str(value)).quantize(Decimal('0.01')):f}"
@@ -216,6 +222,7 @@ def bucket_line_chart(
     title: str,
     unit: str = "ms",
     value_format: Callable[[Value], str] = format_ms,
+    tick_format: Callable[[float], str] = _tick_ms,
     empty_message: str = "No calls in this period",
     width: int = WIDTH,
     height: int = HEIGHT,
@@ -232,7 +239,7 @@ def bucket_line_chart(
         series,
         peak=peak,
         integer=False,
-        value_format=lambda v: value_format(v).removesuffix(" ms"),
+        value_format=tick_format,
         unit=unit,
         width=width,
         height=height,

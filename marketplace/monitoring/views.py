@@ -140,6 +140,8 @@ def platform_report(request):
     )
     page = reverse("monitoring:platform_report")
     exact = {"start": query.start.isoformat(), "end": query.end.isoformat()}
+    # A tab keeps the period as chosen: "this month" stays this month tomorrow.
+    period = exact if query.preset == billing_selectors.CUSTOM else {"range": query.preset}
     context = {
         "query": query,
         "report": report,
@@ -150,7 +152,7 @@ def platform_report(request):
             for preset, label in billing_selectors.PRESETS.items()
         ],
         "tabs": [
-            (label, _with(page, exact | {"group_by": group}), group == query.group_by)
+            (label, _with(page, period | {"group_by": group}), group == query.group_by)
             for group, label in GROUP_LABELS.items()
         ],
         "csv_url": _with(page, exact | {"group_by": query.group_by, "format": "csv"}),

@@ -249,7 +249,7 @@ def test_owner_dashboard_sorts_by_calls(world):
 
 
 def _mini_stat(html: str, name: str) -> float | None:
-    match = re.search(rf'<dd data-stat="monitoring-{name}">([^<]*)</dd>', html)
+    match = re.search(rf'<dd (?:class="mono" )?data-stat="monitoring-{name}">([^<]*)</dd>', html)
     assert match, name
     return _number(match[1])
 

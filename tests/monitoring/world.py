@@ -103,9 +103,9 @@ class World:
         return {moment: expected(calls) for moment, calls in groups.items()}
 
 
-def build_world(*, seed: int = 5, calls: int = 400, days: int = 32) -> World:
+def build_world(*, seed: int = 5, calls: int = 400, days: int = 32, now: datetime = NOW) -> World:
     """Calls of three versions of acme/vision by two caller teams, spread over the last
-    `days` days before NOW (more of them in the last day), with every status, random
+    `days` days before `now` (more of them in the last day), with every status, random
     latencies in whole microseconds (some identical, so ties happen), cold starts, error
     types and inputs; plus calls of another model that must never count."""
     rng = random.Random(seed)
@@ -131,12 +131,12 @@ def build_world(*, seed: int = 5, calls: int = 400, days: int = 32) -> World:
             make_call(
                 rng,
                 rng.choice(list(versions.values())),
-                created_at=NOW - age,
+                created_at=now - age,
                 caller_team=rng.choice(callers),
             )
         )
     for _ in range(15):
-        make_call(rng, other_version, created_at=NOW - timedelta(hours=rng.uniform(0, 30)))
+        make_call(rng, other_version, created_at=now - timedelta(hours=rng.uniform(0, 30)))
     return world
 
 
