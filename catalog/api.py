@@ -18,6 +18,7 @@ from marketplace.accounts.principals import Principal
 from marketplace.accounts.scopes import CATALOG_WRITE
 from marketplace.core.api import Pagination
 from marketplace.core.errors import (
+    AuthenticationError,
     InputError,
     NotFoundError,
     RequestTooLargeError,
@@ -336,6 +337,21 @@ class ModelDetailApi(APIView):
                 actor=request.user, model=model, count=data["warm_processes"]
             )
         return Response(ModelOutput(model, context={"principal": principal}).data)
+
+    @extend_schema(
+        responses={204: None},
+        summary="Delete a model that has never been called (owners and admins)",
+        tags=["catalog"],
+    )
+    def delete(self, request, owner, name):
+        if not request.user.is_authenticated:
+            raise AuthenticationError()
+        principal = Principal.from_request(request)
+        principal.require_scope(CATALOG_WRITE, "manage models")
+        model = selectors.model_get(principal, owner, name)
+        principal.require_acts_for(model.owner)
+        services.model_delete(actor=request.user, model=model)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class VersionListApi(APIView):

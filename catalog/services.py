@@ -19,6 +19,8 @@ from django.db.models.functions import Concat
 from django.utils import timezone
 
 from marketplace.accounts.models import Team, User
+from marketplace.audit.models import Action
+from marketplace.audit.services import audit_record
 from marketplace.core.errors import AuthorizationError, ConflictError, InputError
 
 from . import access
@@ -401,13 +403,78 @@ def version_publish(
         royalty_per_call=royalty,
         published_by=actor,
     )
+    model_visibility = model.visibility
     _refresh_model_from(model, build)
+    # Visibility changes only at a major version; such a publish is recorded as the change.
+    changed = previous is not None and previous.visibility != visibility
+    audit_record(
+        action=Action.MODEL_VISIBILITY_CHANGED if changed else Action.MODEL_PUBLISHED,
+        actor=actor,
+        target=model,
+        team=model.owner,
+        before={
+            "version": previous.number,
+            "visibility": previous.visibility,
+            "model_visibility": model_visibility,
+        }
+        if previous is not None
+        else None,
+        after={
+            "version": version.number,
+            "visibility": visibility,
+            "model_visibility": model.visibility,
+            "build": build.short_hash,
+            "royalty_per_call": royalty,
+        },
+    )
     from .webhooks import version_payload, webhook_emit
 
     transaction.on_commit(
         lambda: webhook_emit(model.owner, WebhookEvent.VERSION_PUBLISHED, version_payload(version))
     )
     return version
+
+
+@transaction.atomic
+def model_delete(*, actor: User, model: Model) -> None:
+    """Delete a model with its versions and builds, for its owners and admins. A model that
+    has been called cannot be deleted: its calls and their usage records are kept for the
+    callers' and the owner's reports (the database protects them), so it is refused with a
+    409 that says so. Package files stay in storage, where builds share them by hash."""
+    from django.db.models import ProtectedError, RestrictedError
+
+    from marketplace.accounts import policies
+    from marketplace.gateway.models import Invocation
+
+    if not policies.can_administer(actor, model.owner):
+        raise AuthorizationError(f"Only owners and admins of {model.owner.slug} can delete models")
+    model = Model.objects.select_for_update().get(pk=model.pk)
+    calls = Invocation.objects.filter(model=model).count()
+    if calls:
+        raise ConflictError(
+            f"{model.full_name} has been called {calls:,} times; its calls and their usage "
+            "are kept for billing, so it cannot be deleted"
+        )
+    versions = list(model.versions.order_by("-major", "-minor", "-patch"))
+    audit_record(
+        action=Action.MODEL_DELETED,
+        actor=actor,
+        target=model,
+        team=model.owner,
+        before={
+            "name": model.full_name,
+            "visibility": model.visibility,
+            "versions": [v.number for v in versions],
+        },
+    )
+    try:
+        with transaction.atomic():
+            model.versions.all().delete()  # first: each protects its build from the cascade
+            model.delete()
+    except (ProtectedError, RestrictedError):
+        raise ConflictError(
+            f"{model.full_name} is still referenced by usage records, so it cannot be deleted"
+        ) from None
 
 
 def _refresh_model_from(model: Model, build: Build) -> None:

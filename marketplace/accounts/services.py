@@ -14,6 +14,8 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from marketplace.audit.models import Action
+from marketplace.audit.services import audit_record
 from marketplace.core.errors import (
     AuthenticationError,
     AuthorizationError,
@@ -35,6 +37,7 @@ RESERVED_SLUGS = frozenset(
         "api",
         "app",
         "apps",
+        "audit",
         "billing",
         "blog",
         "dashboard",
@@ -183,11 +186,20 @@ def team_update(
     return team
 
 
+@transaction.atomic
 def team_delete(*, actor: User, team: Team) -> None:
     if team.is_personal:
         raise InputError("A personal namespace cannot be deleted")
     if not policies.is_owner(actor, team):
         raise AuthorizationError("Only the team's owners can delete it")
+    # Recorded first, while the team exists; the event keeps its slug after the delete.
+    audit_record(
+        action=Action.TEAM_DELETED,
+        actor=actor,
+        target=team,
+        team=team,
+        before={"slug": team.slug, "name": team.name},
+    )
     team.delete()
 
 
@@ -229,6 +241,13 @@ def membership_add(
     )
     if not created:
         raise ConflictError(f"{user.username} is already a member of {team.slug}")
+    audit_record(
+        action=Action.MEMBER_ADDED,
+        actor=actor,
+        target=membership,
+        team=team,
+        after={"username": user.username, "role": role},
+    )
     return membership
 
 
@@ -240,9 +259,18 @@ def membership_change_role(*, actor: User, membership: Membership, role: str) ->
     _require_can_manage(actor, team, touching_owner=touching_owner)
     if membership.role == Role.OWNER and role != Role.OWNER and _owner_count(team) <= 1:
         raise ConflictError("A team needs at least one owner; make someone else owner first")
-    membership.role = role
+    previous, membership.role = membership.role, role
     membership.save(update_fields=["role"])
     policies.forget_roles(membership.user)
+    if previous != role:
+        audit_record(
+            action=Action.MEMBER_ROLE_CHANGED,
+            actor=actor,
+            target=membership,
+            team=team,
+            before={"username": membership.user.username, "role": previous},
+            after={"username": membership.user.username, "role": role},
+        )
     return membership
 
 
@@ -256,6 +284,14 @@ def membership_remove(*, actor: User, membership: Membership) -> None:
         raise InputError("You cannot leave your personal namespace")
     if membership.role == Role.OWNER and _owner_count(team) <= 1:
         raise ConflictError("A team needs at least one owner; make someone else owner first")
+    audit_record(
+        action=Action.MEMBER_REMOVED,
+        actor=actor,
+        target=membership,
+        team=team,
+        before={"username": membership.user.username, "role": membership.role},
+        after={"left": leaving},
+    )
     membership.delete()
     policies.forget_roles(membership.user)
 
@@ -273,6 +309,7 @@ def _new_raw_key() -> str:
     return f"{KEY_PREFIX}{ident}{secret}"
 
 
+@transaction.atomic
 def api_key_create(
     *,
     actor: User,
@@ -312,18 +349,40 @@ def api_key_create(
                     project=project,
                     expires_at=expires_at,
                 )
-            return key, raw_key
         except IntegrityError:  # a prefix collision: astronomically rare, just draw again
             continue
+        audit_record(
+            action=Action.KEY_CREATED,
+            actor=actor,
+            target=key,
+            team=team,
+            after={
+                "name": key.name,
+                "prefix": key.prefix,
+                "scopes": key.scopes,
+                "project": key.project,
+                "expires_at": key.expires_at,
+            },
+        )
+        return key, raw_key
     raise ConflictError("could not allocate a unique key; try again")
 
 
+@transaction.atomic
 def api_key_revoke(*, actor: User, key: ApiKey) -> ApiKey:
     if key.created_by_id != actor.pk and not policies.can_administer(actor, key.team):
         raise NotFoundError("No such API key")
     if key.revoked_at is None:
         key.revoked_at = timezone.now()
         key.save(update_fields=["revoked_at"])
+        audit_record(
+            action=Action.KEY_REVOKED,
+            actor=actor,
+            target=key,
+            team=key.team,
+            before={"revoked_at": None},
+            after={"revoked_at": key.revoked_at},
+        )
     return key
 
 
