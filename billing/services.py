@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
@@ -14,6 +15,8 @@ from django.utils import timezone
 
 from marketplace.accounts import policies
 from marketplace.accounts.models import Team, User
+from marketplace.audit.models import Action
+from marketplace.audit.services import audit_record
 from marketplace.core.errors import AuthorizationError, ConflictError, InputError
 
 from . import budgets, notifications
@@ -110,6 +113,7 @@ def price_validate(
     return hardware_class, price, effective_from, note
 
 
+@transaction.atomic
 def price_set(
     *,
     actor: User,
@@ -139,7 +143,7 @@ def price_set(
         raise conflict
     try:
         with transaction.atomic():
-            return ComputePrice.objects.create(
+            created = ComputePrice.objects.create(
                 hardware_class=hardware_class,
                 price_per_second=price,
                 effective_from=effective_from,
@@ -148,6 +152,26 @@ def price_set(
             )
     except IntegrityError:
         raise conflict from None
+    replaced = (
+        ComputePrice.objects.filter(
+            hardware_class=hardware_class, effective_from__lt=effective_from
+        )
+        .order_by("-effective_from")
+        .first()
+    )
+    audit_record(
+        action=Action.PRICE_CREATED,
+        actor=actor,
+        target=created,
+        before={"price_per_second": replaced.price_per_second} if replaced else None,
+        after={
+            "hardware_class": hardware_class,
+            "price_per_second": price,
+            "effective_from": effective_from,
+            "note": note,
+        },
+    )
+    return created
 
 
 # -- budgets ---------------------------------------------------------------------------------
@@ -221,6 +245,8 @@ def budget_set(
         webhook_url=webhook_url,
     )
     with transaction.atomic():
+        old = Budget.objects.select_for_update().filter(team=team, project=project).first()
+        before = _budget_audit_state(old) if old else None
         budget, created = Budget.objects.update_or_create(
             team=team,
             project=project,
@@ -232,13 +258,42 @@ def budget_set(
             },
         )
         notifications.budget_alerts_catch_up(budget)
+        if before != _budget_audit_state(budget):
+            audit_record(
+                action=Action.BUDGET_CHANGED,
+                actor=actor,
+                target=budget,
+                team=team,
+                before=before,
+                after=_budget_audit_state(budget),
+            )
     return budget, created
 
 
+@transaction.atomic
 def budget_delete(*, actor: User, budget: Budget) -> None:
     """Remove a budget, its cap and its alert history; the spend itself is kept."""
     if not policies.can_administer(actor, budget.team):
         raise AuthorizationError(
             f"Only owners and admins of {budget.team.slug} can change its budgets"
         )
+    audit_record(
+        action=Action.BUDGET_DELETED,
+        actor=actor,
+        target=budget,
+        team=budget.team,
+        before=_budget_audit_state(budget),
+    )
     budget.delete()
+
+
+def _budget_audit_state(budget: Budget) -> dict:
+    """A budget as the audit trail shows it. Only the webhook's host: a webhook URL's path
+    is often its secret (Slack, Teams)."""
+    return {
+        "project": budget.project,
+        "monthly_amount": f"{Decimal(budget.monthly_amount):.{MONEY_PLACES}f}",
+        "thresholds": list(budget.thresholds),
+        "hard_cap": budget.hard_cap,
+        "webhook_host": urlsplit(budget.webhook_url).netloc if budget.webhook_url else None,
+    }
