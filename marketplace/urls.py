@@ -10,6 +10,7 @@ api_patterns = [
     path("", include("marketplace.monitoring.api_urls")),
     path("", include("billing.api_urls")),
     path("", include("billing.api_budget_urls")),
+    path("", include("marketplace.audit.api_urls")),
     path("", include("marketplace.gateway.urls")),
 ]
 
@@ -21,6 +22,7 @@ urlpatterns = [
     path("", include("marketplace.monitoring.urls")),  # before catalog's /{owner}/{name}
     path("", include("billing.urls")),
     path("", include("billing.urls_budgets")),
+    path("", include("marketplace.audit.urls")),
     path("", include("catalog.urls")),
 ]
 

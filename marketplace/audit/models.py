@@ -98,9 +98,30 @@ class AuditEvent(models.Model):
             return self.action
 
     @property
-    def changes(self) -> list[tuple[str, object, object]]:
-        """(field, before, after) for each field named in before or after, for display."""
+    def changes(self) -> list[tuple[str, str | None, str | None, bool]]:
+        """For display: (field, before, after, changed) for each field named in before or
+        after, values as text (None where a side has no value)."""
         before = self.before if isinstance(self.before, dict) else {}
         after = self.after if isinstance(self.after, dict) else {}
-        names = list(before) + [name for name in after if name not in before]
-        return [(name, before.get(name), after.get(name)) for name in names]
+        names = sorted(set(before) | set(after))
+        return [
+            (
+                name,
+                _as_text(before.get(name)),
+                _as_text(after.get(name)),
+                self.before is not None
+                and self.after is not None
+                and before.get(name) != after.get(name),
+            )
+            for name in names
+        ]
+
+
+def _as_text(value) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list | tuple):
+        return ", ".join(str(item) for item in value) or "none"
+    return str(value)
