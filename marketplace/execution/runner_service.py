@@ -29,6 +29,8 @@ from pathlib import Path
 
 from django.conf import settings
 
+from marketplace.core.logging import logged_runner_call
+
 from .pool import PoolBusy, PoolSettings, WarmPool
 from .process import ModelCrashed, ModelProcessError, ModelStartError, ModelTimeout
 
@@ -87,6 +89,7 @@ class RunnerService:
 
         return factory
 
+    @logged_runner_call
     def call(self, body: dict) -> dict:
         build_id = str(body["build_id"])
         timeout = float(body.get("timeout", 300))
