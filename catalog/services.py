@@ -21,6 +21,7 @@ from django.utils import timezone
 from marketplace.accounts.models import Team, User
 from marketplace.audit.models import Action
 from marketplace.audit.services import audit_record
+from marketplace.core import metrics
 from marketplace.core.errors import AuthorizationError, ConflictError, InputError
 
 from . import access
@@ -332,6 +333,7 @@ def _finish(build: Build, status: str, *, error: str = "") -> None:
     from .webhooks import build_payload, webhook_emit
 
     transaction.on_commit(lambda: webhook_emit(build.model.owner, event, build_payload(build)))
+    metrics.build_finished(build)
 
 
 def builds_reap() -> int:

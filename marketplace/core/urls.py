@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import views, views_metrics
 
 app_name = "core"
 
@@ -9,4 +9,5 @@ urlpatterns = [
     path("docs/", views.docs, name="docs"),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
+    path("metrics", views_metrics.metrics_view, name="metrics"),
 ]

@@ -16,6 +16,7 @@ from catalog.models import Model
 from catalog.versions import Target, resolve_version
 from marketplace.accounts.principals import Principal
 from marketplace.accounts.scopes import allows_model
+from marketplace.core import metrics
 from marketplace.core.errors import (
     ApiError,
     AuthorizationError,
@@ -318,6 +319,7 @@ def finish(invocation: Invocation, result: ExecutionResult, *, status: str | Non
     # The caller receives exactly what the model answered.
     invocation.result, invocation.error = result.result, result.error
     invocation.stdout = (result.stdout or "")[:65536]
+    metrics.invocation_finished(invocation, recorded=bool(updated))
     if updated and (invocation.is_async or invocation.backend == "celery"):
         # Only a caller waiting on another host (the celery backend) listens for this.
         _notify_finished(invocation)

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from django.conf import settings
 from django.core.management import call_command, get_commands
@@ -67,12 +68,17 @@ class Command(BaseCommand):
         python = sys.executable
         bindir = os.path.dirname(python)
         env = {**os.environ, "PORT": str(port), "PYTHONUNBUFFERED": "1"}
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(self._fresh_metrics_dir())
         schedule = settings.VAR_DIR / "celerybeat-schedule"
         commands = {
             "runner": [python, str(settings.BASE_DIR / "manage.py"), "run_runner"],
             "web": [
                 os.path.join(bindir, "gunicorn"),
                 "marketplace.wsgi:application",
+                # Metrics hooks and log format; no access log: each request logs its own
+                # line, with its request id (marketplace.requests).
+                "--config",
+                "python:marketplace.core.gunicorn_conf",
                 "--bind",
                 f"{host}:{port}",
                 "--workers",
@@ -81,8 +87,6 @@ class Command(BaseCommand):
                 "3100",
                 "--graceful-timeout",
                 "15",
-                "--access-logfile",
-                "-",
                 "--forwarded-allow-ips",
                 "127.0.0.1",
             ],
@@ -110,6 +114,17 @@ class Command(BaseCommand):
             process = subprocess.Popen(argv, env=env, start_new_session=True)  # noqa: S603
             self._children.append((name, process))
             self._say(f"started {name} (pid {process.pid})")
+
+    @staticmethod
+    def _fresh_metrics_dir() -> Path:
+        """Where every child writes its Prometheus metrics (marketplace.core.metrics), empty:
+        the files of a previous run would be summed with this one's."""
+        configured = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "").strip()
+        path = Path(configured) if configured else settings.VAR_DIR / "prometheus"
+        path.mkdir(parents=True, exist_ok=True)
+        for stale in path.glob("*.db"):
+            stale.unlink(missing_ok=True)
+        return path
 
     @staticmethod
     def _worker_queues() -> list[str]:

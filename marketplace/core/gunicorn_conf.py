@@ -1,0 +1,47 @@
+"""gunicorn settings of the web process: `gunicorn -c python:marketplace.core.gunicorn_conf`.
+
+With PROMETHEUS_MULTIPROC_DIR set, every worker writes its metrics to files there (see
+marketplace.core.metrics); when a worker exits (a crash, a timeout, a kill, a restart) its
+live gauges must go, so `child_exit` marks it dead. What it counted stays in its files and
+keeps being summed.
+
+With LOG_FORMAT=json (the default in production) gunicorn's own lines (booting, worker
+exits) are JSON too. The rule mirrors settings.py, which gunicorn's master does not import.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+def child_exit(server, worker):
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if path and os.path.isdir(path):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid, path)
+
+
+def _log_format() -> str:
+    production = os.environ.get("MARKETPLACE_ENV", "").strip() == "production"
+    return os.environ.get("LOG_FORMAT", "").strip() or ("json" if production else "plain")
+
+
+if _log_format() == "json":
+    logconfig_dict = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "marketplace.core.logging.JsonFormatter"}},
+        "handlers": {
+            "console": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "loggers": {
+            "gunicorn.error": {"handlers": ["console"], "level": "INFO", "propagate": False},
+            # marketplace.requests writes each request's line (with its request id).
+            "gunicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
+        },
+    }
