@@ -1,9 +1,22 @@
 """Invocation overhead: a warm no-op model called through the full gateway (auth, version
-resolution, limits, invocation record, runner round trip, sandboxed process) against a bare
-gunicorn WSGI app returning the same bytes, at the same concurrency and with the same
-number of gunicorn workers. Prints p50/p99 latency and throughput, and their ratios.
+resolution, limits, invocation record, metering, runner round trip, sandboxed process)
+against a bare gunicorn WSGI app returning the same bytes, at the same concurrency and with
+the same number of gunicorn workers. Prints p50/p99 latency and throughput, and their ratios.
 
     .venv/bin/python bench/invoke_latency.py [--concurrency 8] [--seconds 10] [--workers 3]
+        [--metering on|off|compare] [--rounds 3] [--price 0.00001]
+
+--metering on|off starts the platform with BILLING_METERING on or off. With metering on, the
+no-op model's hardware class gets a compute price (--price credits per second, a
+ComputePrice row written through the platform's own database; 0 leaves it unpriced), so
+every call takes the priced path: price lookup, usage record, MonthlySpend update, budget
+check.
+
+--metering compare measures what metering costs a call: two platforms, one with metering on
+(priced) and one with it off, run side by side and loaded in turn, --rounds rounds of
+--seconds each, alternating which goes first, then the bare app. It prints throughput and
+p50/p95/p99 latency of each, the ratios on/off, and what each platform recorded (usage
+records and the priced total on, none off).
 """
 
 from __future__ import annotations
@@ -18,10 +31,11 @@ import tempfile
 import threading
 import time
 import urllib.parse
+from decimal import Decimal
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _platform import Platform, free_port, percentile
+from _platform import ROOT, Platform, free_port, percentile
 
 BODY = json.dumps({"text": "hi"}).encode()
 
@@ -68,7 +82,27 @@ def load(url: str, headers: dict, *, concurrency: int, seconds: float) -> dict:
         "errors": errors,
         "throughput": len(latencies) / elapsed,
         "p50_ms": percentile(latencies, 50) * 1000,
+        "p95_ms": percentile(latencies, 95) * 1000,
         "p99_ms": percentile(latencies, 99) * 1000,
+        "latencies": latencies,
+        "elapsed": elapsed,
+    }
+
+
+def combine(results: list[dict]) -> dict:
+    """Several load runs of one target as one: all latencies, throughput over all the time."""
+    latencies = [x for r in results for x in r["latencies"]]
+    elapsed = sum(r["elapsed"] for r in results)
+    return {
+        "requests": len(latencies),
+        "errors": sum(r["errors"] for r in results),
+        "throughput": len(latencies) / elapsed,
+        "p50_ms": percentile(latencies, 50) * 1000,
+        "p95_ms": percentile(latencies, 95) * 1000,
+        "p99_ms": percentile(latencies, 99) * 1000,
+        "latencies": latencies,
+        "elapsed": elapsed,
+        "rounds": [r["throughput"] for r in results],
     }
 
 
@@ -132,54 +166,195 @@ def publish_noop(platform: Platform) -> str:
     return f"{platform.url}/v1/algo/demo/noop"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--seconds", type=float, default=10)
-    parser.add_argument("--workers", type=int, default=3)
-    parser.add_argument("--metering", choices=["on", "off"], default="on")
-    args = parser.parse_args()
-    env = {
+def platform_python(platform: Platform, code: str) -> dict:
+    """Run `code` in a Django shell on the platform's own database; it prints one JSON line."""
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "CELERY_BROKER_URL"}}
+    env["MARKETPLACE_VAR_DIR"] = str(platform.directory / "var")
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), "shell", "-c", code],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+SET_PRICE = """
+import json
+from datetime import timedelta
+from decimal import Decimal
+from django.utils import timezone
+from billing.models import ComputePrice
+from catalog.models import Model
+model = Model.objects.get(owner__slug="demo", slug="noop")
+ComputePrice.objects.create(
+    hardware_class=model.hardware_class, price_per_second=Decimal("{price}"),
+    effective_from=timezone.now() - timedelta(days=1), note="bench/invoke_latency.py",
+)
+print(json.dumps({{"hardware_class": model.hardware_class}}))
+"""
+
+USAGE = """
+import json
+from django.db.models import Count, Q, Sum
+from billing.models import MonthlySpend, UsageRecord
+records = UsageRecord.objects.aggregate(
+    n=Count("pk"), billed=Count("pk", filter=Q(billed=True)), total=Sum("total")
+)
+spend = MonthlySpend.objects.filter(project="").aggregate(calls=Sum("calls"), total=Sum("total"))
+print(json.dumps({"records": records, "spend": spend}, default=str))
+"""
+
+
+def platform_env(metering: bool) -> dict:
+    return {
         "RATE_LIMIT_PER_KEY_PER_MINUTE": "0",
         "TEAM_RATE_LIMIT_PER_MINUTE": "0",
         "TEAM_CONCURRENCY_LIMIT": "0",
         "RUNNER_MAX_PER_VERSION": "4",
         "LOG_LEVEL": "WARNING",
+        "BILLING_METERING": "true" if metering else "false",
     }
-    with Platform(web_workers=args.workers, env=env) as platform:
-        url = publish_noop(platform)
-        headers = {"Authorization": f"Simple {platform.key}", "Content-Type": "application/json"}
-        load(url, headers, concurrency=args.concurrency, seconds=2)  # warm every process
-        gateway = load(url, headers, concurrency=args.concurrency, seconds=args.seconds)
+
+
+def prepare(platform: Platform, *, metering: bool, price: str) -> tuple[str, dict, str]:
+    """Publish the no-op model, price its hardware class when metering is on (unpriced
+    otherwise, or with --price 0). Returns its URL, the call headers and a description."""
+    url = publish_noop(platform)
+    described = "metering off"
+    if metering:
+        described = "metering on, unpriced"
+        if Decimal(price) > 0:
+            hardware = platform_python(platform, SET_PRICE.format(price=price))["hardware_class"]
+            described = f"metering on, {hardware} priced at {price}/s"
+    headers = {"Authorization": f"Simple {platform.key}", "Content-Type": "application/json"}
+    return url, headers, described
+
+
+def run_bare(args) -> dict:
     bare_process, bare_url = bare_server(args.workers)
     try:
-        load(
-            bare_url, {"Content-Type": "application/json"}, concurrency=args.concurrency, seconds=1
-        )
-        bare = load(
-            bare_url,
-            {"Content-Type": "application/json"},
-            concurrency=args.concurrency,
-            seconds=args.seconds,
-        )
+        headers = {"Content-Type": "application/json"}
+        load(bare_url, headers, concurrency=args.concurrency, seconds=1)
+        return load(bare_url, headers, concurrency=args.concurrency, seconds=args.seconds)
     finally:
         bare_process.terminate()
         bare_process.wait(10)
+
+
+def print_rows(rows: list[tuple[str, dict]], *, p95: bool = False) -> None:
+    width = max(10, *(len(name) for name, _ in rows))
+    print(
+        f"{'':{width}} {'requests':>9} {'errors':>7} {'req/s':>9} {'p50 ms':>9}"
+        + (f" {'p95 ms':>9}" if p95 else "")
+        + f" {'p99 ms':>9}"
+    )
+    for name, result in rows:
+        print(
+            f"{name:{width}} {result['requests']:>9} {result['errors']:>7} "
+            f"{result['throughput']:>9.1f} {result['p50_ms']:>9.2f}"
+            + (f" {result['p95_ms']:>9.2f}" if p95 else "")
+            + f" {result['p99_ms']:>9.2f}"
+        )
+
+
+def single(args) -> None:
+    """The gateway (metering on or off) against the bare app."""
+    metering = args.metering == "on"
+    with Platform(web_workers=args.workers, env=platform_env(metering)) as platform:
+        url, headers, described = prepare(platform, metering=metering, price=args.price)
+        load(url, headers, concurrency=args.concurrency, seconds=2)  # warm every process
+        gateway = load(url, headers, concurrency=args.concurrency, seconds=args.seconds)
+    bare = run_bare(args)
     print(
         f"concurrency {args.concurrency}, {args.seconds:g} s each, {args.workers} gunicorn "
-        "workers each"
+        f"workers each; gateway: {described}"
     )
-    print(f"{'':10} {'requests':>9} {'errors':>7} {'req/s':>9} {'p50 ms':>9} {'p99 ms':>9}")
-    for name, result in (("gateway", gateway), ("bare app", bare)):
-        print(
-            f"{name:10} {result['requests']:>9} {result['errors']:>7} "
-            f"{result['throughput']:>9.1f} {result['p50_ms']:>9.2f} {result['p99_ms']:>9.2f}"
-        )
+    print_rows([("gateway", gateway), ("bare app", bare)])
     print(
         f"ratios gateway/bare: p50 {gateway['p50_ms'] / bare['p50_ms']:.1f}x, "
         f"p99 {gateway['p99_ms'] / bare['p99_ms']:.1f}x, "
         f"throughput {gateway['throughput'] / bare['throughput']:.2f}x"
     )
+
+
+def compare(args) -> None:
+    """Metering on (priced) against metering off: both platforms up, loaded in turn."""
+    with (
+        Platform(web_workers=args.workers, env=platform_env(True)) as on,
+        Platform(web_workers=args.workers, env=platform_env(False)) as off,
+    ):
+        targets = {
+            "metering on": prepare(on, metering=True, price=args.price),
+            "metering off": prepare(off, metering=False, price=args.price),
+        }
+        for url, headers, _ in targets.values():
+            load(url, headers, concurrency=args.concurrency, seconds=2)  # warm every process
+        runs: dict[str, list[dict]] = {name: [] for name in targets}
+        names = list(targets)
+        for round_ in range(args.rounds):
+            for name in names if round_ % 2 == 0 else names[::-1]:
+                url, headers, _ = targets[name]
+                runs[name].append(
+                    load(url, headers, concurrency=args.concurrency, seconds=args.seconds)
+                )
+        recorded = {
+            "metering on": platform_python(on, USAGE),
+            "metering off": platform_python(off, USAGE),
+        }
+    bare = run_bare(args)
+    results = {name: combine(r) for name, r in runs.items()}
+    print(
+        f"concurrency {args.concurrency}, {args.rounds} alternating rounds of "
+        f"{args.seconds:g} s per platform, {args.workers} gunicorn workers each; "
+        f"{targets['metering on'][2]}"
+    )
+    print_rows([*((f"gateway, {n}", r) for n, r in results.items()), ("bare app", bare)], p95=True)
+    on_, off_ = results["metering on"], results["metering off"]
+    print(
+        "throughput per round: "
+        + "; ".join(
+            f"{n} " + ", ".join(f"{t:.1f}" for t in r["rounds"]) for n, r in results.items()
+        )
+    )
+    print(
+        f"ratios metering on/off: p50 {on_['p50_ms'] / off_['p50_ms']:.2f}x, "
+        f"p95 {on_['p95_ms'] / off_['p95_ms']:.2f}x, p99 {on_['p99_ms'] / off_['p99_ms']:.2f}x, "
+        f"throughput {on_['throughput'] / off_['throughput']:.2f}x"
+    )
+    print(
+        f"ratios gateway/bare: p50 on {on_['p50_ms'] / bare['p50_ms']:.1f}x, "
+        f"off {off_['p50_ms'] / bare['p50_ms']:.1f}x; throughput on "
+        f"{on_['throughput'] / bare['throughput']:.2f}x, off "
+        f"{off_['throughput'] / bare['throughput']:.2f}x"
+    )
+    for name, usage in recorded.items():
+        records, spend = usage["records"], usage["spend"]
+        print(
+            f"{name}: {records['n']} usage records ({records['billed']} billed, total "
+            f"{records['total']}), MonthlySpend {spend['calls']} calls, total {spend['total']}"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--metering", choices=["on", "off", "compare"], default="on")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (compare)")
+    parser.add_argument(
+        "--price", default="0.00001", help="credits per second with metering on (0: unpriced)"
+    )
+    args = parser.parse_args()
+    if args.metering == "compare":
+        compare(args)
+    else:
+        single(args)
 
 
 if __name__ == "__main__":
