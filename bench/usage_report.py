@@ -641,11 +641,11 @@ def generate(size: int, seed: int, mode: str) -> Dataset:
 
 def roll_up(dataset: Dataset) -> dict:
     """Every closed day rolled up through `rollup_closed_days`, as the periodic task does
-    (batches of rollups.BATCH (team, day) pairs), timed: the whole, and the part spent in
-    rollup_day (the rest is finding the days to roll up)."""
+    (a whole day for every team at once), timed: the whole, and the part spent in
+    rollup_whole_day (the rest is finding the days to roll up)."""
     from billing import rollups
 
-    original = rollups.rollup_day
+    original = rollups.rollup_whole_day
     spent = [0.0]
 
     def timed(**kwargs):
@@ -655,7 +655,7 @@ def roll_up(dataset: Dataset) -> dict:
         finally:
             spent[0] += time.perf_counter() - began
 
-    rollups.rollup_day = timed
+    rollups.rollup_whole_day = timed
     batches, pairs = 0, 0
     began = time.perf_counter()
     try:
@@ -666,7 +666,7 @@ def roll_up(dataset: Dataset) -> dict:
             batches += 1
             pairs += done
     finally:
-        rollups.rollup_day = original
+        rollups.rollup_whole_day = original
     total = time.perf_counter() - began
     # For comparison, the same sums for every (team, day) at once, set-based (into a scratch
     # table, not read by anything): what a rollup per closed day for all teams would cost.
@@ -1221,9 +1221,9 @@ def main() -> None:
             stats = roll_up(dataset)
             rollup_stats.append((size, stats))
             print(
-                f"rollup_closed_days: {stats['pairs']:,} (team, day) pairs in "
-                f"{stats['batches']} batches, {stats['seconds']:.1f} s "
-                f"(rollup_day {stats['rollup_day_seconds']:.1f} s, finding the days "
+                f"rollup_closed_days: {stats['pairs']:,} days in "
+                f"{stats['batches']} runs, {stats['seconds']:.1f} s "
+                f"(rollup_whole_day {stats['rollup_day_seconds']:.1f} s, finding the days "
                 f"{stats['seconds'] - stats['rollup_day_seconds']:.1f} s); "
                 f"{stats['rows']:,} rollup rows ({size / max(1, stats['rows']):.1f} records "
                 f"per row); the team's month: {stats['month_rows']:,} rollup rows for "

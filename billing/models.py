@@ -106,7 +106,8 @@ class UsageRecord(models.Model):
     class Meta:
         ordering = ["-started_at"]
         indexes = [
-            models.Index(fields=["team", "day"]),
+            # With created_at: reports find a rolled-up day's late records in the index.
+            models.Index(fields=["team", "day", "created_at"], name="usage_team_day_created"),
             models.Index(fields=["model_owner", "day"]),
             models.Index(fields=["model", "day"]),
             models.Index(fields=["day"]),

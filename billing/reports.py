@@ -8,7 +8,7 @@ sum."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 from django.db import connection
@@ -38,6 +38,7 @@ MEASURES = (
     "total",
 )
 MAX_DAYS = 3660
+# Rolled-up days of the record's team (the platform report joins on it).
 ROLLED_UP_JOIN = "LEFT JOIN billing_rolledupday d ON d.team_id = r.team_id AND d.day = r.day"
 
 
@@ -98,22 +99,26 @@ def usage_report(
     validate_range(start, end)
     dims = DIMENSIONS[group_by] if group_by else ()
     scope_column = "team_id" if team is not None else "model_owner_id"
-    filters, params = (
-        [f"{{t}}.{scope_column} = %s", "{t}.day BETWEEN %s AND %s"],
-        [
-            (team or owner).pk,
-            start,
-            end,
-        ],
-    )
+    filters, params = [f"{{t}}.{scope_column} = %s"], [(team or owner).pk]
     if project is not None:
         filters.append("{t}.project = %s")
         params.append(project)
     if model is not None:
         filters.append("{t}.model_id = %s")
         params.append(model.pk)
-    where_records = " AND ".join(f.format(t="r") for f in filters)
-    where_rollups = " AND ".join(f.format(t="u") for f in filters)
+    # A team's rolled-up days with no record written after their rollup are read from the
+    # rollup rows; every other day from its records. Owner reports span every caller team's
+    # rollups, so they read records (indexed by owner and day).
+    clean = clean_rolled_up_days(team, start, end) if team is not None and use_rollups else []
+    if clean:
+        skip = set(clean)
+        record_days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+        record_days = [d for d in record_days if d not in skip]
+        records_day, records_day_params = "r.day = ANY(%s)", [record_days]
+    else:
+        records_day, records_day_params = "r.day BETWEEN %s AND %s", [start, end]
+    where_records = " AND ".join([*(f.format(t="r") for f in filters), records_day])
+    where_rollups = " AND ".join([*(f.format(t="u") for f in filters), "u.day = ANY(%s)"])
     errors = ", ".join(f"'{s}'" for s in ERROR_STATUSES)
     dim_r = "".join(f"r.{d}, " for d in dims)
     dim_u = "".join(f"u.{d}, " for d in dims)
@@ -123,10 +128,7 @@ def usage_report(
                CASE WHEN r.status IN ({errors}) THEN 1 ELSE 0 END AS errors,
                CASE WHEN r.status = 'rejected' THEN 1 ELSE 0 END AS rejected,
                r.billed_seconds, r.compute_cost, r.royalty, r.total
-        FROM billing_usagerecord r
-        {ROLLED_UP_JOIN if use_rollups else ""}
-        WHERE {where_records}
-        {"AND (d.id IS NULL OR r.created_at > d.rolled_up_at)" if use_rollups else ""}
+        FROM billing_usagerecord r WHERE {where_records}
     """  # noqa: S608 - only constants are interpolated
     rollups = f"""
         UNION ALL
@@ -139,11 +141,12 @@ def usage_report(
     sql = f"""
         SELECT {dim_s + ", " if dims else ""}sum(calls), sum(billed_calls), sum(errors),
                sum(rejected), sum(billed_seconds), sum(compute_cost), sum(royalty), sum(total)
-        FROM ({records} {rollups if use_rollups else ""}) AS src
+        FROM ({records} {rollups if clean else ""}) AS src
         {"GROUP BY " + dim_s if dims else ""}
     """  # noqa: S608
+    all_params = params + records_day_params + ([*params, clean] if clean else [])
     with connection.cursor() as cursor:
-        cursor.execute(sql, params + (params if use_rollups else []))
+        cursor.execute(sql, all_params)
         fetched = cursor.fetchall()
     rows = [_row(values[: len(dims)], values[len(dims) :]) for values in fetched]
     rows = [row for row in rows if row.calls]
@@ -191,3 +194,22 @@ def _label(rows: list[ReportRow], group_by: str | None) -> None:
             row.label = row.key[0] or ("(session)" if group_by == "key" else "(none)")
         elif row.key:
             row.label = str(row.key[0])
+
+
+def clean_rolled_up_days(team, start: date, end: date) -> list[date]:
+    """The team's days in the range whose rollup covers every record of the day: rolled up,
+    and no record created after the rollup's cutoff (a call that finished late). One index
+    probe per rolled-up day on (team, day, created_at)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT d.day FROM billing_rolledupday d
+            WHERE d.team_id = %s AND d.day BETWEEN %s AND %s AND NOT EXISTS (
+                SELECT 1 FROM billing_usagerecord r
+                WHERE r.team_id = d.team_id AND r.day = d.day AND r.created_at > d.rolled_up_at
+            )
+            ORDER BY d.day
+            """,
+            [team.pk, start, end],
+        )
+        return [day for (day,) in cursor.fetchall()]

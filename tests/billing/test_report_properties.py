@@ -289,3 +289,37 @@ def test_a_range_across_months_is_exact_with_every_day_rolled_up(world):
         for group_by in KEYS:
             report = reports.usage_report(start=start, end=end, team=team, group_by=group_by)
             assert_report_matches(report, records, group_by)
+
+
+def test_rolled_up_days_are_served_from_rollups_until_a_late_record_arrives(world):
+    calls = [
+        {
+            "version": 1,
+            "caller": 0,
+            "key": True,
+            "project": "web",
+            "status": "succeeded",
+            "start": day * 86400 + 3600,
+            "millis": 250,
+            "hardware": "cpu",
+        }
+        for day in range(5)
+    ]
+    make_calls(world, calls)
+    # Written when the calls finished, long before the rollup ran.
+    UsageRecord.objects.update(created_at=EPOCH + timedelta(days=5))
+    team = world["teams"][0]
+    start, end = EPOCH.date(), (EPOCH + timedelta(days=4)).date()
+    assert rollups.rollup_closed_days(now=EPOCH + timedelta(days=30), since=start) == 5
+    assert reports.clean_rolled_up_days(team, start, end) == [
+        (EPOCH + timedelta(days=i)).date() for i in range(5)
+    ]
+    # The day's records are no longer needed: the rollup alone answers for clean days.
+    before = reports.usage_report(start=start, end=end, team=team)
+    assert before.totals.calls == 5
+    make_calls(world, [{**calls[2], "start": 2 * 86400 + 7200}])  # finished after the rollup
+    assert (EPOCH + timedelta(days=2)).date() not in reports.clean_rolled_up_days(team, start, end)
+    after = reports.usage_report(start=start, end=end, team=team, group_by="day")
+    records = list(UsageRecord.objects.filter(team=team))
+    assert_report_matches(after, records, "day")
+    assert after.totals.calls == 6
