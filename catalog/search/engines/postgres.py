@@ -12,7 +12,8 @@ from django.contrib.postgres.search import (
     SearchRank,
     TrigramWordSimilarity,
 )
-from django.db.models import Case, Count, F, FloatField, Func, Q, Value, When
+from django.db import connection
+from django.db.models import Case, F, FloatField, Q, Value, When
 from django.db.models.functions import Cast, Ln
 
 from catalog import selectors
@@ -26,6 +27,7 @@ _WORD = re.compile(r"[\w]+", re.UNICODE)
 
 
 MIN_TYPO_LENGTH = 4
+MIN_PREFIX_LENGTH = 3
 
 
 def _plain(text: str) -> bool:
@@ -39,6 +41,9 @@ def _prefix_query(text: str) -> SearchQuery | None:
         return None
     words = _WORD.findall(text.lower())
     if not words:
+        return None
+    if len(words[-1]) < MIN_PREFIX_LENGTH:
+        # "b:*" would match most of the catalogue; one or two letters match as words.
         return None
     # Every word but the last must match as typed; the last may be the start of a word.
     terms = " & ".join([*words[:-1], f"{words[-1]}:*"])
@@ -59,6 +64,7 @@ def filtered(principal, query: CatalogQuery):
 
 def search(principal, query: CatalogQuery) -> SearchResult:
     models = filtered(principal, query)
+    matching = models
     if query.text:
         websearch = SearchQuery(query.text, search_type="websearch", config="english")
         prefix = _prefix_query(query.text)
@@ -69,7 +75,9 @@ def search(principal, query: CatalogQuery) -> SearchResult:
             # `%>` (word similarity above the session threshold) is answered by the trigram
             # GIN index; a similarity() comparison in the WHERE clause would scan every row.
             condition |= Q(search_text__trigram_word_similar=lowered)
-        models = models.filter(condition).annotate(
+        models = models.filter(condition)
+        matching = models
+        models = models.annotate(
             similarity=TrigramWordSimilarity(Value(lowered), "search_text"),
         )
         if query.sort == "relevance":
@@ -95,39 +103,56 @@ def search(principal, query: CatalogQuery) -> SearchResult:
         models = models.order_by("-calls_30d", "-updated_at", "owner__slug", "slug")
     elif query.sort == "recent":
         models = models.order_by("-created_at", "owner__slug", "slug")
-    count = models.count()
-    facets = _facets(models, query)
+    count, facets = _count_and_facets(matching, query)
     start = (query.page - 1) * query.page_size
     page = list(models[start : start + query.page_size])
     return SearchResult(page, count, facets, "postgresql")
 
 
-def _facets(models, query: CatalogQuery) -> dict[str, list[dict]]:
-    base = models.order_by()
-    facets = {}
-    for name, field in (
-        ("task", "task"),
-        ("framework", "framework"),
-        ("license", "license"),
-        ("owner", "owner__slug"),
-    ):
+FACET_COLUMNS = {"task": "task", "framework": "framework", "license": "license"}
+MAX_TAG_FACETS = 30
+
+
+def _count_and_facets(matching, query: CatalogQuery) -> tuple[int, dict[str, list[dict]]]:
+    """The number of matches and every facet's counts in one statement: the text condition
+    is evaluated once, over a materialised set of the matches, not once per facet."""
+    inner, params = (
+        matching.order_by()
+        .values("id", "task", "framework", "license", "owner_id", "tags")
+        .query.sql_with_params()
+    )
+    parts = ["SELECT 'count', NULL, count(*) FROM matches"]
+    for name, column in FACET_COLUMNS.items():
         if name in query.facets:
-            rows = base.exclude(**{field: ""}).values(field).annotate(count=Count("id"))
-            facets[name] = sorted(
-                ({"value": r[field], "count": r["count"]} for r in rows),
-                key=lambda f: (-f["count"], f["value"]),
+            parts.append(
+                f"SELECT '{name}', {column}, count(*) FROM matches "  # noqa: S608
+                f"WHERE {column} <> '' GROUP BY {column}"
             )
-    if "tags" in query.facets:
-        rows = (
-            base.annotate(tag=Func(F("tags"), function="unnest"))
-            .values("tag")
-            .annotate(count=Count("id"))
+    if "owner" in query.facets:
+        parts.append(
+            "SELECT 'owner', t.slug, count(*) FROM matches JOIN accounts_team t "
+            "ON t.id = matches.owner_id GROUP BY t.slug"
         )
-        facets["tags"] = sorted(
-            ({"value": r["tag"], "count": r["count"]} for r in rows),
-            key=lambda f: (-f["count"], f["value"]),
-        )[:30]
-    return facets
+    if "tags" in query.facets:
+        parts.append(
+            "SELECT 'tags', tag, count(*) FROM matches, unnest(matches.tags) AS tag GROUP BY tag"
+        )
+    statement = f"WITH matches AS MATERIALIZED ({inner}) " + " UNION ALL ".join(parts)
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        rows = cursor.fetchall()
+    count = 0
+    facets: dict[str, list[dict]] = {name: [] for name in query.facets}
+    for name, value, number in rows:
+        if name == "count":
+            count = number
+        else:
+            facets[name].append({"value": value, "count": number})
+    for name, values in facets.items():
+        values.sort(key=lambda f: (-f["count"], f["value"]))
+        if name == "tags":
+            del values[MAX_TAG_FACETS:]
+    return count, facets
 
 
 def suggest(principal, text: str, limit: int = 8) -> list:
