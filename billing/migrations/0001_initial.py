@@ -10,187 +10,391 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('accounts', '0001_initial'),
-        ('catalog', '0004_search'),
+        ("accounts", "0001_initial"),
+        ("catalog", "0004_search"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Budget',
+            name="Budget",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('project', models.CharField(blank=True, max_length=64)),
-                ('monthly_amount', models.DecimalField(decimal_places=6, max_digits=20)),
-                ('thresholds', django.contrib.postgres.fields.ArrayField(base_field=models.PositiveSmallIntegerField(), default=list, size=None)),
-                ('hard_cap', models.BooleanField(default=False)),
-                ('webhook_url', models.URLField(blank=True, max_length=500)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('team', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='budgets', to='accounts.team')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("project", models.CharField(blank=True, max_length=64)),
+                ("monthly_amount", models.DecimalField(decimal_places=6, max_digits=20)),
+                (
+                    "thresholds",
+                    django.contrib.postgres.fields.ArrayField(
+                        base_field=models.PositiveSmallIntegerField(), default=list, size=None
+                    ),
+                ),
+                ("hard_cap", models.BooleanField(default=False)),
+                ("webhook_url", models.URLField(blank=True, max_length=500)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "team",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="budgets",
+                        to="accounts.team",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='BudgetAlert',
+            name="BudgetAlert",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('month', models.DateField()),
-                ('threshold', models.PositiveSmallIntegerField()),
-                ('spent', models.DecimalField(decimal_places=6, max_digits=20)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('notified_at', models.DateTimeField(blank=True, null=True)),
-                ('budget', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='alerts', to='billing.budget')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("month", models.DateField()),
+                ("threshold", models.PositiveSmallIntegerField()),
+                ("spent", models.DecimalField(decimal_places=6, max_digits=20)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("notified_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "budget",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="alerts",
+                        to="billing.budget",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='ComputePrice',
+            name="ComputePrice",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('hardware_class', models.CharField(max_length=32)),
-                ('price_per_second', models.DecimalField(decimal_places=9, max_digits=20)),
-                ('effective_from', models.DateTimeField()),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('note', models.CharField(blank=True, max_length=200)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("hardware_class", models.CharField(max_length=32)),
+                ("price_per_second", models.DecimalField(decimal_places=9, max_digits=20)),
+                ("effective_from", models.DateTimeField()),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("note", models.CharField(blank=True, max_length=200)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['hardware_class', '-effective_from'],
+                "ordering": ["hardware_class", "-effective_from"],
             },
         ),
         migrations.CreateModel(
-            name='MonthlySpend',
+            name="MonthlySpend",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('project', models.CharField(blank=True, max_length=64)),
-                ('month', models.DateField()),
-                ('total', models.DecimalField(decimal_places=6, default=Decimal('0'), max_digits=20)),
-                ('calls', models.BigIntegerField(default=0)),
-                ('team', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='accounts.team')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("project", models.CharField(blank=True, max_length=64)),
+                ("month", models.DateField()),
+                (
+                    "total",
+                    models.DecimalField(decimal_places=6, default=Decimal("0"), max_digits=20),
+                ),
+                ("calls", models.BigIntegerField(default=0)),
+                (
+                    "team",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="accounts.team",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='RolledUpDay',
+            name="RolledUpDay",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('day', models.DateField()),
-                ('records', models.BigIntegerField()),
-                ('rolled_up_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('team', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='accounts.team')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("day", models.DateField()),
+                ("records", models.BigIntegerField()),
+                ("rolled_up_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "team",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="accounts.team",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='UsageRecord',
+            name="UsageRecord",
             fields=[
-                ('request_id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('key_prefix', models.CharField(blank=True, max_length=16)),
-                ('project', models.CharField(blank=True, max_length=64)),
-                ('model_name', models.CharField(max_length=140)),
-                ('version_label', models.CharField(max_length=64)),
-                ('status', models.CharField(choices=[('succeeded', 'Succeeded'), ('failed', 'Model error'), ('timeout', 'Timed out'), ('canceled', 'Canceled'), ('rejected', 'Rejected by a limit')], max_length=16)),
-                ('error_type', models.CharField(blank=True, max_length=64)),
-                ('started_at', models.DateTimeField()),
-                ('ended_at', models.DateTimeField()),
-                ('duration_seconds', models.DecimalField(decimal_places=3, max_digits=16)),
-                ('billed_seconds', models.DecimalField(decimal_places=3, max_digits=16)),
-                ('bytes_in', models.BigIntegerField(default=0)),
-                ('bytes_out', models.BigIntegerField(default=0)),
-                ('hardware_class', models.CharField(max_length=32)),
-                ('price_per_second', models.DecimalField(decimal_places=9, max_digits=20)),
-                ('billed', models.BooleanField()),
-                ('compute_cost', models.DecimalField(decimal_places=6, max_digits=20)),
-                ('royalty', models.DecimalField(decimal_places=6, max_digits=20)),
-                ('total', models.DecimalField(decimal_places=6, max_digits=20)),
-                ('day', models.DateField()),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('api_key', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='usage_records', to='accounts.apikey')),
-                ('model', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='catalog.model')),
-                ('model_owner', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='accounts.team')),
-                ('team', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='usage_records', to='accounts.team')),
-                ('user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='usage_records', to=settings.AUTH_USER_MODEL)),
-                ('version', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='catalog.version')),
+                (
+                    "request_id",
+                    models.UUIDField(
+                        default=uuid.uuid4, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                ("key_prefix", models.CharField(blank=True, max_length=16)),
+                ("project", models.CharField(blank=True, max_length=64)),
+                ("model_name", models.CharField(max_length=140)),
+                ("version_label", models.CharField(max_length=64)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Model error"),
+                            ("timeout", "Timed out"),
+                            ("canceled", "Canceled"),
+                            ("rejected", "Rejected by a limit"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("error_type", models.CharField(blank=True, max_length=64)),
+                ("started_at", models.DateTimeField()),
+                ("ended_at", models.DateTimeField()),
+                ("duration_seconds", models.DecimalField(decimal_places=3, max_digits=16)),
+                ("billed_seconds", models.DecimalField(decimal_places=3, max_digits=16)),
+                ("bytes_in", models.BigIntegerField(default=0)),
+                ("bytes_out", models.BigIntegerField(default=0)),
+                ("hardware_class", models.CharField(max_length=32)),
+                ("price_per_second", models.DecimalField(decimal_places=9, max_digits=20)),
+                ("billed", models.BooleanField()),
+                ("compute_cost", models.DecimalField(decimal_places=6, max_digits=20)),
+                ("royalty", models.DecimalField(decimal_places=6, max_digits=20)),
+                ("total", models.DecimalField(decimal_places=6, max_digits=20)),
+                ("day", models.DateField()),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "api_key",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="usage_records",
+                        to="accounts.apikey",
+                    ),
+                ),
+                (
+                    "model",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="catalog.model",
+                    ),
+                ),
+                (
+                    "model_owner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="accounts.team",
+                    ),
+                ),
+                (
+                    "team",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="usage_records",
+                        to="accounts.team",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="usage_records",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "version",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="catalog.version",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-started_at'],
+                "ordering": ["-started_at"],
             },
         ),
         migrations.CreateModel(
-            name='UsageRollup',
+            name="UsageRollup",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('day', models.DateField()),
-                ('model_name', models.CharField(max_length=140)),
-                ('version_label', models.CharField(max_length=64)),
-                ('key_prefix', models.CharField(blank=True, max_length=16)),
-                ('project', models.CharField(blank=True, max_length=64)),
-                ('status', models.CharField(choices=[('succeeded', 'Succeeded'), ('failed', 'Model error'), ('timeout', 'Timed out'), ('canceled', 'Canceled'), ('rejected', 'Rejected by a limit')], max_length=16)),
-                ('calls', models.BigIntegerField()),
-                ('billed_calls', models.BigIntegerField()),
-                ('duration_seconds', models.DecimalField(decimal_places=3, max_digits=20)),
-                ('billed_seconds', models.DecimalField(decimal_places=3, max_digits=20)),
-                ('compute_cost', models.DecimalField(decimal_places=6, max_digits=20)),
-                ('royalty', models.DecimalField(decimal_places=6, max_digits=20)),
-                ('total', models.DecimalField(decimal_places=6, max_digits=20)),
-                ('api_key', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='accounts.apikey')),
-                ('model', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='catalog.model')),
-                ('model_owner', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='accounts.team')),
-                ('team', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='accounts.team')),
-                ('user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("day", models.DateField()),
+                ("model_name", models.CharField(max_length=140)),
+                ("version_label", models.CharField(max_length=64)),
+                ("key_prefix", models.CharField(blank=True, max_length=16)),
+                ("project", models.CharField(blank=True, max_length=64)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Model error"),
+                            ("timeout", "Timed out"),
+                            ("canceled", "Canceled"),
+                            ("rejected", "Rejected by a limit"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("calls", models.BigIntegerField()),
+                ("billed_calls", models.BigIntegerField()),
+                ("duration_seconds", models.DecimalField(decimal_places=3, max_digits=20)),
+                ("billed_seconds", models.DecimalField(decimal_places=3, max_digits=20)),
+                ("compute_cost", models.DecimalField(decimal_places=6, max_digits=20)),
+                ("royalty", models.DecimalField(decimal_places=6, max_digits=20)),
+                ("total", models.DecimalField(decimal_places=6, max_digits=20)),
+                (
+                    "api_key",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="accounts.apikey",
+                    ),
+                ),
+                (
+                    "model",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="catalog.model",
+                    ),
+                ),
+                (
+                    "model_owner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="accounts.team",
+                    ),
+                ),
+                (
+                    "team",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="accounts.team",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.AddConstraint(
-            model_name='budget',
-            constraint=models.UniqueConstraint(fields=('team', 'project'), name='one_budget_per_project'),
+            model_name="budget",
+            constraint=models.UniqueConstraint(
+                fields=("team", "project"), name="one_budget_per_project"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='budget',
-            constraint=models.CheckConstraint(condition=models.Q(('monthly_amount__gt', 0)), name='budget_positive'),
+            model_name="budget",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("monthly_amount__gt", 0)), name="budget_positive"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='budgetalert',
-            constraint=models.UniqueConstraint(fields=('budget', 'month', 'threshold'), name='alert_once_per_month'),
+            model_name="budgetalert",
+            constraint=models.UniqueConstraint(
+                fields=("budget", "month", "threshold"), name="alert_once_per_month"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='computeprice',
-            constraint=models.UniqueConstraint(fields=('hardware_class', 'effective_from'), name='price_unique_start'),
+            model_name="computeprice",
+            constraint=models.UniqueConstraint(
+                fields=("hardware_class", "effective_from"), name="price_unique_start"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='computeprice',
-            constraint=models.CheckConstraint(condition=models.Q(('price_per_second__gte', 0)), name='price_not_negative'),
+            model_name="computeprice",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("price_per_second__gte", 0)), name="price_not_negative"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='monthlyspend',
-            constraint=models.UniqueConstraint(fields=('team', 'project', 'month'), name='spend_per_month'),
+            model_name="monthlyspend",
+            constraint=models.UniqueConstraint(
+                fields=("team", "project", "month"), name="spend_per_month"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='rolledupday',
-            constraint=models.UniqueConstraint(fields=('team', 'day'), name='rolled_up_once'),
+            model_name="rolledupday",
+            constraint=models.UniqueConstraint(fields=("team", "day"), name="rolled_up_once"),
         ),
         migrations.AddIndex(
-            model_name='usagerecord',
-            index=models.Index(fields=['team', 'day'], name='billing_usa_team_id_463d60_idx'),
+            model_name="usagerecord",
+            index=models.Index(fields=["team", "day"], name="billing_usa_team_id_463d60_idx"),
         ),
         migrations.AddIndex(
-            model_name='usagerecord',
-            index=models.Index(fields=['model_owner', 'day'], name='billing_usa_model_o_4f7d2a_idx'),
+            model_name="usagerecord",
+            index=models.Index(
+                fields=["model_owner", "day"], name="billing_usa_model_o_4f7d2a_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='usagerecord',
-            index=models.Index(fields=['model', 'day'], name='billing_usa_model_i_dffbcd_idx'),
+            model_name="usagerecord",
+            index=models.Index(fields=["model", "day"], name="billing_usa_model_i_dffbcd_idx"),
         ),
         migrations.AddIndex(
-            model_name='usagerecord',
-            index=models.Index(fields=['day'], name='billing_usa_day_7c44c1_idx'),
+            model_name="usagerecord",
+            index=models.Index(fields=["day"], name="billing_usa_day_7c44c1_idx"),
         ),
         migrations.AddIndex(
-            model_name='usagerollup',
-            index=models.Index(fields=['team', 'day'], name='billing_usa_team_id_69c062_idx'),
+            model_name="usagerollup",
+            index=models.Index(fields=["team", "day"], name="billing_usa_team_id_69c062_idx"),
         ),
         migrations.AddIndex(
-            model_name='usagerollup',
-            index=models.Index(fields=['model_owner', 'day'], name='billing_usa_model_o_7ca755_idx'),
+            model_name="usagerollup",
+            index=models.Index(
+                fields=["model_owner", "day"], name="billing_usa_model_o_7ca755_idx"
+            ),
         ),
     ]
