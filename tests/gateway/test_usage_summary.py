@@ -73,3 +73,24 @@ def test_the_model_page_shows_the_figures(client):
     assert '<dd data-stat="calls">4</dd>' in html
     assert '<dd data-stat="median-latency">250 ms</dd>' in html
     assert '<dd data-stat="error-rate">25.0%</dd>' in html
+
+
+def test_the_model_page_shows_the_compute_price_in_force(client):
+    from decimal import Decimal
+
+    from billing.models import ComputePrice
+
+    version = VersionFactory(model__visibility="public")
+    assert "free at the moment" in client.get(version.model.url).content.decode()
+    ComputePrice.objects.create(
+        hardware_class="cpu",
+        price_per_second=Decimal("0.000125"),
+        effective_from=timezone.now() - timedelta(minutes=1),
+    )
+    ComputePrice.objects.create(
+        hardware_class="cpu",
+        price_per_second=Decimal("9"),
+        effective_from=timezone.now() + timedelta(days=1),
+    )
+    html = client.get(version.model.url).content.decode()
+    assert '<strong class="mono" data-price>0.000125</strong> credits per second' in html
