@@ -8,6 +8,7 @@ transport), PostgreSQL full-text search and the local execution backend.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import dj_database_url
@@ -208,12 +209,18 @@ else:
 def _embedded_broker_url() -> str:
     """kombu's SQLAlchemy transport on the same PostgreSQL as the application."""
     db = DATABASES["default"]
+    name = db["NAME"]
+    if "pytest" in sys.modules:
+        # Tests queue tasks on their own test database (the one pytest-django creates, with
+        # its xdist suffix), so no test ever leaves work on the development broker.
+        name = db["TEST"].get("NAME") or f"test_{name}"
+        if os.environ.get("PYTEST_XDIST_WORKER"):
+            name = f"{name}_{os.environ['PYTEST_XDIST_WORKER']}"
     user = db.get("USER") or ""
     password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
     # dj-database-url keeps a socket given as ?host=/path in OPTIONS, not HOST.
     host = db.get("HOST") or db.get("OPTIONS", {}).get("host") or ""
     port = db.get("PORT") or ""
-    name = db["NAME"]
     if host.startswith("/"):
         return f"sqla+postgresql+psycopg://{user}{password}@/{name}?host={host}&port={port}"
     netloc = f"{host}:{port}" if port else host

@@ -16,6 +16,20 @@ def _close_limiter_connections():
     limits.close_own_connections()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _broker_released_before_the_test_database_goes(django_db_setup):
+    """The embedded broker of a test run lives in its test database (see settings); its
+    connections must be gone before pytest-django drops that database."""
+    yield
+    from kombu.transport.sqlalchemy import Channel
+
+    from marketplace.celery import app
+
+    app.close()
+    for engine, _session in list(Channel._engines.values()):
+        engine.dispose()
+
+
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
