@@ -148,7 +148,7 @@ def usage_report(
     with connection.cursor() as cursor:
         cursor.execute(sql, all_params)
         fetched = cursor.fetchall()
-    rows = [_row(values[: len(dims)], values[len(dims) :]) for values in fetched]
+    rows = [report_row(values[: len(dims)], values[len(dims) :]) for values in fetched]
     rows = [row for row in rows if row.calls]
     totals = ReportRow(label="Total")
     for row in rows:
@@ -160,7 +160,8 @@ def usage_report(
     return Report(start, end, group_by, totals, rows)
 
 
-def _row(key, measures) -> ReportRow:
+def report_row(key, measures) -> ReportRow:
+    """A row from a grouping key and the eight summed measures, in MEASURES order."""
     calls, billed, errors, rejected, seconds, compute, royalty, total = measures
     return ReportRow(
         key=tuple(key),

@@ -14,7 +14,6 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
 
 from django.db import connection
 from django.db.models import Case, Q, TextField, Value, When
@@ -23,7 +22,7 @@ from django.db.models.functions import Coalesce, NullIf
 from django.utils import timezone
 
 from billing.models import ERROR_STATUSES as USAGE_ERROR_STATUSES
-from billing.reports import ROLLED_UP_JOIN, Report, ReportRow, validate_range
+from billing.reports import ROLLED_UP_JOIN, Report, ReportRow, report_row, validate_range
 from billing.selectors import fill_days
 from catalog.models import Model
 from catalog.selectors import model_get
@@ -548,7 +547,7 @@ def platform_usage(start: date, end: date, group_by: str | None = "team") -> Rep
         cursor.execute(sql, [start, end, start, end])
         fetched = cursor.fetchall()
     width = 1 if dim else 0
-    rows = [_report_row(values[:width], values[width:]) for values in fetched]
+    rows = [report_row(values[:width], values[width:]) for values in fetched]
     rows = [row for row in rows if row.calls]
     totals = ReportRow(label="Total")
     for row in rows:
@@ -559,21 +558,6 @@ def platform_usage(start: date, end: date, group_by: str | None = "team") -> Rep
         return fill_days(report)
     rows.sort(key=lambda r: (-r.total, -r.calls, r.label))
     return report
-
-
-def _report_row(key, measures) -> ReportRow:
-    calls, billed, errors, rejected, seconds, compute, royalty, total = measures
-    return ReportRow(
-        key=tuple(key),
-        calls=int(calls or 0),
-        billed_calls=int(billed or 0),
-        errors=int(errors or 0),
-        rejected=int(rejected or 0),
-        compute_seconds=(seconds or Decimal(0)).quantize(Decimal("0.001")),
-        compute_cost=(compute or Decimal(0)).quantize(Decimal("0.000001")),
-        royalties=(royalty or Decimal(0)).quantize(Decimal("0.000001")),
-        total=(total or Decimal(0)).quantize(Decimal("0.000001")),
-    )
 
 
 def _label_platform_rows(rows: list[ReportRow], group_by: str | None) -> None:
