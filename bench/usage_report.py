@@ -1264,8 +1264,8 @@ def main() -> None:
         print("\n== rollups (rollup_closed_days over all closed days) ==")
         for size, s in rollup_stats:
             print(
-                f"{size:>10,} records: {s['seconds']:.1f} s for {s['pairs']:,} (team, day) pairs "
-                f"in {s['batches']} batches (rollup_day {s['rollup_day_seconds']:.1f} s, "
+                f"{size:>10,} records: {s['seconds']:.1f} s for {s['pairs']:,} days "
+                f"in {s['batches']} runs (rollup_whole_day {s['rollup_day_seconds']:.1f} s, "
                 f"finding days {s['seconds'] - s['rollup_day_seconds']:.1f} s), "
                 f"{s['rows']:,} rows; set-based in one statement {s['set_based_seconds']:.1f} s"
             )

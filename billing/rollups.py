@@ -1,9 +1,10 @@
 """Daily rollups: the sums of a closed day's usage records of a team, so long reports read a
 few rows per day instead of every call.
 
-A rollup covers exactly the records of its (team, day) created up to its cutoff, which it
-stores; reports add the records created after the cutoff (a call that finished late), so a
-report over rollups equals the sum of the records, always."""
+A day is rolled up for every team at once; each (team, day) marker stores the cutoff its
+rollup rows cover. Reports read a day from rollups only while no record of it was created
+after that cutoff (a call that finished late), so a report equals the sum of the records,
+always."""
 
 from __future__ import annotations
 
@@ -11,8 +12,6 @@ from datetime import timedelta
 
 from django.db import connection, transaction
 from django.utils import timezone
-
-from .models import RolledUpDay
 
 # Records are written in short transactions; one created this long ago has committed.
 CUTOFF_MARGIN = timedelta(minutes=5)
@@ -92,38 +91,3 @@ def rollup_whole_day(*, day, cutoff) -> int:
             [cutoff, day, cutoff],
         )
         return sum(records for (records,) in cursor.fetchall())
-
-
-def rollup_day(*, team_id: int, day, cutoff) -> int:
-    """(Re)compute the rollup rows of one team's day from its records created up to
-    `cutoff`, and mark the day rolled up with that cutoff. Returns the records covered."""
-    columns = ", ".join(GROUP_COLUMNS)
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            "DELETE FROM billing_usagerollup WHERE team_id = %s AND day = %s", [team_id, day]
-        )
-        cursor.execute(
-            f"""
-            INSERT INTO billing_usagerollup (
-                team_id, day, {columns}, calls, billed_calls, duration_seconds,
-                billed_seconds, compute_cost, royalty, total
-            )
-            SELECT team_id, day, {columns}, count(*), count(*) FILTER (WHERE billed),
-                   sum(duration_seconds), sum(billed_seconds), sum(compute_cost),
-                   sum(royalty), sum(total)
-            FROM billing_usagerecord
-            WHERE team_id = %s AND day = %s AND created_at <= %s
-            GROUP BY team_id, day, {columns}
-            """,  # noqa: S608 - column names are constants
-            [team_id, day, cutoff],
-        )
-        cursor.execute(
-            "SELECT count(*) FROM billing_usagerecord "
-            "WHERE team_id = %s AND day = %s AND created_at <= %s",
-            [team_id, day, cutoff],
-        )
-        (records,) = cursor.fetchone()
-        RolledUpDay.objects.update_or_create(
-            team_id=team_id, day=day, defaults={"records": records, "rolled_up_at": cutoff}
-        )
-    return records

@@ -201,10 +201,7 @@ def test_reports_equal_the_sum_of_their_records(
             make_calls(world, calls)
             cutoff = datetime.now(UTC)
             for offset in rolled_days:
-                for team in world["teams"]:
-                    rollups.rollup_day(
-                        team_id=team.pk, day=(EPOCH + timedelta(days=offset)).date(), cutoff=cutoff
-                    )
+                rollups.rollup_whole_day(day=(EPOCH + timedelta(days=offset)).date(), cutoff=cutoff)
             # Calls recorded after their day was rolled up (they finished late).
             make_calls(world, late)
             UsageRecord.objects.filter(created_at__lte=cutoff).update(

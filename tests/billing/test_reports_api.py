@@ -14,7 +14,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from billing.models import RolledUpDay
-from billing.rollups import rollup_day
+from billing.rollups import rollup_whole_day
 from marketplace.accounts.models import Role
 from tests.conftest import assert_error_shape
 from tests.factories import MembershipFactory, UserFactory, make_key
@@ -163,8 +163,7 @@ def test_earnings_equal_the_sum_of_every_callers_records(world, group_by, start,
 def test_rolled_up_days_and_late_records_still_sum_exactly(world):
     rolled = [START + timedelta(days=n) for n in range(0, 37, 3)]
     for day in rolled:
-        rollup_day(team_id=world.acme.pk, day=day, cutoff=timezone.now())
-        rollup_day(team_id=world.globex.pk, day=day, cutoff=timezone.now())
+        rollup_whole_day(day=day, cutoff=timezone.now())
     assert RolledUpDay.objects.filter(team=world.acme).count() == len(rolled)
     # Calls that finished after their day was rolled up: created after the cutoff.
     for day in rolled[::2]:

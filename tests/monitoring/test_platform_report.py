@@ -17,7 +17,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from billing.models import UsageRecord
-from billing.rollups import rollup_day
+from billing.rollups import rollup_whole_day
 from marketplace.monitoring.selectors import platform_usage
 from tests.billing.report_world import (
     END,
@@ -48,8 +48,7 @@ MEASURES = (
 def world():
     world = build_world(calls=70)
     rolled = START + timedelta(days=3)
-    for team in (world.acme, world.globex):
-        rollup_day(team_id=team.pk, day=rolled, cutoff=timezone.now())
+    rollup_whole_day(day=rolled, cutoff=timezone.now())
     # A call of a rolled-up day that finished after its rollup, and a third team's.
     rng = random.Random(9)
     record(rng, team=world.acme, model=world.models["sentiment"], day=rolled)
