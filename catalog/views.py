@@ -96,6 +96,8 @@ def owner_page(request, owner):
         "count": found.count,
         "page": page,
         "pages": max(1, -(-found.count // 24)),
+        "previous_url": f"?page={page - 1}",
+        "next_url": f"?page={page + 1}",
         "tasks": found.facets.get("task", []),
         "is_member": principal.is_member(team),
     }
