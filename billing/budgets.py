@@ -65,10 +65,10 @@ def thresholds_crossed(record, *, month: date, spent: dict[str, Decimal]) -> Non
         for threshold in budget.thresholds:
             level = budget.monthly_amount * threshold / 100
             if old < level <= new:
-                _queue_alert(budget.pk, month, threshold)
+                queue_alert(budget.pk, month, threshold)
 
 
-def _queue_alert(budget_id: int, month: date, threshold: int) -> None:
+def queue_alert(budget_id: int, month: date, threshold: int) -> None:
     from .tasks import notify_budget_threshold
 
     def send():

@@ -16,7 +16,7 @@ from marketplace.accounts.models import Membership
 from marketplace.accounts.policies import ADMIN_ROLES
 from marketplace.core.webhooks import DeliveryFailed, post_signed
 
-from .budgets import current_month, month_spent
+from .budgets import current_month, month_spent, queue_alert
 from .models import Budget, BudgetAlert
 
 logger = logging.getLogger(__name__)
@@ -124,8 +124,6 @@ def budget_alerts_sweep() -> int:
 def budget_alerts_catch_up(budget: Budget, *, month: date | None = None) -> int:
     """Queue (after commit) an alert for each threshold of one budget that the month's spend
     has reached and whose alert is not sent yet; the alert row keeps it to one per month."""
-    from .budgets import _queue_alert
-
     month = month or current_month()
     spent = month_spent(budget.team, budget.project, month)
     done = set(
@@ -136,6 +134,6 @@ def budget_alerts_catch_up(budget: Budget, *, month: date | None = None) -> int:
     queued = 0
     for threshold in budget.thresholds:
         if threshold not in done and spent >= budget.monthly_amount * threshold / 100:
-            _queue_alert(budget.pk, month, threshold)
+            queue_alert(budget.pk, month, threshold)
             queued += 1
     return queued
