@@ -297,6 +297,13 @@ RATE_LIMIT_BACKEND = env("RATE_LIMIT_BACKEND")
 RATE_LIMIT_REDIS_URL = env("RATE_LIMIT_REDIS_URL", REDIS_URL)
 RATE_LIMIT_KEY_PREFIX = env("RATE_LIMIT_KEY_PREFIX", "marketplace:limits:")
 RATE_LIMIT_WINDOW_SECONDS = env_int("RATE_LIMIT_WINDOW_SECONDS", 60)
+# Failed log-ins allowed per username and per client address in a window (then one more
+# every window/limit seconds), and requests with a refused API key per address in the same
+# window; 0 turns one off. See marketplace/accounts/login_throttle.py.
+LOGIN_RATE_LIMIT_PER_USERNAME = env_int("LOGIN_RATE_LIMIT_PER_USERNAME", 10)
+LOGIN_RATE_LIMIT_PER_IP = env_int("LOGIN_RATE_LIMIT_PER_IP", 50)
+LOGIN_RATE_LIMIT_WINDOW_SECONDS = env_int("LOGIN_RATE_LIMIT_WINDOW_SECONDS", 900)
+API_KEY_FAILURES_PER_IP = env_int("API_KEY_FAILURES_PER_IP", 60)
 
 # Per model process: cgroups (auto | off | required) cap processes and total memory;
 # rlimits cap open files, file size and CPU time.

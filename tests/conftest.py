@@ -16,6 +16,25 @@ def _close_limiter_connections():
     limits.close_own_connections()
 
 
+@pytest.fixture(autouse=True)
+def _credential_throttles_forgotten(request):
+    """Failed log-ins and refused keys are counted per address (127.0.0.1 for every test) in
+    rows committed outside the test's transaction; forget them so that one test's failures
+    never throttle the next one's."""
+    yield
+    if not {"db", "transactional_db", "live_server"} & set(request.fixturenames):
+        return
+    from django.db import connection
+
+    from marketplace.accounts import login_throttle
+
+    with request.getfixturevalue("django_db_blocker").unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "DELETE FROM gateway_rate_limit WHERE split_part(subject, ':', 1) = ANY(%s)",
+            [list(login_throttle.SUBJECT_NAMES)],
+        )
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _broker_released_before_the_test_database_goes(django_db_setup):
     """The embedded broker of a test run lives in its test database (see settings); its

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from rest_framework.authentication import BaseAuthentication
 
+from marketplace.core.errors import AuthenticationError, RateLimitError
+
+from . import login_throttle
 from .services import api_key_authenticate
 
 _SCHEMES = ("simple", "bearer")
@@ -34,7 +37,17 @@ class ApiKeyAuthentication(BaseAuthentication):
             if header.split()[0].lower() == "basic":
                 return None  # leave Basic auth to other authenticators
             raw_key = header  # malformed: let the key check reject it with a clear message
-        key = api_key_authenticate(raw_key)
+        try:
+            key = api_key_authenticate(raw_key)
+        except AuthenticationError:
+            lockout = login_throttle.bad_key_used(request)
+            if lockout is not None:
+                raise RateLimitError(
+                    "Too many requests with an invalid API key from your address; retry in "
+                    f"{login_throttle.human_wait(lockout.retry_after)}",
+                    headers={"Retry-After": str(lockout.retry_after)},
+                ) from None
+            raise
         return key.created_by, key
 
     def authenticate_header(self, request) -> str:

@@ -5,12 +5,13 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import LoginView
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from marketplace.core.errors import ApiError
 
-from . import policies, selectors, services
+from . import login_throttle, policies, selectors, services
 from .forms import (
     KeyCreateForm,
     MemberAddForm,
@@ -32,6 +33,33 @@ def _report(request, form, error: ApiError) -> None:
         form.add_error(field, message)
     else:
         messages.error(request, error.message)
+
+
+class ThrottledLoginView(LoginView):
+    """Django's log-in, with failed attempts throttled per username and per address (see
+    login_throttle): a locked-out attempt is answered 429 before the password is checked."""
+
+    template_name = "accounts/login.html"
+    redirect_authenticated_user = True
+
+    def post(self, request, *args, **kwargs):
+        username = request.POST.get("username", "")
+        lockout = login_throttle.login_lockout(request, username)
+        if lockout is not None:
+            login_throttle.login_throttled(request, username, lockout)
+            response = render(
+                request,
+                "accounts/login_throttled.html",
+                {"wait": login_throttle.human_wait(lockout.retry_after)},
+                status=429,
+            )
+            response["Retry-After"] = str(lockout.retry_after)
+            return response
+        return super().post(request, *args, **kwargs)
+
+    def form_invalid(self, form):
+        login_throttle.login_failed(self.request, form.data.get("username", ""))
+        return super().form_invalid(form)
 
 
 @require_http_methods(["GET", "POST"])

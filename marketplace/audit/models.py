@@ -39,6 +39,7 @@ class Action(models.TextChoices):
     PRICE_CREATED = "price.created", "Compute price set"
     LOGIN_FAILED = "login.failed", "Log-in failed"
     LOGIN_SUCCEEDED = "login.succeeded", "Logged in"
+    LOGIN_THROTTLED = "login.throttled", "Log-in refused: too many failed attempts"
 
 
 class Via(models.TextChoices):
