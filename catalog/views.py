@@ -180,10 +180,16 @@ def _build_from_upload(request, team):
             source.mkdir()
             for upload_file, relative in zip(folder_files, paths, strict=True):
                 target = _safe_join(source, relative)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with target.open("wb") as handle:
-                    for chunk in upload_file.chunks():
-                        handle.write(chunk)
+                try:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    with target.open("xb") as handle:
+                        for chunk in upload_file.chunks():
+                            handle.write(chunk)
+                except (FileExistsError, NotADirectoryError, IsADirectoryError):
+                    raise InputError(
+                        f"The folder upload has the path {relative!r} twice, or both as a file "
+                        "and as a folder"
+                    ) from None
             filename = None
         else:
             raise InputError(
@@ -201,7 +207,12 @@ def _build_from_upload(request, team):
 
 def _safe_join(root: Path, relative: str) -> Path:
     parts = PurePosixPath(relative.replace("\\", "/")).parts
-    if not parts or any(p in ("..", "") for p in parts) or relative.startswith("/"):
+    if (
+        not parts
+        or any(p in ("..", "") or len(p.encode("utf-8", "surrogatepass")) > 255 for p in parts)
+        or relative.startswith("/")
+        or any(ord(char) < 32 for char in relative)
+    ):
         raise InputError(f"Refusing the file path {relative!r} in the folder upload")
     return root.joinpath(*parts)
 

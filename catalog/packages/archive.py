@@ -309,7 +309,8 @@ class _ZipReader:
                     f"member {_show(name)} is encrypted; encrypted zip archives are not "
                     "supported, create the archive without a password"
                 )
-            if info.is_dir() or stat.S_ISDIR(mode):
+            # Not info.is_dir(): it indexes the name's last character, and a name may be empty.
+            if info.filename.endswith("/") or stat.S_ISDIR(mode):
                 kind = "dir"
             elif stat.S_ISLNK(mode):
                 kind = "symlink"

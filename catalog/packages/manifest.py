@@ -281,6 +281,8 @@ class _ManifestReader:
             return tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise fail(f"is not valid TOML: {exc}") from exc
+        except RecursionError:  # tomllib parses nested arrays and tables recursively
+            raise fail("nests arrays or tables too deeply") from None
 
     def check_keys(self) -> None:
         unknown = [key for key in self.data if key not in _KEYS]
@@ -513,15 +515,51 @@ class _ManifestReader:
         if value is not None:
             if not isinstance(value, str):
                 raise self.fail("requirements", "must be the path of a file", origin)
-            self.package_path("requirements", value, origin)
+            self.requirement_lines(self.package_path("requirements", value, origin), value)
             return value
         if runtime in ("python", "adk") and (self.root / "requirements.txt").is_file():
+            self.requirement_lines(self.root / "requirements.txt", "requirements.txt")
             return "requirements.txt"
         if runtime == "mlflow":
             candidate = str(PurePosixPath(entrypoint) / "requirements.txt")
             if self.exists(candidate):
+                self.requirement_lines(self.root / candidate, candidate)
                 return candidate
         return None
+
+    def requirement_lines(self, path: Path, name: str) -> None:
+        """Requirements are installed on the platform's host, outside the sandbox: only
+        package names (with versions, extras, markers, or an https:// URL) are accepted. An
+        option (-r /etc/passwd, -e ., --index-url, --find-links) or a local or file:, git+ssh:
+        reference would read the host's files or credentials, or install the host's code."""
+
+        def fail(line: str, why: str) -> ManifestError:
+            return ManifestError(
+                f"requirements: {name}: {_quote(line)} {why}; list packages only, e.g. "
+                '"numpy>=1.26" or "name @ https://…/name.whl"',
+                field="requirements",
+            )
+
+        if path.stat().st_size > _MAX_TEXT_FILE:
+            raise ManifestError(f"requirements: {name} is larger than 1 MiB", field="requirements")
+        text = path.read_bytes().decode("utf-8", errors="replace")
+        for raw in text.splitlines():
+            line = raw.split(" #", 1)[0].strip()
+            if not line or line.startswith("#"):
+                continue
+            if line.startswith("-"):
+                raise fail(line, "is an installer option, which is not allowed")
+            requirement, at, url = line.partition("@")
+            reference = url.strip() if at else requirement
+            if at and not reference.lower().startswith("https://"):
+                raise fail(line, "refers to something other than an https:// URL")
+            if not at and (
+                "://" in reference
+                or reference.lower().startswith("file:")
+                or reference.startswith(("/", ".", "~", "\\"))
+                or re.match(r"^[A-Za-z]:", reference)
+            ):
+                raise fail(line, "is a URL or a local path, not a package name")
 
     def tags(self) -> tuple[str, ...]:
         value, origin = self.value("tags")
@@ -598,6 +636,8 @@ class _ManifestReader:
                     field,
                     f"{value} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})",
                 ) from exc
+            except RecursionError:
+                raise self.fail(field, f"{value} nests arrays or objects too deeply") from None
         elif isinstance(value, dict):
             schema = value
             self.json_compatible(field, schema)
@@ -613,6 +653,15 @@ class _ManifestReader:
         except SchemaError as exc:
             where = f" (at {exc.json_path})" if exc.path else ""
             raise self.fail(field, f"is not a valid JSON Schema: {exc.message}{where}") from exc
+        except RecursionError:
+            raise self.fail(field, "nests subschemas too deeply") from None
+        try:  # a schema whose $ref leads back to itself recurses on every input
+            for probe in (None, {}, [], "", 0):
+                best_match(input_validator(schema).iter_errors(probe))
+        except RecursionError:
+            raise self.fail(field, "refers to itself ($ref) without end") from None
+        except referencing.exceptions.Unresolvable:
+            pass  # said precisely with the sample input, or at call time
         return schema
 
     def sample_input(self, io: dict, schema: dict | None) -> Any | None:
@@ -628,6 +677,10 @@ class _ManifestReader:
                 raise self.fail(
                     "io.input_schema", f"has a $ref that cannot be resolved ({exc})"
                 ) from exc
+            except RecursionError:
+                raise self.fail(
+                    field, "nests too deeply to be checked against the schema"
+                ) from None
             if error is not None:
                 where = f" (at {error.json_path})" if error.path else ""
                 raise self.fail(field, f"does not match io.input_schema: {error.message}{where}")

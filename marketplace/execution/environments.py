@@ -122,9 +122,42 @@ def ensure_python_environment(requirements: str, *, log: Log) -> PythonEnvironme
         return PythonEnvironment(key, final, reused=False)
 
 
+# What the installer may see of the platform's environment: where to find indexes, caches,
+# certificates and proxies. Everything else (SECRET_KEY, DATABASE_URL, broker and cloud
+# credentials) stays out: installing a source distribution runs its build code.
+_INSTALLER_ENV_PREFIXES = ("UV_", "PIP_", "SSL_CERT_", "XDG_", "LC_")
+_INSTALLER_ENV_NAMES = frozenset(
+    {
+        "PATH",
+        "HOME",
+        "LANG",
+        "TMPDIR",
+        "REQUESTS_CA_BUNDLE",
+        "CURL_CA_BUNDLE",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "NO_PROXY",
+        "ALL_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "no_proxy",
+        "all_proxy",
+    }
+)
+
+
+def installer_environment() -> dict[str, str]:
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name in _INSTALLER_ENV_NAMES or name.startswith(_INSTALLER_ENV_PREFIXES)
+    }
+    env["UV_NO_PROGRESS"] = "1"
+    return env
+
+
 def _run(argv: list[str], log: Log) -> None:
-    env = {**os.environ, "UV_NO_PROGRESS": "1", "VIRTUAL_ENV": ""}
-    env.pop("VIRTUAL_ENV")
+    env = installer_environment()
     process = subprocess.Popen(  # noqa: S603 - our own uv with fixed arguments
         argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True
     )

@@ -61,6 +61,8 @@ def parse_call(request) -> CallInput:
             data = json.loads(body.decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as exc:
             raise InputError(f"the body is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise InputError("the body nests arrays or objects too deeply") from None
         content_type, preview = "json", body.decode("utf-8", errors="replace")
     elif media_type.startswith("text/"):
         try:
