@@ -2,12 +2,34 @@ import contextlib
 import os
 
 from celery import Celery, signals
+from celery.beat import PersistentScheduler, SchedulingError
 from celery.worker.control import control_command
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "marketplace.settings")
 
+
+class ReconnectingScheduler(PersistentScheduler):
+    """Celery beat's scheduler, except that a broker connection that broke (the broker or,
+    for the embedded broker, PostgreSQL restarted) is opened anew on the next tick. The
+    stock one keeps its first producer for good: on kombu's SQLAlchemy transport every
+    periodic task after the restart then fails with "channel disconnected", and abandoned
+    calls are never reaped."""
+
+    def apply_async(self, entry, producer=None, advance=True, **kwargs):
+        try:
+            return super().apply_async(entry, producer, advance, **kwargs)
+        except SchedulingError:
+            self.__dict__.pop("producer", None)
+            connection = self.__dict__.pop("connection", None)
+            if connection is not None:
+                with contextlib.suppress(Exception):
+                    connection.release()
+            raise
+
+
 app = Celery("marketplace")
 app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.beat_scheduler = "marketplace.celery:ReconnectingScheduler"
 app.autodiscover_tasks()
 
 _heartbeat_stop = None

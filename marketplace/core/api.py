@@ -6,8 +6,9 @@ from __future__ import annotations
 import logging
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
+from django.db import InterfaceError, OperationalError
 from django.http import Http404
-from rest_framework import exceptions, status
+from rest_framework import exceptions, parsers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 
@@ -20,11 +21,25 @@ from .errors import (
     NotFoundError,
     RateLimitError,
     RequestTooLargeError,
+    UnavailableError,
     UnsupportedMediaTypeError,
     error_for_status,
 )
 
 logger = logging.getLogger(__name__)
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's JSON parser, where a body nested too deeply is a 400 like any other bad JSON
+    (the json module raises RecursionError for it, which DRF would let through as a 500)."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise exceptions.ParseError(
+                "JSON parse error - the body nests arrays or objects too deeply"
+            ) from None
 
 
 class Pagination(PageNumberPagination):
@@ -82,6 +97,14 @@ def _as_api_error(exc: Exception) -> ApiError | None:
         return error_for_status(exc.status_code, _flatten_detail(exc.detail))
     if isinstance(exc, SuspiciousOperation):
         return InputError(str(exc) or None)
+    if isinstance(exc, OperationalError | InterfaceError):
+        # The database is unreachable (restarting, failing over): a 503 the caller may
+        # retry, not a 500.
+        logger.warning("database unavailable: %s", str(exc).splitlines()[0] if str(exc) else exc)
+        return UnavailableError(
+            "The service cannot reach its database right now; retry in a few seconds",
+            headers={"Retry-After": "5"},
+        )
     return None
 
 

@@ -51,6 +51,9 @@ class Invocation(models.Model):
     is_async = models.BooleanField(default=False)
     backend = models.CharField(max_length=16)
     hardware_class = models.CharField(max_length=32, default="cpu")
+    # The Celery worker (its node name, e.g. worker@gpu-3) that ran the call; blank when the
+    # web process ran it on its own host (the local backend).
+    worker = models.CharField(max_length=255, blank=True)
     timeout_seconds = models.FloatField()
     want_stdout = models.BooleanField(default=False)
     input_content_type = models.CharField(max_length=8)

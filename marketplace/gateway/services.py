@@ -120,6 +120,9 @@ def invoke(
     _input_schema_check(target, call)
     team = caller_team(principal)
     project = (project or (principal.key.project if principal.key else ""))[:64]
+    if any(ord(char) < 32 or ord(char) == 127 for char in project):
+        # PostgreSQL text cannot hold NUL, and a project name is one line of text.
+        raise InputError("X-Project: must be a single line of text without control characters")
 
     def rejected(error: ApiError) -> ApiError:
         metering.record_rejection(
@@ -178,6 +181,10 @@ def invoke(
     )
     if call.output == "void":
         transaction.on_commit(lambda: enqueue_invocation(invocation))
+        if invocation.is_final:
+            # Outside a transaction the queue was tried at once, and it refused the call
+            # (broker down): say so now rather than accept a call that will never run.
+            raise UnavailableError(invocation.error["message"], headers=headers)
         return Outcome(invocation, is_member, headers)
     try:
         with limits.concurrency_slot(

@@ -7,46 +7,80 @@ import hmac
 
 from celery import shared_task
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from marketplace.core.webhooks import DeliveryFailed, post_signed
 from marketplace.execution.backends import ExecutionResult
+from marketplace.execution.backends.celery import hold_running_call, release_running_call
+from marketplace.execution.runner_service import RunnerClient, RunnerUnavailable
 
 from . import limits, services
 from .models import Invocation, InvocationStatus
+
+# How many times (a second apart) a worker whose host's runner is not up puts a call back.
+RUNNER_WAIT_RETRIES = 10
 
 
 class WebhookNotDelivered(Exception):
     pass
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
-def execute_invocation(request_id: str) -> None:
-    """Runs on whichever worker takes it, with that host's runner. Idempotent: only a queued
-    invocation is claimed; a redelivered message finds it running or final and stops."""
-    with transaction.atomic():
-        invocation = (
-            Invocation.objects.select_for_update(skip_locked=True)
-            .filter(pk=request_id, status=InvocationStatus.QUEUED)
-            .first()
-        )
-        if invocation is None:
-            return
-        invocation.status = InvocationStatus.RUNNING
-        invocation.started_at = timezone.now()
-        invocation.save(update_fields=["status", "started_at"])
-    # On this worker a call the celery backend routed here runs on this host's runner.
-    backend = "local" if invocation.backend == "celery" else invocation.backend
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def execute_invocation(self, request_id: str) -> None:
+    """Runs on whichever worker takes it, with that host's runner, and records that worker on
+    the invocation. Idempotent: only a queued invocation is claimed; a redelivered message
+    finds it running or final and stops. While it runs, this worker's database session holds
+    the call's lock, which tells a waiting caller the worker is alive (backends.celery)."""
+    held = False
     try:
-        services.run_invocation(invocation, invocation.input_data, backend=backend)
-    except Exception as exc:  # the outcome is recorded by run_invocation
-        services.finish(
-            invocation,
-            ExecutionResult(
-                "failed", error={"message": str(exc), "error_type": "UnavailableError"}
-            ),
-        )
+        with transaction.atomic():
+            invocation = (
+                Invocation.objects.select_for_update(skip_locked=True)
+                .filter(pk=request_id, status=InvocationStatus.QUEUED)
+                .first()
+            )
+            if invocation is None:
+                return
+            # On this worker a call the celery backend routed here runs on this host's runner.
+            backend = "local" if invocation.backend == "celery" else invocation.backend
+            if (
+                backend == "local"
+                and self.request.retries < RUNNER_WAIT_RETRIES
+                and not _runner_ready()
+            ):
+                # This host cannot run it now (its runner is starting or down): the call stays
+                # queued, back on its queue for any worker whose host can.
+                raise self.retry(countdown=1, max_retries=RUNNER_WAIT_RETRIES)
+            invocation.status = InvocationStatus.RUNNING
+            invocation.started_at = timezone.now()
+            invocation.worker = (self.request.hostname or "")[:255]
+            with connection.cursor() as cursor:
+                hold_running_call(cursor, request_id)
+                held = True
+            invocation.save(update_fields=["status", "started_at", "worker"])
+        try:
+            services.run_invocation(invocation, invocation.input_data, backend=backend)
+        except Exception as exc:  # the outcome is recorded by run_invocation
+            services.finish(
+                invocation,
+                ExecutionResult(
+                    "failed", error={"message": str(exc), "error_type": "UnavailableError"}
+                ),
+            )
+    finally:
+        # A broken session has lost the lock with it.
+        if held and connection.is_usable():
+            with connection.cursor() as cursor:
+                release_running_call(cursor, request_id)
+
+
+def _runner_ready() -> bool:
+    try:
+        RunnerClient().health()
+    except RunnerUnavailable:
+        return False
+    return True
 
 
 def signing_secret(team_id) -> str:

@@ -1,20 +1,102 @@
 """The `celery` backend: a call goes to the Celery queue of its hardware class
 (`hw-cpu`, `hw-gpu`, ...); a worker on any host runs it with that host's runner and records
 the outcome on the invocation; the caller waits for it through PostgreSQL LISTEN/NOTIFY.
-This is how the platform grows past one machine: start more workers, nothing else changes."""
+This is how the platform grows past one machine: start more workers, nothing else changes.
+
+A worker holds a PostgreSQL advisory lock on the call from its claim to its outcome, in its
+own database session, so the lock goes when the worker's process does. A caller that finds
+its running call's lock free and no outcome knows the host was lost: it queues the call
+again for another worker when that is safe (a model without network access has no effect
+but its answer; the request id keeps it to one outcome and one usage record), else it fails
+the call with a clear error instead of waiting for the timeout."""
 
 from __future__ import annotations
 
+import logging
 import time
 
 import psycopg
 from django.db import connection
+from django.utils import timezone
 
 from marketplace.core.health import DEGRADED, OK, ComponentHealth
 
 from . import ExecutionBackend, ExecutionRequest, ExecutionResult, register
 
+logger = logging.getLogger(__name__)
+
 WAIT_GRACE_SECONDS = 30
+# How many times a caller queues its call again after losing the worker that ran it.
+LOST_WORKER_RETRIES = 1
+# Namespaces this lock among the application's advisory locks (hashtextextended's seed).
+_RUNNING_LOCK_SEED = 0x6D70_6361_6C6C
+
+
+def hold_running_call(cursor, request_id: str) -> None:
+    """Taken by the worker inside the transaction that claims the call, so the claim is
+    never visible without it; held by its session until `release_running_call`."""
+    cursor.execute(
+        "SELECT pg_advisory_lock(hashtextextended(%s, %s))", [request_id, _RUNNING_LOCK_SEED]
+    )
+
+
+def release_running_call(cursor, request_id: str) -> None:
+    cursor.execute(
+        "SELECT pg_advisory_unlock(hashtextextended(%s, %s))", [request_id, _RUNNING_LOCK_SEED]
+    )
+
+
+def worker_lost(listener: psycopg.Connection, invocation) -> bool:
+    """Whether the worker that claimed this running call is gone: its session no longer
+    holds the call's lock, or its heartbeat stopped."""
+    from marketplace.core.heartbeat import ALIVE_WITHIN
+    from marketplace.core.models import WorkerHeartbeat
+    from marketplace.gateway.models import Invocation, InvocationStatus
+
+    key = [str(invocation.pk), _RUNNING_LOCK_SEED]
+    if listener.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, %s))", key).fetchone()[0]:
+        try:
+            # A worker releases the lock only after its outcome commits: read after taking
+            # it, a call still running on that worker has lost its worker.
+            return Invocation.objects.filter(
+                pk=invocation.pk, status=InvocationStatus.RUNNING, worker=invocation.worker
+            ).exists()
+        finally:
+            listener.execute("SELECT pg_advisory_unlock(hashtextextended(%s, %s))", key)
+    return WorkerHeartbeat.objects.filter(
+        hostname=invocation.worker, last_seen__lt=timezone.now() - ALIVE_WITHIN
+    ).exists()
+
+
+def recover_lost_call(invocation, *, retry: bool) -> bool:
+    """The worker running `invocation` was lost: queue it again (`retry`, and the model has no
+    network access, so running it twice has no effect but its answer), else fail it with a
+    clear error. Only the caller that still sees it running on that worker acts. Returns
+    whether it was queued again."""
+    from marketplace.gateway import services
+    from marketplace.gateway.models import Invocation, InvocationStatus
+
+    lost = invocation.worker
+    logger.warning("worker %s was lost while running invocation %s", lost, invocation.pk)
+    if retry and not invocation.build.manifest.get("network", False):
+        requeued = Invocation.objects.filter(
+            pk=invocation.pk, status=InvocationStatus.RUNNING, worker=lost
+        ).update(status=InvocationStatus.QUEUED, worker="")
+        if requeued:
+            CeleryBackend().submit(str(invocation.pk), invocation.hardware_class)
+        return bool(requeued)
+    services.finish(
+        invocation,
+        ExecutionResult(
+            "failed",
+            error={
+                "message": f"the worker running this call ({lost}) was lost before it "
+                "finished; nothing was returned",
+                "error_type": "InterruptedError",
+            },
+        ),
+    )
+    return False
 
 
 def _listen_connection() -> psycopg.Connection:
@@ -26,17 +108,26 @@ def _listen_connection() -> psycopg.Connection:
 
 def wait_for_invocation(request_id: str, timeout: float):
     """Block until the invocation is final or `timeout` passes; returns it either way."""
-    from marketplace.gateway.models import Invocation
+    from marketplace.gateway.models import Invocation, InvocationStatus
     from marketplace.gateway.services import NOTIFY_CHANNEL
 
     deadline = time.monotonic() + timeout
+    retries = LOST_WORKER_RETRIES
     with _listen_connection() as listener:
         listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
         while True:
-            invocation = Invocation.objects.get(pk=request_id)
+            invocation = Invocation.objects.select_related("build").get(pk=request_id)
             remaining = deadline - time.monotonic()
             if invocation.is_final or remaining <= 0:
                 return invocation
+            if (
+                invocation.status == InvocationStatus.RUNNING
+                and invocation.worker
+                and worker_lost(listener, invocation)
+            ):
+                if recover_lost_call(invocation, retry=retries > 0):
+                    retries -= 1
+                continue
             for notice in listener.notifies(timeout=min(remaining, 2.0), stop_after=1):
                 if notice.payload == request_id:
                     break

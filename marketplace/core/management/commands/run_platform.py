@@ -1,6 +1,10 @@
-"""`make run`: migrate, prepare the demo, and run the web server and the Celery worker
-together in the foreground until Ctrl-C, then stop every process it started, the
-embedded PostgreSQL included."""
+"""`make run`: migrate, prepare the demo, and run the web server, the Celery worker and the
+model runner together in the foreground until Ctrl-C, then stop every process it started,
+the embedded PostgreSQL included.
+
+A child that dies (killed, crashed, out of memory) is restarted with an exponential backoff;
+one that keeps dying right after its start is a crash loop, and the platform then stops with
+its exit code instead of restarting it forever."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
@@ -17,6 +22,32 @@ from django.core.management import call_command, get_commands
 from django.core.management.base import BaseCommand
 
 SHUTDOWN_GRACE_SECONDS = 20
+# A child that ran this long before it died was healthy: it is restarted at once (after the
+# first backoff step). One that dies sooner is restarting in a loop: each further restart
+# waits twice as long, up to RESTART_BACKOFF_MAX_SECONDS, and after RESTART_LIMIT such
+# restarts in a row the platform gives up.
+STABLE_AFTER_SECONDS = 30
+RESTART_BACKOFF_SECONDS = 1.0
+RESTART_BACKOFF_MAX_SECONDS = 30.0
+RESTART_LIMIT = 6
+
+
+@dataclass
+class _Child:
+    name: str
+    argv: list[str]
+    env: dict
+    process: subprocess.Popen
+    started_at: float
+    quick_restarts: int = 0
+    restart_at: float | None = None
+
+    def start(self) -> None:
+        # Each child leads its own process group, so a Ctrl-C reaches only the supervisor,
+        # which then stops the children in order and reaps their children.
+        self.process = subprocess.Popen(self.argv, env=self.env, start_new_session=True)  # noqa: S603
+        self.started_at = time.monotonic()
+        self.restart_at = None
 
 
 class Command(BaseCommand):
@@ -41,7 +72,7 @@ class Command(BaseCommand):
     def handle(
         self, *args, host, port, web_workers, worker_concurrency, no_demo, no_catalog, **options
     ):
-        self._children: list[tuple[str, subprocess.Popen]] = []
+        self._children: list[_Child] = []
         self._stopping = False
         signal.signal(signal.SIGINT, self._request_stop)
         signal.signal(signal.SIGTERM, self._request_stop)
@@ -109,11 +140,10 @@ class Command(BaseCommand):
             ],
         }
         for name, argv in commands.items():
-            # Each child leads its own process group, so a Ctrl-C reaches only this
-            # supervisor, which then stops the children in order and reaps their children.
-            process = subprocess.Popen(argv, env=env, start_new_session=True)  # noqa: S603
-            self._children.append((name, process))
-            self._say(f"started {name} (pid {process.pid})")
+            child = _Child(name, argv, env, process=None, started_at=0.0)
+            child.start()
+            self._children.append(child)
+            self._say(f"started {name} (pid {child.process.pid})")
 
     @staticmethod
     def _fresh_metrics_dir() -> Path:
@@ -139,13 +169,45 @@ class Command(BaseCommand):
 
     def _supervise(self) -> int:
         while not self._stopping:
-            for name, process in self._children:
-                code = process.poll()
-                if code is not None:
-                    self._say(f"{name} exited with code {code}; stopping everything")
-                    return code or 1
+            for child in self._children:
+                code = child.process.poll()
+                if code is None:
+                    if time.monotonic() - child.started_at >= STABLE_AFTER_SECONDS:
+                        child.quick_restarts = 0
+                    continue
+                if child.restart_at is None:
+                    gave_up = self._schedule_restart(child, code)
+                    if gave_up:
+                        return code or 1
+                elif time.monotonic() >= child.restart_at:
+                    child.start()
+                    self._say(f"restarted {child.name} (pid {child.process.pid})")
             time.sleep(0.5)
         return 0
+
+    def _schedule_restart(self, child: _Child, code: int) -> bool:
+        """A child died: end what is left of its process group (a killed Celery worker
+        leaves its pool behind) and decide when it starts again. Returns True when it is
+        crash-looping and the platform should stop instead."""
+        _signal_group(child.process, signal.SIGKILL)
+        ran = time.monotonic() - child.started_at
+        if ran < STABLE_AFTER_SECONDS:
+            child.quick_restarts += 1
+        else:
+            child.quick_restarts = 0
+        if child.quick_restarts > RESTART_LIMIT:
+            self._say(
+                f"{child.name} exited with code {code} {RESTART_LIMIT + 1} times in a row "
+                "right after starting; stopping everything"
+            )
+            return True
+        delay = min(
+            RESTART_BACKOFF_SECONDS * 2 ** max(child.quick_restarts - 1, 0),
+            RESTART_BACKOFF_MAX_SECONDS,
+        )
+        child.restart_at = time.monotonic() + delay
+        self._say(f"{child.name} exited with code {code}; restarting it in {delay:g} s")
+        return False
 
     def _request_stop(self, signum, frame) -> None:
         if self._stopping:
@@ -156,11 +218,12 @@ class Command(BaseCommand):
     def _stop_children(self) -> None:
         # The leaders shut their own children down gracefully (gunicorn its workers, Celery
         # its pool); whatever is left of a group afterwards is killed below.
-        for _name, process in self._children:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
+        for child in self._children:
+            if child.process.poll() is None:
+                child.process.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + SHUTDOWN_GRACE_SECONDS
-        for name, process in self._children:
+        for child in self._children:
+            name, process = child.name, child.process
             try:
                 process.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
