@@ -110,14 +110,13 @@ def model_page(request, owner, name):
     model = selectors.model_get(principal, owner, name)
     is_member = principal.is_member(model.owner)
     versions = list(selectors.versions_visible(principal, model)[:50])
-    snippets, snippet_css = [], ""
+    snippets, snippet_css, key_prefix = [], "", None
     if versions:
         from .api import newest_key_prefix
         from .snippets import context_for_version, highlight_css, render_all
 
-        snippets = render_all(
-            context_for_version(versions[0], key_prefix=newest_key_prefix(request.user))
-        )
+        key_prefix = newest_key_prefix(request.user)
+        snippets = render_all(context_for_version(versions[0], key_prefix=key_prefix))
         snippet_css = highlight_css()
     context = {
         "model": model,
@@ -125,6 +124,7 @@ def model_page(request, owner, name):
         "snippets": snippets,
         "sample_is_text": bool(versions) and isinstance(versions[0].build.sample_input, str),
         "snippet_css": snippet_css,
+        "key_prefix": key_prefix,
         "latest": versions[0] if versions else None,
         "is_member": is_member,
         "builds": list(selectors.builds_of(model)[:20]) if is_member else [],
@@ -157,7 +157,11 @@ def upload(request):
             return redirect(
                 "catalog:build", owner=team.slug, name=build.model.slug, build_id=build.pk
             )
-    return render(request, "catalog/upload.html", {"namespaces": namespaces})
+    # A team's page links here with ?owner=slug; otherwise the personal namespace.
+    chosen = request.POST.get("owner") or request.GET.get("owner") or request.user.username
+    return render(
+        request, "catalog/upload.html", {"namespaces": namespaces, "chosen_owner": chosen}
+    )
 
 
 def _build_from_upload(request, team):

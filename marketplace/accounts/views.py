@@ -161,6 +161,7 @@ def team_detail(request, slug):
         "memberships": selectors.team_memberships(team),
         "can_administer": can_administer,
         "is_owner": policies.is_owner(request.user, team),
+        "can_publish": policies.can_publish(request.user, team),
         "roles": Role.choices,
         "update_form": update_form,
         "add_form": add_form,
@@ -173,7 +174,10 @@ def team_detail(request, slug):
 def key_list(request):
     services.personal_namespace_ensure(user=request.user)
     teams = list(selectors.teams_user_administers(request.user))
-    form = KeyCreateForm(request.POST or None, teams=teams, initial={"team": request.user.username})
+    # Coming from a team's page (?team=slug), the new key is for that team.
+    chosen = request.GET.get("team", "")
+    initial = {"team": chosen if any(t.slug == chosen for t in teams) else request.user.username}
+    form = KeyCreateForm(request.POST or None, teams=teams, initial=initial)
     created = None
     if request.method == "POST" and form.is_valid():
         team = next(t for t in teams if t.slug == form.cleaned_data["team"])
@@ -194,7 +198,7 @@ def key_list(request):
         else:
             # The secret is rendered in this response only; it is never stored or redirected.
             created = {"key": key, "secret": secret}
-            form = KeyCreateForm(teams=teams, initial={"team": request.user.username})
+            form = KeyCreateForm(teams=teams, initial=initial)
     keys = selectors.api_keys_visible_to(request.user)
     status = 201 if created else 200
     return render(
