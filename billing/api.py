@@ -104,9 +104,15 @@ def _cell(value) -> str:
 def _parameters(groups: tuple[str, ...], *, project: bool) -> list[OpenApiParameter]:
     params = [
         OpenApiParameter(
-            "start", OpenApiTypes.DATE, description="First day, inclusive (default: the 1st)"
+            "start",
+            OpenApiTypes.DATE,
+            description="First day, inclusive (default: the 1st); ignored with a preset range",
         ),
-        OpenApiParameter("end", OpenApiTypes.DATE, description="Last day, inclusive (today)"),
+        OpenApiParameter(
+            "end",
+            OpenApiTypes.DATE,
+            description="Last day, inclusive (today); ignored with a preset range",
+        ),
         OpenApiParameter(
             "range",
             str,
@@ -135,6 +141,10 @@ class ReportApi(APIView):
     kind = ""
 
     def perform_content_negotiation(self, request, force=False):
+        if request.method == "OPTIONS":
+            # The answer is the view's metadata, never a report: JSON, whatever ?format= says
+            # (a browser's CORS preflight keeps the query string of the request it checks).
+            return (JSONRenderer(), JSONRenderer.media_type)
         try:
             return super().perform_content_negotiation(request, force=force)
         except Http404:

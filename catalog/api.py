@@ -9,14 +9,15 @@ from pathlib import Path
 from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema
 from rest_framework import serializers, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from marketplace.accounts.principals import Principal
 from marketplace.accounts.scopes import CATALOG_WRITE
-from marketplace.core.api import Pagination
+from marketplace.core.api import JSONParser, Pagination
+from marketplace.core.api_schema import paginated
 from marketplace.core.errors import (
     AuthenticationError,
     InputError,
@@ -85,6 +86,24 @@ class ModelOutput(serializers.Serializer):
 
     def get_endpoint(self, model: Model) -> str:
         return _endpoint(model)
+
+
+class FacetValueOutput(serializers.Serializer):
+    value = serializers.CharField()
+    count = serializers.IntegerField()
+
+
+class ModelListOutput(serializers.Serializer):
+    count = serializers.IntegerField()
+    page = serializers.IntegerField()
+    pages = serializers.IntegerField()
+    next = serializers.IntegerField(allow_null=True, help_text="The next page's number")
+    previous = serializers.IntegerField(allow_null=True)
+    results = ModelOutput(many=True)
+    facets = serializers.DictField(
+        child=FacetValueOutput(many=True), help_text="Per facet, its values and their counts"
+    )
+    engine = serializers.CharField(help_text="The search engine that answered")
 
 
 class BuildOutput(serializers.Serializer):
@@ -184,7 +203,7 @@ class ModelListApi(APIView):
     permission_classes = [AllowAny]
 
     @extend_schema(
-        responses=ModelOutput(many=True),
+        responses=ModelListOutput,
         summary="Search the catalogue",
         tags=["catalog"],
         parameters=[
@@ -240,9 +259,10 @@ class SuggestionApi(APIView):
     )
     def get(self, request):
         from .search import suggest
+        from .search.queries import suggestion_text
 
         principal = Principal.from_request(request)
-        text = request.query_params.get("q", "")[:100]
+        text = suggestion_text(request.query_params.get("q"))
         return Response(
             {
                 "suggestions": [
@@ -358,7 +378,7 @@ class VersionListApi(APIView):
     permission_classes = [AllowAny]
 
     @extend_schema(
-        responses=VersionOutput(many=True), summary="Versions of a model", tags=["catalog"]
+        responses=paginated(VersionOutput), summary="Versions of a model", tags=["catalog"]
     )
     def get(self, request, owner, name):
         principal = Principal.from_request(request)
@@ -458,7 +478,7 @@ class SnippetListApi(APIView):
 
 class BuildListApi(APIView):
     @extend_schema(
-        responses=BuildOutput(many=True), summary="Builds of a model (owners)", tags=["catalog"]
+        responses=paginated(BuildOutput), summary="Builds of a model (owners)", tags=["catalog"]
     )
     def get(self, request, owner, name):
         principal = Principal.from_request(request)
@@ -511,7 +531,7 @@ class WebhookListApi(APIView):
     def get(self, request, team):
         from marketplace.accounts import selectors as account_selectors
 
-        team_obj = account_selectors.team_for_member(request.user, team)
+        team_obj = account_selectors.team_for_principal(Principal.from_request(request), team)
         hooks = Webhook.objects.filter(owner=team_obj).order_by("created_at")
         return Response(WebhookOutput(hooks, many=True).data)
 

@@ -115,3 +115,18 @@ def _card(model: Model) -> dict:
         "task": model.task,
         "url": f"/{model.owner.slug}/{model.slug}",
     }
+
+
+def public_models() -> QuerySet[Model]:
+    """Every public model, for crawlers (the sitemap): never a private one, whoever asks."""
+    return (
+        Model.objects.filter(visibility=Visibility.PUBLIC)
+        .select_related("owner")
+        .order_by("owner__slug", "slug")
+    )
+
+
+def public_owners() -> QuerySet[Team]:
+    """Namespaces with at least one public model, whose profile pages crawlers may list."""
+    owners = Model.objects.filter(visibility=Visibility.PUBLIC).values("owner_id")
+    return Team.objects.filter(pk__in=owners).order_by("slug")

@@ -480,7 +480,17 @@ def model_delete(*, actor: User, model: Model) -> None:
 
 
 def _refresh_model_from(model: Model, build: Build) -> None:
-    """The model's page shows what its newest published version says about itself."""
+    """The model's page shows what its newest published version says about itself; once the
+    model is public, its newest public version: the page, search and the API show the model
+    to everyone, so a private version's title, README or tags must not reach them."""
+    newest_public = (
+        model.versions.filter(visibility=Visibility.PUBLIC)
+        .select_related("build")
+        .order_by("-major", "-minor", "-patch")
+        .first()
+    )
+    if newest_public is not None:
+        build = newest_public.build
     manifest = build.manifest
     model.title = manifest.get("title") or model.slug
     model.tagline = manifest.get("tagline", "")
@@ -491,8 +501,7 @@ def _refresh_model_from(model: Model, build: Build) -> None:
     model.license = manifest.get("license", "")
     model.runtime = build.runtime
     model.network = bool(manifest.get("network", False))
-    has_public = model.versions.filter(visibility=Visibility.PUBLIC).exists()
-    model.visibility = Visibility.PUBLIC if has_public else Visibility.PRIVATE
+    model.visibility = Visibility.PUBLIC if newest_public is not None else Visibility.PRIVATE
     model.updated_at = timezone.now()
     model.save()
 

@@ -79,11 +79,12 @@ def explore(request):
 def owner_page(request, owner):
     """A user's or team's public profile: who they are and the models the viewer may see."""
     from .search import CatalogQuery, search
+    from .search.queries import MAX_PAGE
 
     team = selectors.owner_get(owner)
     principal = Principal.from_request(request)
     try:
-        page = max(1, int(request.GET.get("page") or 1))
+        page = min(max(1, int(request.GET.get("page") or 1)), MAX_PAGE)
     except ValueError:
         page = 1
     found = search(

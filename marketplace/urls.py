@@ -1,6 +1,9 @@
 from django.contrib import admin
+from django.contrib.sitemaps.views import sitemap
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from catalog.sitemaps import SITEMAPS, robots_txt
 
 api_patterns = [
     path("schema", SpectacularAPIView.as_view(), name="schema"),
@@ -17,6 +20,8 @@ api_patterns = [
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("v1/", include(api_patterns)),
+    path("sitemap.xml", sitemap, {"sitemaps": SITEMAPS}, name="sitemap"),
+    path("robots.txt", robots_txt, name="robots"),
     path("", include("marketplace.core.urls")),
     path("", include("marketplace.accounts.urls")),
     path("", include("marketplace.monitoring.urls")),  # before catalog's /{owner}/{name}

@@ -11,6 +11,10 @@ from marketplace.core.errors import InputError
 SORTS = ("relevance", "popular", "recent")
 FACETS = ("task", "framework", "license", "owner", "tags")
 MAX_QUERY_LENGTH = 200
+MAX_SUGGESTION_LENGTH = 100
+# Far beyond any real browsing (Elasticsearch stops at 10,000 results anyway), and well
+# inside the range of an SQL OFFSET: page=99999999999999999999 is a 400, not a 500.
+MAX_PAGE = 10_000
 
 
 @dataclass(frozen=True)
@@ -42,8 +46,10 @@ class CatalogQuery:
             page_size = int(params.get("page_size") or 20)
         except ValueError:
             raise InputError("page and page_size must be whole numbers") from None
-        if page < 1 or not 1 <= page_size <= 100:
-            raise InputError("page must be 1 or more and page_size between 1 and 100")
+        if not 1 <= page <= MAX_PAGE or not 1 <= page_size <= 100:
+            raise InputError(
+                f"page must be between 1 and {MAX_PAGE:,} and page_size between 1 and 100"
+            )
         raw_tags = (
             params.getlist("tags") if hasattr(params, "getlist") else [params.get("tags", "")]
         )
@@ -63,6 +69,14 @@ class CatalogQuery:
             page=page,
             page_size=page_size,
         )
+
+
+def suggestion_text(raw: str | None) -> str:
+    """What the user typed into the search box, checked for autocompletion."""
+    text = raw or ""
+    if "\x00" in text:
+        raise InputError("q: must not contain a NUL character")
+    return text[:MAX_SUGGESTION_LENGTH]
 
 
 @dataclass

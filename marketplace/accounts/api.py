@@ -8,10 +8,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from marketplace.core.api import Pagination
+from marketplace.core.api_schema import paginated
 from marketplace.core.errors import AuthorizationError
 
 from . import selectors, services
 from .models import ApiKey, Role
+from .principals import Principal
 from .scopes import FULL_ACCESS, is_full_access
 
 
@@ -124,16 +126,17 @@ class MeApi(APIView):
             "username": request.user.username,
             "email": request.user.email,
             "key": request.auth if isinstance(request.auth, ApiKey) else None,
-            "teams": selectors.teams_for_user(request.user),
+            "teams": selectors.teams_for_principal(Principal.from_request(request)),
         }
         return Response(MeOutput(data).data)
 
 
 class TeamListApi(APIView):
-    @extend_schema(responses=TeamOutput(many=True), summary="Your teams", tags=["teams"])
+    @extend_schema(responses=paginated(TeamOutput), summary="Your teams", tags=["teams"])
     def get(self, request):
         paginator = Pagination()
-        page = paginator.paginate_queryset(selectors.teams_for_user(request.user), request, self)
+        teams = selectors.teams_for_principal(Principal.from_request(request))
+        page = paginator.paginate_queryset(teams, request, self)
         return paginator.get_paginated_response(TeamOutput(page, many=True).data)
 
     @extend_schema(
@@ -153,7 +156,8 @@ class TeamListApi(APIView):
 class TeamDetailApi(APIView):
     @extend_schema(responses=TeamOutput, summary="A team you belong to", tags=["teams"])
     def get(self, request, team):
-        return Response(TeamOutput(selectors.team_for_member(request.user, team)).data)
+        team_obj = selectors.team_for_principal(Principal.from_request(request), team)
+        return Response(TeamOutput(team_obj).data)
 
     @extend_schema(
         request=TeamUpdateInput, responses=TeamOutput, summary="Change a team", tags=["teams"]
@@ -172,9 +176,9 @@ class TeamDetailApi(APIView):
 
 
 class MemberListApi(APIView):
-    @extend_schema(responses=MemberOutput(many=True), summary="Members of a team", tags=["teams"])
+    @extend_schema(responses=paginated(MemberOutput), summary="Members of a team", tags=["teams"])
     def get(self, request, team):
-        team_obj = selectors.team_for_member(request.user, team)
+        team_obj = selectors.team_for_principal(Principal.from_request(request), team)
         paginator = Pagination()
         page = paginator.paginate_queryset(selectors.team_memberships(team_obj), request, self)
         return paginator.get_paginated_response(MemberOutput(page, many=True).data)
@@ -197,7 +201,7 @@ class MemberListApi(APIView):
 class MemberDetailApi(APIView):
     @extend_schema(responses=MemberOutput, summary="One member of a team", tags=["teams"])
     def get(self, request, team, username):
-        team_obj = selectors.team_for_member(request.user, team)
+        team_obj = selectors.team_for_principal(Principal.from_request(request), team)
         return Response(MemberOutput(selectors.membership_get(team_obj, username)).data)
 
     @extend_schema(
@@ -228,11 +232,13 @@ class MemberDetailApi(APIView):
 
 class KeyListApi(APIView):
     @extend_schema(
-        responses=KeyOutput(many=True),
+        responses=paginated(KeyOutput),
         summary="Your keys and the keys of teams you administer",
         tags=["keys"],
     )
     def get(self, request):
+        # Who holds which key is read as keys are managed: a narrow or team key may not.
+        require_account_management(request)
         paginator = Pagination()
         page = paginator.paginate_queryset(
             selectors.api_keys_visible_to(request.user), request, self
@@ -258,10 +264,13 @@ class KeyListApi(APIView):
 class KeyDetailApi(APIView):
     @extend_schema(responses=KeyOutput, summary="One key", tags=["keys"])
     def get(self, request, key_id):
+        require_account_management(request)
         return Response(KeyOutput(selectors.api_key_get(request.user, key_id)).data)
 
     @extend_schema(
-        responses=KeyOutput, summary="Revoke a key (it stops working at once)", tags=["keys"]
+        responses={200: KeyOutput},
+        summary="Revoke a key (it stops working at once)",
+        tags=["keys"],
     )
     def delete(self, request, key_id):
         require_account_management(request)

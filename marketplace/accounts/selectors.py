@@ -32,6 +32,23 @@ def team_for_member(user: User, slug: str) -> Team:
     return team
 
 
+def teams_for_principal(principal) -> QuerySet[Team]:
+    """The teams a request may see: the user's, or only its own for a team key (a team key
+    acts for its team and never more, whatever else its holder belongs to)."""
+    teams = teams_for_user(principal.user)
+    if principal.team_key:
+        teams = teams.filter(pk=principal.key.team_id)
+    return teams
+
+
+def team_for_principal(principal, slug: str) -> Team:
+    """team_for_member for a request: to a team key, other teams do not exist."""
+    team = teams_for_principal(principal).filter(slug=slug).first()
+    if team is None:
+        raise NotFoundError(f"No team named {slug!r}")
+    return team
+
+
 def team_memberships(team: Team) -> QuerySet[Membership]:
     return team.memberships.select_related("user").order_by("role", "user__username")
 

@@ -8,6 +8,7 @@ from rest_framework.views import APIView
 
 from marketplace.accounts.principals import Principal
 from marketplace.core.api import Pagination
+from marketplace.core.api_schema import paginated
 
 from . import exports, selectors
 
@@ -52,7 +53,7 @@ FILTER_PARAMETERS = [
 class TeamAuditApi(APIView):
     @extend_schema(
         parameters=FILTER_PARAMETERS,
-        responses=AuditEventOutput(many=True),
+        responses=paginated(AuditEventOutput),
         summary="A team's audit trail, newest first (owners and admins)",
         tags=["teams"],
     )

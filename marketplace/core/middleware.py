@@ -6,7 +6,7 @@ import uuid
 from django.http import JsonResponse
 from django.shortcuts import render
 
-from .errors import ApiError, error_for_status
+from .errors import ApiError, MethodNotAllowedError, error_for_status
 
 API_PREFIX = "/v1/"
 
@@ -21,6 +21,8 @@ class ApiErrorShapeMiddleware:
 
     def __call__(self, request):
         response = self.get_response(request)
+        if response.status_code == 405 and not request.path.startswith(API_PREFIX):
+            return _method_not_allowed_page(request, response)
         if not request.path.startswith(API_PREFIX) or response.status_code < 400:
             return response
         if response.get("Content-Type", "").startswith("application/json") and _has_shape(response):
@@ -45,6 +47,27 @@ class ApiErrorShapeMiddleware:
             {"message": exception.message, "error": exception},
             status=exception.status_code,
         )
+
+
+def _method_not_allowed_page(request, response):
+    """A page's 405 (require_GET and friends answer with an empty body) as a page that says
+    what happened, keeping its Allow header."""
+    if getattr(response, "streaming", False) or response.content:
+        return response
+    allowed = response.get("Allow", "")
+    page = render(
+        request,
+        "error.html",
+        {
+            "message": f"This page does not accept {request.method[:20]} requests"
+            + (f"; it accepts {allowed}." if allowed else "."),
+            "error": MethodNotAllowedError(),
+        },
+        status=405,
+    )
+    if allowed:
+        page["Allow"] = allowed
+    return page
 
 
 def _has_shape(response) -> bool:

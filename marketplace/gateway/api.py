@@ -6,7 +6,7 @@ import base64
 import json
 
 from django.http import HttpResponse
-from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, OpenApiTypes, extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import BaseParser
 from rest_framework.response import Response
@@ -97,12 +97,37 @@ class InvokeApi(APIView):
             "text/plain": OpenApiTypes.STR,
             "application/octet-stream": OpenApiTypes.BINARY,
         },
-        responses={200: OpenApiTypes.OBJECT, 202: OpenApiTypes.OBJECT},
+        responses={
+            (200, "application/json"): OpenApiResponse(
+                OpenApiTypes.ANY,
+                description=(
+                    '{"result", "metadata", "request_id"}, or {"error", "request_id"} when the '
+                    "model raised; with output=raw the bare result, of any JSON type"
+                ),
+            ),
+            (200, "text/plain"): OpenApiResponse(
+                OpenApiTypes.STR, description="output=raw: a text result"
+            ),
+            (200, "application/octet-stream"): OpenApiResponse(
+                OpenApiTypes.BINARY, description="output=raw: a binary result"
+            ),
+            202: OpenApiResponse(
+                OpenApiTypes.OBJECT, description='output=void: {"async": "void", "request_id"}'
+            ),
+        },
         parameters=[
-            OpenApiParameter("timeout", float, description="seconds, at most 3000"),
+            OpenApiParameter(
+                "timeout",
+                {"type": "number", "minimum": 0, "exclusiveMinimum": True, "maximum": 3000},
+                description="seconds, at most 3000 (default 300)",
+            ),
             OpenApiParameter("stdout", bool, description="owners only"),
             OpenApiParameter("output", str, enum=["raw", "void"]),
-            OpenApiParameter("webhook", str, description="POSTed the finished invocation"),
+            OpenApiParameter(
+                "webhook",
+                {"type": "string", "pattern": "^https?://"},
+                description="An http(s) URL, POSTed the finished invocation",
+            ),
             OpenApiParameter("X-Project", str, OpenApiParameter.HEADER),
         ],
         summary="Call a model (Algorithmia v1 compatible)",
@@ -194,11 +219,15 @@ class SigningSecretApi(APIView):
     def get(self, request, team):
         from marketplace.accounts import policies
         from marketplace.accounts import selectors as account_selectors
+        from marketplace.accounts.api import require_account_management
         from marketplace.core.errors import AuthorizationError
 
         from .tasks import signing_secret
 
-        team_obj = account_selectors.team_for_member(request.user, team)
+        team_obj = account_selectors.team_for_principal(Principal.from_request(request), team)
+        # The secret lets its holder sign webhooks as the platform: read as keys are
+        # managed, from a session or a personal full-access key, never a narrow one.
+        require_account_management(request)
         if not policies.can_administer(request.user, team_obj):
             raise AuthorizationError("Only the namespace's owners and admins can read it")
         return Response(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 from dataclasses import dataclass
 
@@ -44,6 +45,24 @@ def check_body_size(request) -> None:
         raise RequestTooLargeError(
             f"the request body is {int(declared):,} bytes; the limit is {limit:,}"
         )
+    _read_chunked_body(getattr(request, "_request", request), limit)
+
+
+def _read_chunked_body(request, limit: int) -> None:
+    """Django reads a body by its Content-Length only, so a chunked one (no length) would
+    reach the model as an empty input. gunicorn de-chunks wsgi.input and marks it
+    terminated: read it here, never more than one byte over the limit."""
+    meta = request.META
+    chunked = "chunked" in meta.get("HTTP_TRANSFER_ENCODING", "").lower()
+    if not chunked or meta.get("CONTENT_LENGTH") or hasattr(request, "_body"):
+        return
+    if not meta.get("wsgi.input_terminated"):
+        raise InputError("this server needs a Content-Length header with the body")
+    body = meta["wsgi.input"].read(limit + 1)
+    if len(body) > limit:
+        raise RequestTooLargeError(f"the request body is over the limit of {limit:,} bytes")
+    request._body = body
+    request._stream = io.BytesIO(body)
 
 
 def parse_call(request) -> CallInput:

@@ -222,8 +222,16 @@ class PlatformUsageApi(ReportApi):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("start", OpenApiTypes.DATE, description="First day, inclusive"),
-            OpenApiParameter("end", OpenApiTypes.DATE, description="Last day, inclusive"),
+            OpenApiParameter(
+                "start",
+                OpenApiTypes.DATE,
+                description="First day, inclusive; ignored with a preset range",
+            ),
+            OpenApiParameter(
+                "end",
+                OpenApiTypes.DATE,
+                description="Last day, inclusive; ignored with a preset range",
+            ),
             OpenApiParameter(
                 "range", str, enum=[*billing_selectors.PRESETS, billing_selectors.CUSTOM]
             ),

@@ -70,15 +70,19 @@ def search(principal, query: CatalogQuery) -> SearchResult:
         prefix = _prefix_query(query.text)
         combined = websearch | prefix if prefix is not None else websearch
         lowered = query.text.lower()
+        # Typo matching compares the words only, as the Elasticsearch engine does:
+        # punctuation ("(a+)+$", "sentiment';--") must not make a short word long enough
+        # to match by resemblance.
+        plain = " ".join(_WORD.findall(lowered))
         condition = Q(search_vector=combined)
-        if _plain(query.text) and len(lowered) >= MIN_TYPO_LENGTH:
+        if _plain(query.text) and len(plain) >= MIN_TYPO_LENGTH:
             # `%>` (word similarity above the session threshold) is answered by the trigram
             # GIN index; a similarity() comparison in the WHERE clause would scan every row.
-            condition |= Q(search_text__trigram_word_similar=lowered)
+            condition |= Q(search_text__trigram_word_similar=plain)
         models = models.filter(condition)
         matching = models
         models = models.annotate(
-            similarity=TrigramWordSimilarity(Value(lowered), "search_text"),
+            similarity=TrigramWordSimilarity(Value(plain), "search_text"),
         )
         if query.sort == "relevance":
             models = (

@@ -1,0 +1,98 @@
+"""What the OpenAPI schema at /v1/schema says beyond each view's own annotations: how API keys
+are sent, the error body every operation may answer, and the envelope of paginated lists."""
+
+from __future__ import annotations
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import serializers
+
+ERROR_COMPONENT = "Error"
+ERROR_SCHEMA = {
+    "type": "object",
+    "description": "Every error a caller can cause (marketplace.core.errors.ApiError)",
+    "properties": {
+        "error": {
+            "type": "object",
+            "properties": {
+                "message": {"type": "string"},
+                "error_type": {"type": "string", "example": "InputError"},
+                "fields": {
+                    "type": "object",
+                    "additionalProperties": True,
+                    "description": "Per input field, what is wrong with it",
+                },
+            },
+            "required": ["message", "error_type"],
+        },
+        "request_id": {"type": "string"},
+    },
+    "required": ["error"],
+}
+
+
+class ApiKeyScheme(OpenApiAuthenticationExtension):
+    target_class = "marketplace.accounts.authentication.ApiKeyAuthentication"
+    name = "apiKey"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "`Simple <key>`, `Bearer <key>` or the bare key",
+        }
+
+
+def _error_response(description: str) -> dict:
+    return {
+        "description": description,
+        "content": {
+            "application/json": {"schema": {"$ref": f"#/components/schemas/{ERROR_COMPONENT}"}}
+        },
+    }
+
+
+def complete_schema(result, generator, request, public):
+    """drf-spectacular postprocessing hook for what holds for every operation:
+
+    - it may answer a 4xx (bad input, no or wrong key, not allowed, not found, conflict, too
+      large, rate limited...) and a 503 (a component it needs is down), all in the one
+      documented error body; a call of a model may also time out (504);
+    - a text query parameter (choices and dates included) may be sent empty, which means
+      "not given" (`?group_by=&start=`, as HTML forms send them)."""
+    result.setdefault("components", {}).setdefault("schemas", {})[ERROR_COMPONENT] = ERROR_SCHEMA
+    for path, item in result.get("paths", {}).items():
+        for operation in item.values():
+            for parameter in operation.get("parameters", []):
+                if (
+                    parameter["in"] == "query"
+                    and parameter.get("schema", {}).get("type") == "string"
+                ):
+                    parameter["allowEmptyValue"] = True
+            responses = operation.setdefault("responses", {})
+            responses.setdefault("4XX", _error_response("The request cannot be served as sent"))
+            responses.setdefault("503", _error_response("A component is down; retry later"))
+            if path.startswith("/v1/algo/"):
+                responses.setdefault("504", _error_response("The model did not finish in time"))
+    return result
+
+
+_paginated: dict[type, type] = {}
+
+
+def paginated(serializer_class: type[serializers.Serializer]) -> type[serializers.Serializer]:
+    """The schema of a page of marketplace.core.api.Pagination, for `extend_schema`."""
+    if serializer_class not in _paginated:
+        name = serializer_class.__name__.removesuffix("Output")
+        _paginated[serializer_class] = type(
+            f"Paginated{name}List",
+            (serializers.Serializer,),
+            {
+                "__module__": serializer_class.__module__,
+                "count": serializers.IntegerField(),
+                "next": serializers.URLField(allow_null=True),
+                "previous": serializers.URLField(allow_null=True),
+                "results": serializer_class(many=True),
+            },
+        )
+    return _paginated[serializer_class]
