@@ -21,7 +21,7 @@ from billing import services as billing_services
 from catalog.models import Model
 from marketplace.accounts.models import ApiKey, Role, Team, User
 from tests.billing.factories import UsageRecordFactory
-from tests.catalog.factories import BuildFactory, VersionFactory
+from tests.catalog.factories import BuildFactory, ModelFactory, VersionFactory
 from tests.factories import MembershipFactory, TeamFactory, UserFactory, make_key
 from tests.gateway.factories import InvocationFactory
 
@@ -88,7 +88,7 @@ def build_leak_world() -> LeakWorld:
     MembershipFactory(team=team_a, user=member, role=Role.MEMBER)
     MembershipFactory(team=team_b, user=outsider, role=Role.OWNER)
 
-    private = Model.objects.create(
+    private = ModelFactory(
         owner=team_a,
         slug=PRIVATE_NAME,
         title="Zephyrine Oracle",
@@ -119,7 +119,7 @@ def build_leak_world() -> LeakWorld:
         versions[number] = VersionFactory(
             model=private, build=build, number=number, visibility="private"
         )
-    public = Model.objects.create(
+    public = ModelFactory(
         owner=team_a,
         slug=PUBLIC_NAME,
         title="Lantern Basic",
@@ -134,7 +134,7 @@ def build_leak_world() -> LeakWorld:
     public_version = VersionFactory(
         model=public, build=BuildFactory(model=public, sample_input={"text": "a lantern"})
     )
-    outsider_model = Model.objects.create(
+    outsider_model = ModelFactory(
         owner=team_b,
         slug=OUTSIDER_MODEL,
         title="Vantor Echo",
