@@ -30,7 +30,7 @@ from django.conf import settings
 from django.http import HttpRequest
 
 from marketplace.audit.context import client_ip
-from marketplace.gateway.limits import _Subject, get_limiter
+from marketplace.gateway.limits import Subject, get_limiter
 
 DEFAULT_WINDOW_SECONDS = 900
 USERNAME_SUBJECT = "login-username"
@@ -100,19 +100,19 @@ def login_throttled(request: HttpRequest, username: str | None, lockout: Lockout
     )
 
 
-def _login_subjects(request: HttpRequest, username: str | None) -> list[tuple[str, _Subject]]:
+def _login_subjects(request: HttpRequest, username: str | None) -> list[tuple[str, Subject]]:
     subjects = []
     per_username = int(getattr(settings, "LOGIN_RATE_LIMIT_PER_USERNAME", 10))
     name = normalise_username(username)
     if per_username > 0 and name:
         digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()
         subjects.append(
-            ("username", _Subject(USERNAME_SUBJECT, f"{USERNAME_SUBJECT}:{digest}", per_username))
+            ("username", Subject(USERNAME_SUBJECT, f"{USERNAME_SUBJECT}:{digest}", per_username))
         )
     per_ip = int(getattr(settings, "LOGIN_RATE_LIMIT_PER_IP", 50))
     ip = client_ip(request)
     if per_ip > 0 and ip:
-        subjects.append(("ip", _Subject(IP_SUBJECT, f"{IP_SUBJECT}:{ip}", per_ip)))
+        subjects.append(("ip", Subject(IP_SUBJECT, f"{IP_SUBJECT}:{ip}", per_ip)))
     return subjects
 
 
@@ -126,7 +126,7 @@ def bad_key_used(request: HttpRequest) -> Lockout | None:
     ip = client_ip(request)
     if limit <= 0 or not ip:
         return None
-    subjects = [("ip", _Subject(BAD_KEY_SUBJECT, f"{BAD_KEY_SUBJECT}:{ip}", limit))]
+    subjects = [("ip", Subject(BAD_KEY_SUBJECT, f"{BAD_KEY_SUBJECT}:{ip}", limit))]
     charged = _charge(subjects)
     return None if all(charged) else _lockout(subjects)
 
@@ -134,7 +134,7 @@ def bad_key_used(request: HttpRequest) -> Lockout | None:
 # -- the arithmetic ----------------------------------------------------------------------------
 
 
-def _lockout(subjects: list[tuple[str, _Subject]]) -> Lockout | None:
+def _lockout(subjects: list[tuple[str, Subject]]) -> Lockout | None:
     if not subjects:
         return None
     cost = window_seconds() * 1000
@@ -151,7 +151,7 @@ def _lockout(subjects: list[tuple[str, _Subject]]) -> Lockout | None:
     return Lockout(retry_after=max(1, *waits.values()), limited_by=tuple(waits))
 
 
-def _charge(subjects: list[tuple[str, _Subject]]) -> list[bool]:
+def _charge(subjects: list[tuple[str, Subject]]) -> list[bool]:
     """Charge one failure to each subject on its own (one full bucket must not spare the
     others); whether each had room for it."""
     cost = window_seconds() * 1000

@@ -125,11 +125,11 @@ def check_rates(subjects: Sequence[tuple[str, str, int]]) -> list[RateDecision]:
     any subject refuses, no subject is charged."""
     window = window_seconds()
     cost = window * 1000
-    counted: list[_Subject] = []
+    counted: list[Subject] = []
     for name, subject_id, limit in subjects:
         if limit is None or limit <= 0:
             continue
-        counted.append(_Subject(name, f"{name}:{subject_id}", min(int(limit), MAX_UNITS // cost)))
+        counted.append(Subject(name, f"{name}:{subject_id}", min(int(limit), MAX_UNITS // cost)))
     if not counted:
         return []
     if len({subject.key for subject in counted}) != len(counted):
@@ -203,7 +203,10 @@ def purge_expired() -> int:
 
 
 @dataclass(frozen=True)
-class _Subject:
+class Subject:
+    """One thing counted against a limit: the gateway's keys, users and teams, and the
+    log-in throttle's usernames and addresses (accounts.login_throttle)."""
+
     name: str
     key: str  # "{name}:{subject_id}"
     limit: int
@@ -232,7 +235,7 @@ class Limiter(ABC):
     engine: str
 
     @abstractmethod
-    def hit(self, subjects: Sequence[_Subject], cost: int) -> list[tuple[bool, int]]:
+    def hit(self, subjects: Sequence[Subject], cost: int) -> list[tuple[bool, int]]:
         """Charge `cost` to every subject if all allow it, atomically. Returns per subject
         (allowed, level): the level with this request for a subject that allowed it (even if
         another refused), the level without it for a subject that refused."""
@@ -247,7 +250,7 @@ class Limiter(ABC):
     def purge_expired(self) -> int: ...
 
 
-def _decision(subject: _Subject, allowed: bool, level: int, window: int) -> RateDecision:
+def _decision(subject: Subject, allowed: bool, level: int, window: int) -> RateDecision:
     cost = window * 1000
     limit = subject.limit
     # Free capacity; negative when the limit was lowered below what is already in use.
@@ -442,7 +445,7 @@ class PostgresLimiter(Limiter):
                     conn.close()  # never leave a connection half in a transaction
         return result
 
-    def hit(self, subjects: Sequence[_Subject], cost: int) -> list[tuple[bool, int]]:
+    def hit(self, subjects: Sequence[Subject], cost: int) -> list[tuple[bool, int]]:
         sql = _HIT_SQL.format(values=", ".join(["(%s::text, %s::bigint)"] * len(subjects)))
         params: list = [cost]
         for subject in subjects:
@@ -603,7 +606,7 @@ class RedisLimiter(Limiter):
             )
         self._down_until = time.monotonic() + REDIS_RETRY_AFTER_SECONDS
 
-    def hit(self, subjects: Sequence[_Subject], cost: int) -> list[tuple[bool, int]]:
+    def hit(self, subjects: Sequence[Subject], cost: int) -> list[tuple[bool, int]]:
         if self._available():
             keys = [f"{self.prefix}rate:{subject.key}" for subject in subjects]
             try:
