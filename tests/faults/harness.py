@@ -32,6 +32,7 @@ from pathlib import Path
 import psutil
 import psycopg
 
+from bench._platform import percentile  # the other benchmarks' own, one definition
 from marketplace.embedded import EmbeddedPostgres
 from tests.live_platform import Platform, demo_key, free_port, get_json, publish_with_cli
 
@@ -610,14 +611,6 @@ def check_accounting(platform: FaultPlatform, calls: list[Call]) -> Accounting:
 
 
 # -- figures ---------------------------------------------------------------------------------------
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[index]
 
 
 @dataclass
