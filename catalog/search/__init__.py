@@ -5,20 +5,16 @@ PostgreSQL when Elasticsearch does not answer."""
 
 from __future__ import annotations
 
-from marketplace.core.metrics import timed_search
-
 from . import engines
 from .queries import CatalogQuery, SearchResult
 
 
-@timed_search("search")
 def search(principal, query: CatalogQuery) -> SearchResult:
-    return engines.call("search", principal, query)
+    return engines.call("search", principal, query, timed=True)
 
 
-@timed_search("suggest")
 def suggest(principal, text: str, limit: int = 8) -> list:
-    return engines.call("suggest", principal, text, limit)
+    return engines.call("suggest", principal, text, limit, timed=True)
 
 
 def corrections(principal, text: str) -> list[str]:

@@ -2,7 +2,8 @@
 
 Counters and histograms are written where things happen: HTTP requests in
 `metrics_middleware`, calls in `gateway.services.finish` (`invocation_finished`), builds in
-`catalog.services._finish` (`build_finished`), searches in `catalog.search` (`timed_search`).
+`catalog.services._finish` (`build_finished`), searches in `catalog.search.engines`
+(`search_answered`).
 The state of other components (the runner's warm pool, the broker's queues) is read when
 /metrics is scraped, and a component that does not answer only reports itself down.
 
@@ -21,11 +22,9 @@ a process labels at most MAX_MODEL_LABELS distinct models and counts the rest as
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import os
 import threading
-import time
 
 from django.conf import settings
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -154,24 +153,10 @@ def build_finished(build) -> None:
         logger.exception("could not record the metrics of build %s", build.pk)
 
 
-def timed_search(kind: str):
-    """Decorate a search function: time it, labelled by the engine that answered (a search
-    result names it; otherwise the configured engine)."""
-
-    def decorate(function):
-        @functools.wraps(function)
-        def timed(*args, **kwargs):
-            started = time.perf_counter()
-            result = function(*args, **kwargs)
-            engine = getattr(result, "engine", None) or (
-                "elasticsearch" if settings.ELASTICSEARCH_URL else "postgresql"
-            )
-            SEARCH_DURATION.labels(engine=engine, kind=kind).observe(time.perf_counter() - started)
-            return result
-
-        return timed
-
-    return decorate
+def search_answered(engine: str, kind: str, seconds: float) -> None:
+    """A search or suggestion was answered by `engine` (the one that did answer, after a
+    fall back too) in `seconds`, the failed attempt included."""
+    SEARCH_DURATION.labels(engine=engine, kind=kind).observe(seconds)
 
 
 # -- read at scrape time ---------------------------------------------------------------------

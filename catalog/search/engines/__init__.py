@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import importlib
 import logging
+import time
 
 from django.conf import settings
+
+from marketplace.core.metrics import search_answered
 
 logger = logging.getLogger(__name__)
 
@@ -41,11 +44,14 @@ def primary():
     return get("postgresql")
 
 
-def call(operation: str, *args, **kwargs):
+def call(operation: str, *args, timed: bool = False, **kwargs):
+    """Run `operation` on the configured engine, or on PostgreSQL when it cannot answer;
+    `timed` records its duration under the engine that answered."""
+    started = time.perf_counter()
     engine = configured()
     if engine.NAME != "postgresql":
         try:
-            return getattr(engine, operation)(*args, **kwargs)
+            result = getattr(engine, operation)(*args, **kwargs)
         except EngineUnavailable as exc:
             logger.warning(
                 "search engine %s unavailable (%s); %s served by PostgreSQL",
@@ -53,4 +59,10 @@ def call(operation: str, *args, **kwargs):
                 exc,
                 operation,
             )
-    return getattr(primary(), operation)(*args, **kwargs)
+            engine = primary()
+            result = getattr(engine, operation)(*args, **kwargs)
+    else:
+        result = getattr(engine, operation)(*args, **kwargs)
+    if timed:
+        search_answered(engine.NAME, operation, time.perf_counter() - started)
+    return result

@@ -181,3 +181,27 @@ def test_the_reindex_command_says_why_it_cannot_run(settings):
     with pytest.raises(CommandError, match="does not answer") as error:
         call_command("search_reindex")
     assert "127.0.0.1:1" in str(error.value) and "secret" not in str(error.value)
+
+
+def _search_counts() -> dict[tuple[str, str], float]:
+    from marketplace.core.metrics import SEARCH_DURATION
+
+    return {
+        (sample.labels["engine"], sample.labels["kind"]): sample.value
+        for metric in SEARCH_DURATION.collect()
+        for sample in metric.samples
+        if sample.name.endswith("_count")
+    }
+
+
+def test_a_fall_back_is_timed_under_the_engine_that_answered(elasticsearch_down, sentiment):
+    before = _search_counts()
+    catalog.search.search(ANONYMOUS, CatalogQuery(text="sentiment"))
+    catalog.search.suggest(ANONYMOUS, "senti")
+    after = _search_counts()
+
+    def added(engine, kind):
+        return after.get((engine, kind), 0) - before.get((engine, kind), 0)
+
+    assert added("postgresql", "search") == 1 and added("postgresql", "suggest") == 1
+    assert added("elasticsearch", "search") == 0 and added("elasticsearch", "suggest") == 0
