@@ -162,11 +162,18 @@ def team_create(*, actor: User, slug: str, name: str, description: str = "") -> 
     try:
         with transaction.atomic():
             team = Team.objects.create(slug=slug, name=name[:100], description=description)
+            Membership.objects.create(team=team, user=actor, role=Role.OWNER)
+            audit_record(
+                action=Action.TEAM_CREATED,
+                actor=actor,
+                target=team,
+                team=team,
+                after={"slug": team.slug, "name": team.name},
+            )
     except IntegrityError:
         raise ConflictError(
             f"slug: the name {slug!r} is taken", fields={"slug": ["taken"]}
         ) from None
-    Membership.objects.create(team=team, user=actor, role=Role.OWNER)
     policies.forget_roles(actor)
     return team
 
@@ -176,13 +183,24 @@ def team_update(
 ) -> Team:
     if not policies.can_administer(actor, team):
         raise AuthorizationError("Only the team's owners and admins can change it")
+    before = {"name": team.name, "description": team.description}
     if name is not None:
         if not name.strip():
             raise InputError("name: must not be empty", fields={"name": ["required"]})
         team.name = name.strip()[:100]
     if description is not None:
         team.description = description
-    team.save(update_fields=["name", "description"])
+    with transaction.atomic():
+        if (team.name, team.description) != (before["name"], before["description"]):
+            audit_record(
+                action=Action.TEAM_CHANGED,
+                actor=actor,
+                target=team,
+                team=team,
+                before=before,
+                after={"name": team.name, "description": team.description},
+            )
+        team.save(update_fields=["name", "description"])
     return team
 
 

@@ -30,6 +30,8 @@ class Action(models.TextChoices):
     MEMBER_ADDED = "member.added", "Member added"
     MEMBER_REMOVED = "member.removed", "Member removed"
     MEMBER_ROLE_CHANGED = "member.role_changed", "Member's role changed"
+    TEAM_CREATED = "team.created", "Team created"
+    TEAM_CHANGED = "team.changed", "Team name or description changed"
     TEAM_DELETED = "team.deleted", "Team deleted"
     MODEL_PUBLISHED = "model.published", "Model version published"
     MODEL_VISIBILITY_CHANGED = "model.visibility_changed", "Model visibility changed"

@@ -142,6 +142,38 @@ def test_member_removed_with_a_key(acme):
     assert event.after == {"left": False}
 
 
+def test_team_created_with_a_key(db):
+    ada = UserFactory(username="ada")
+    client, acting_key = key_api_client(ada)
+    response = client.post("/v1/teams", {"slug": "labs", "name": "Labs"}, format="json")
+    assert response.status_code == 201, response.content
+    event = the_event("team.created")
+    assert_actor(event, ada, via="key", key=acting_key)
+    assert event.team.slug == "labs" and event.target_type == "team"
+    assert event.before is None and event.after == {"slug": "labs", "name": "Labs"}
+
+
+def test_a_taken_team_slug_records_nothing(acme):
+    _team, ada, _bob = acme
+    client, _key = key_api_client(ada)
+    response = client.post("/v1/teams", {"slug": "acme", "name": "Again"}, format="json")
+    assert response.status_code == 409, response.content
+    assert not AuditEvent.objects.filter(action="team.created").exists()
+
+
+def test_team_changed_on_the_team_page(acme):
+    team, ada, _bob = acme
+    response = session_client(ada).post(
+        "/teams/acme/", {"action": "update", "name": "Acme Labs", "description": "Models"}
+    )
+    assert response.status_code == 302
+    event = the_event("team.changed")
+    assert_actor(event, ada, via="session")
+    assert event.team == team
+    assert event.before == {"name": team.name, "description": team.description}
+    assert event.after == {"name": "Acme Labs", "description": "Models"}
+
+
 def test_team_deleted_keeps_its_events_with_the_slug(acme):
     team, ada, _bob = acme
     response = session_client(ada).post("/teams/acme/", {"action": "delete"})
