@@ -17,7 +17,6 @@ from rest_framework.views import APIView
 from marketplace.accounts.principals import Principal
 from marketplace.accounts.scopes import CATALOG_WRITE
 from marketplace.core.api import JSONParser, Pagination
-from marketplace.core.api_schema import paginated
 from marketplace.core.errors import (
     AuthenticationError,
     InputError,
@@ -375,15 +374,18 @@ class ModelDetailApi(APIView):
 
 
 class VersionListApi(APIView):
+    # Set here for the schema too: drf-spectacular documents the page envelope.
+    pagination_class = Pagination
+
     permission_classes = [AllowAny]
 
     @extend_schema(
-        responses=paginated(VersionOutput), summary="Versions of a model", tags=["catalog"]
+        responses=VersionOutput(many=True), summary="Versions of a model", tags=["catalog"]
     )
     def get(self, request, owner, name):
         principal = Principal.from_request(request)
         model = selectors.model_get(principal, owner, name)
-        paginator = Pagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(
             selectors.versions_visible(principal, model), request, self
         )
@@ -477,15 +479,18 @@ class SnippetListApi(APIView):
 
 
 class BuildListApi(APIView):
+    # Set here for the schema too: drf-spectacular documents the page envelope.
+    pagination_class = Pagination
+
     @extend_schema(
-        responses=paginated(BuildOutput), summary="Builds of a model (owners)", tags=["catalog"]
+        responses=BuildOutput(many=True), summary="Builds of a model (owners)", tags=["catalog"]
     )
     def get(self, request, owner, name):
         principal = Principal.from_request(request)
         model = selectors.model_get(principal, owner, name)
         if not principal.is_member(model.owner):
             raise NotFoundError(f"No model named {owner}/{name}")
-        paginator = Pagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(selectors.builds_of(model), request, self)
         return paginator.get_paginated_response(BuildOutput(page, many=True).data)
 

@@ -8,7 +8,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from marketplace.core.api import Pagination
-from marketplace.core.api_schema import paginated
 from marketplace.core.errors import AuthorizationError
 
 from . import selectors, services
@@ -132,9 +131,12 @@ class MeApi(APIView):
 
 
 class TeamListApi(APIView):
-    @extend_schema(responses=paginated(TeamOutput), summary="Your teams", tags=["teams"])
+    # Set here for the schema too: drf-spectacular documents the page envelope.
+    pagination_class = Pagination
+
+    @extend_schema(responses=TeamOutput(many=True), summary="Your teams", tags=["teams"])
     def get(self, request):
-        paginator = Pagination()
+        paginator = self.pagination_class()
         teams = selectors.teams_for_principal(Principal.from_request(request))
         page = paginator.paginate_queryset(teams, request, self)
         return paginator.get_paginated_response(TeamOutput(page, many=True).data)
@@ -176,10 +178,13 @@ class TeamDetailApi(APIView):
 
 
 class MemberListApi(APIView):
-    @extend_schema(responses=paginated(MemberOutput), summary="Members of a team", tags=["teams"])
+    # Set here for the schema too: drf-spectacular documents the page envelope.
+    pagination_class = Pagination
+
+    @extend_schema(responses=MemberOutput(many=True), summary="Members of a team", tags=["teams"])
     def get(self, request, team):
         team_obj = selectors.team_for_principal(Principal.from_request(request), team)
-        paginator = Pagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(selectors.team_memberships(team_obj), request, self)
         return paginator.get_paginated_response(MemberOutput(page, many=True).data)
 
@@ -231,15 +236,18 @@ class MemberDetailApi(APIView):
 
 
 class KeyListApi(APIView):
+    # Set here for the schema too: drf-spectacular documents the page envelope.
+    pagination_class = Pagination
+
     @extend_schema(
-        responses=paginated(KeyOutput),
+        responses=KeyOutput(many=True),
         summary="Your keys and the keys of teams you administer",
         tags=["keys"],
     )
     def get(self, request):
         # Who holds which key is read as keys are managed: a narrow or team key may not.
         require_account_management(request)
-        paginator = Pagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(
             selectors.api_keys_visible_to(request.user), request, self
         )

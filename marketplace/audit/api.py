@@ -8,7 +8,6 @@ from rest_framework.views import APIView
 
 from marketplace.accounts.principals import Principal
 from marketplace.core.api import Pagination
-from marketplace.core.api_schema import paginated
 
 from . import exports, selectors
 
@@ -51,9 +50,12 @@ FILTER_PARAMETERS = [
 
 
 class TeamAuditApi(APIView):
+    # Set here for the schema too: drf-spectacular documents the page envelope.
+    pagination_class = Pagination
+
     @extend_schema(
         parameters=FILTER_PARAMETERS,
-        responses=paginated(AuditEventOutput),
+        responses=AuditEventOutput(many=True),
         summary="A team's audit trail, newest first (owners and admins)",
         tags=["teams"],
     )
@@ -61,6 +63,6 @@ class TeamAuditApi(APIView):
         principal = Principal.from_request(request)
         team_obj = selectors.audit_team_get(principal, team)
         events = selectors.events_filtered(selectors.team_events(team_obj), request.query_params)
-        paginator = Pagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(events, request, self)
         return paginator.get_paginated_response([exports.event_record(e) for e in page])

@@ -1,10 +1,10 @@
 """What the OpenAPI schema at /v1/schema says beyond each view's own annotations: how API keys
-are sent, the error body every operation may answer, and the envelope of paginated lists."""
+are sent, and the error body every operation may answer. (Paginated lists get their envelope
+from drf-spectacular itself, through each list view's `pagination_class`.)"""
 
 from __future__ import annotations
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from rest_framework import serializers
 
 ERROR_COMPONENT = "Error"
 ERROR_SCHEMA = {
@@ -75,24 +75,3 @@ def complete_schema(result, generator, request, public):
             if path.startswith("/v1/algo/"):
                 responses.setdefault("504", _error_response("The model did not finish in time"))
     return result
-
-
-_paginated: dict[type, type] = {}
-
-
-def paginated(serializer_class: type[serializers.Serializer]) -> type[serializers.Serializer]:
-    """The schema of a page of marketplace.core.api.Pagination, for `extend_schema`."""
-    if serializer_class not in _paginated:
-        name = serializer_class.__name__.removesuffix("Output")
-        _paginated[serializer_class] = type(
-            f"Paginated{name}List",
-            (serializers.Serializer,),
-            {
-                "__module__": serializer_class.__module__,
-                "count": serializers.IntegerField(),
-                "next": serializers.URLField(allow_null=True),
-                "previous": serializers.URLField(allow_null=True),
-                "results": serializer_class(many=True),
-            },
-        )
-    return _paginated[serializer_class]
