@@ -33,8 +33,7 @@ class CatalogQuery:
     @classmethod
     def from_params(cls, params) -> CatalogQuery:
         for name in ("search", "q", "task", "framework", "license", "owner", "tags", "sort"):
-            if "\x00" in (params.get(name) or ""):
-                raise InputError(f"{name}: must not contain a NUL character")
+            _refuse_nul(name, params.get(name))
         text = (params.get("search") or params.get("q") or "").strip()
         if len(text) > MAX_QUERY_LENGTH:
             raise InputError(f"search: at most {MAX_QUERY_LENGTH} characters")
@@ -73,10 +72,14 @@ class CatalogQuery:
 
 def suggestion_text(raw: str | None) -> str:
     """What the user typed into the search box, checked for autocompletion."""
-    text = raw or ""
-    if "\x00" in text:
-        raise InputError("q: must not contain a NUL character")
-    return text[:MAX_SUGGESTION_LENGTH]
+    _refuse_nul("q", raw)
+    return (raw or "")[:MAX_SUGGESTION_LENGTH]
+
+
+def _refuse_nul(name: str, value: str | None) -> None:
+    # PostgreSQL text cannot hold a NUL: a 400 here rather than a 500 from the database.
+    if value and "\x00" in value:
+        raise InputError(f"{name}: must not contain a NUL character")
 
 
 @dataclass
