@@ -44,6 +44,7 @@ import referencing.exceptions
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError, best_match
 from jsonschema_specifications import REGISTRY as METASCHEMAS
+from packaging.requirements import InvalidRequirement, Requirement
 
 from catalog.packages.archive import PackageError
 from catalog.packages.formats import (
@@ -549,17 +550,12 @@ class _ManifestReader:
                 continue
             if line.startswith("-"):
                 raise fail(line, "is an installer option, which is not allowed")
-            requirement, at, url = line.partition("@")
-            reference = url.strip() if at else requirement
-            if at and not reference.lower().startswith("https://"):
+            try:
+                requirement = Requirement(line)
+            except InvalidRequirement:
+                raise fail(line, "is not a package requirement (a path or a bare URL?)") from None
+            if requirement.url and not requirement.url.lower().startswith("https://"):
                 raise fail(line, "refers to something other than an https:// URL")
-            if not at and (
-                "://" in reference
-                or reference.lower().startswith("file:")
-                or reference.startswith(("/", ".", "~", "\\"))
-                or re.match(r"^[A-Za-z]:", reference)
-            ):
-                raise fail(line, "is a URL or a local path, not a package name")
 
     def tags(self) -> tuple[str, ...]:
         value, origin = self.value("tags")
