@@ -59,6 +59,7 @@ def model_spec_for(build: Build, package_dir) -> ModelSpec:
         package_dir=package_dir,
         requirements=requirements,
         network=bool(manifest.get("network", False)),
+        owner=str(build.model.owner_id),
     )
 
 
@@ -110,7 +111,7 @@ def execute_build(build_id) -> None:
         sandbox = sandbox_enabled()
         log(
             "Starting the model "
-            + ("in the sandbox" if sandbox else "WITHOUT a sandbox (bubblewrap is not available)")
+            + ("in the sandbox" if sandbox else "WITHOUT a sandbox (the operator set SANDBOX=off)")
         )
         process = ModelProcess(prepared.launch, sandbox=sandbox)
         load_started = time.monotonic()

@@ -129,7 +129,7 @@ def _run_generator(entry: dict, out_dir: Path, say: Say) -> None:
     generator trains the model in its own environment and writes it into the package."""
     script = DEMO_DIR / entry["generator"]
     requirements = (DEMO_DIR / entry["generator_requirements"]).read_text()
-    env = ensure_python_environment(requirements, log=lambda line: None)
+    env = ensure_python_environment(requirements, owner="platform", log=lambda line: None)
     say(f"  generating {entry['slug']} with {script.name}")
     result = subprocess.run(
         [str(env.python), str(script), str(out_dir)],

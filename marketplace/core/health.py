@@ -90,6 +90,8 @@ def check_sandbox() -> ComponentHealth:
     from marketplace.execution.sandbox import sandbox_status
 
     sandbox = sandbox_status()
+    if sandbox.unavailable:
+        return ComponentHealth(DOWN, sandbox.engine, sandbox.message)
     if sandbox.enabled and sandbox.cgroups:
         return ComponentHealth(OK, sandbox.engine, sandbox.message)
     if sandbox.enabled:

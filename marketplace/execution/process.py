@@ -44,13 +44,16 @@ from typing import Any, Literal
 from django.conf import settings
 
 from .cgroups import CgroupError, ModelCgroup, cgroup_support
+from .network import egress_socket
 from .sandbox import (
     SANDBOX_PACKAGE_DIR,
     SANDBOX_SHIMS_DIR,
     ResourceLimits,
     apply_limits,
-    bubblewrap_argv,
+    confine,
     format_bytes,
+    run_unsandboxed,
+    sandbox_owner,
 )
 
 logger = logging.getLogger(__name__)
@@ -182,6 +185,9 @@ class ModelProcess:
         spec = self.spec
         self._tmp_dir = tempfile.mkdtemp(prefix="model-tmp-")
         os.chmod(self._tmp_dir, 0o700)
+        owner = sandbox_owner()
+        if owner is not None:  # the platform is root; the model is not
+            os.chown(self._tmp_dir, *owner)
         package = SANDBOX_PACKAGE_DIR if self.sandbox else str(spec.package_dir)
         shims = SANDBOX_SHIMS_DIR if self.sandbox else str(Path(__file__).parent / "shims")
         tmp = "/tmp" if self.sandbox else self._tmp_dir  # noqa: S108 - the sandbox's own /tmp
@@ -210,25 +216,39 @@ class ModelProcess:
         elif spec.result_channel == "fifo":
             fifo = os.path.join(self._tmp_dir, "algoout")
             os.mkfifo(fifo, 0o600)
+            if owner is not None:
+                os.chown(fifo, *owner)
             # Opened read-write, the FIFO never reports end-of-file between the writer's
             # open/close cycles (the ADK reopens it for every response).
             read_fd = os.open(fifo, os.O_RDWR)
 
-        if self.sandbox:
-            full_argv = (
-                bubblewrap_argv(
+        confined_preexec = None
+        try:
+            if self.sandbox:
+                confined = confine(
+                    argv,
                     package_dir=spec.package_dir,
                     tmp_dir=self._tmp_dir,
                     read_only_paths=spec.read_only_paths,
-                    network=spec.network,
+                    egress_socket=egress_socket() if spec.network else None,
                     env=env,
                 )
-                + argv
-            )
-            child_env = {"PATH": env["PATH"]}
-            cwd = None
-        else:
-            full_argv, child_env, cwd = argv, env, str(spec.package_dir)
+                full_argv, confined_preexec = confined.argv, confined.preexec
+                child_env = {"PATH": env["PATH"]}
+                cwd = None
+            else:
+                unconfined = run_unsandboxed(
+                    argv,
+                    visible_paths=[spec.package_dir, self._tmp_dir, *spec.read_only_paths],
+                )
+                full_argv, confined_preexec = unconfined.argv, unconfined.preexec
+                child_env, cwd = env, str(spec.package_dir)
+        except BaseException:
+            for fd in (read_fd, write_fd):
+                if fd is not None:
+                    os.close(fd)
+            self._cleanup_tmp()
+            raise
 
         try:
             self._cgroup = self._make_cgroup()
@@ -245,6 +265,8 @@ class ModelProcess:
             if cgroup is not None:
                 cgroup.enter()
             apply_limits(limits, limit_data=limit_data)
+            if confined_preexec is not None:
+                confined_preexec()
 
         try:
             self.process = subprocess.Popen(  # noqa: S603 - argv built from the manifest's runtime

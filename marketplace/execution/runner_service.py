@@ -33,6 +33,7 @@ from marketplace.core.logging import logged_runner_call
 
 from .pool import PoolBusy, PoolSettings, WarmPool
 from .process import ModelCrashed, ModelProcessError, ModelStartError, ModelTimeout
+from .sandbox import SandboxUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -114,6 +115,8 @@ class RunnerService:
             return {"failure": {"kind": "crashed", "message": exc.message, "output": exc.output}}
         except PoolBusy as exc:
             return {"failure": {"kind": "busy", "message": str(exc)}}
+        except SandboxUnavailable as exc:
+            return {"failure": {"kind": "sandbox", "message": str(exc)}}
         result = outcome.result
         return {
             "result": result.result,

@@ -90,7 +90,7 @@ def result_from_runner(answer: dict) -> ExecutionResult:
                 error={"message": failure["message"], "error_type": "TimeoutError"},
                 stdout=failure.get("output", ""),
             )
-        if kind in ("busy", "unknown_build", "internal"):
+        if kind in ("busy", "unknown_build", "internal", "sandbox"):
             raise ExecutionUnavailable(failure.get("message", kind))
         error_type = "LoadingError" if kind == "start" else "AlgorithmError"
         return ExecutionResult(

@@ -22,6 +22,8 @@ class ModelSpec:
     requirements: str = ""
     network: bool = False
     limits: ResourceLimits = field(default_factory=ResourceLimits)
+    # Whose environment this is when it cannot be shared (see environments.py).
+    owner: str = ""
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,7 @@ class Runtime:
 class PythonBased(Runtime):
     def environment(self, spec: ModelSpec, *, log: Log) -> PythonEnvironment:
         requirements = "\n".join([*self.base_requirements, spec.requirements])
-        return ensure_python_environment(requirements, log=log)
+        return ensure_python_environment(requirements, owner=spec.owner, log=log)
 
     def prepare(self, spec: ModelSpec, *, log: Log) -> Prepared:
         env = self.environment(spec, log=log)

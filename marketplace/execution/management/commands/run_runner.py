@@ -4,7 +4,7 @@ import threading
 from django.core.management.base import BaseCommand
 
 from marketplace.execution.runner_service import pool_from_settings, serve, socket_path
-from marketplace.execution.sandbox import sandbox_enabled
+from marketplace.execution.sandbox import sandbox_enabled, warn_if_unsandboxed
 
 
 class Command(BaseCommand):
@@ -16,6 +16,7 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, lambda *_: stop.set())
         path = socket_path()
         sandbox = sandbox_enabled()
+        warn_if_unsandboxed("runner")
         self.stdout.write(f"[runner] serving on {path} (sandbox {'on' if sandbox else 'OFF'})")
         serve(path, pool_from_settings(sandbox=sandbox), stop=stop)
         self.stdout.write("[runner] stopped; every model process was ended")
