@@ -36,6 +36,13 @@ _heartbeat_stop = None
 
 
 @signals.worker_ready.connect
+def _warn_if_unsandboxed(sender, **kwargs):
+    from marketplace.execution.sandbox import warn_if_unsandboxed
+
+    warn_if_unsandboxed(f"worker {sender.hostname}")
+
+
+@signals.worker_ready.connect
 def _start_heartbeat(sender, **kwargs):
     global _heartbeat_stop
     from marketplace.core.heartbeat import start_heartbeat_thread

@@ -529,10 +529,12 @@ class _ManifestReader:
         return None
 
     def requirement_lines(self, path: Path, name: str) -> None:
-        """Requirements are installed on the platform's host, outside the sandbox: only
-        package names (with versions, extras, markers, or an https:// URL) are accepted. An
-        option (-r /etc/passwd, -e ., --index-url, --find-links) or a local or file:, git+ssh:
-        reference would read the host's files or credentials, or install the host's code."""
+        """Requirements are installed by the platform's installer (in the sandbox, but with
+        the platform's index settings): only package names (with versions, extras, markers,
+        or an https:// URL to a public host) are accepted. An option (-r /etc/passwd, -e .,
+        --index-url, --find-links), a local or file:, git+ssh: reference, a URL naming this
+        host's or a private network's address, or a ${VARIABLE} (which the installer would
+        expand from its environment) would reach what is not the model's."""
 
         def fail(line: str, why: str) -> ManifestError:
             return ManifestError(
@@ -550,6 +552,8 @@ class _ManifestReader:
                 continue
             if line.startswith("-"):
                 raise fail(line, "is an installer option, which is not allowed")
+            if "$" in line:
+                raise fail(line, "names an environment variable ($), which is not expanded")
             try:
                 requirement = Requirement(line)
             except InvalidRequirement:
