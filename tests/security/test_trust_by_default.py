@@ -242,3 +242,36 @@ def test_requirements_naming_variables_are_refused(db, tmp_path):
     (package / "requirements.txt").write_text("evil @ https://files.example/${HOME}/x.whl\n")
     with pytest.raises(ManifestError, match="environment variable"):
         load_manifest(package)
+
+
+@pytest.fixture
+def sandbox_off(settings):
+    settings.SANDBOX = "off"
+    return settings
+
+
+def test_sandbox_off_still_never_runs_a_model_as_root(sandbox_off, owner, storage, runner):  # noqa: F811
+    """SANDBOX=off is the operator's explicit choice, and still the model is not root: it
+    runs as the sandbox user, and the platform's closed folders show it only its own
+    package and environment. Staff are warned on every page; the model page says so."""
+    if not sandbox.platform_is_root():
+        pytest.skip("the platform is not root here: models run as its own user")
+    var = Path(sandbox_off.VAR_DIR)
+    os.chmod(var, 0o700)
+    (var / "demo-credentials.txt").write_text("admin password: hunter2\n")
+    publish(owner, PROBE_MODEL)
+    client = key_client(owner)
+    answer = call(client, "probe", {"look": "who"})
+    assert answer.status_code == 200, answer.content
+    assert answer.json()["result"]["uid"] == sandbox.sandbox_user()[0]
+    answer = call(client, "probe", {"look": "paths", "paths": [str(var / "demo-credentials.txt")]})
+    assert "hunter2" not in str(answer.json()), answer.content
+
+    staff = UserFactory(username="root-admin", is_staff=True)
+    browser = Client()
+    browser.force_login(staff)
+    page = browser.get("/ada/probe").content.decode()
+    assert "data-sandbox-warning" in page and "SANDBOX=off" in page
+    assert "data-sandbox-off" in page
+    visitor = Client().get("/ada/probe").content.decode()
+    assert "data-sandbox-warning" not in visitor and "data-sandbox-off" in visitor
