@@ -28,7 +28,7 @@ from tests.live_platform import Platform, call_text, demo_key, publish_with_cli
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not redis_server_available(), reason="needs redis-server")
+@pytest.mark.skipif(not redis_server_available(), reason="needs redis-server (apt-get install redis-server; .ci/run does it)")
 def test_calls_run_on_a_worker_through_the_hardware_queue(server_tmp_path):
     # A Redis of this test's own: no other platform's worker takes its tasks.
     with private_redis() as redis_port:
