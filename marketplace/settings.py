@@ -270,10 +270,13 @@ except ValueError:
 EXECUTION_BACKEND = env("EXECUTION_BACKEND", "local")
 if EXECUTION_BACKEND not in {"local", "celery"}:
     raise ImproperlyConfigured("EXECUTION_BACKEND must be 'local' or 'celery'")
-# auto: bubblewrap when it is installed and works; off: resource limits only.
+# auto/bubblewrap: tenant code only in bubblewrap (the system's, else the bundled one), and
+# none of it when no bubblewrap works; off: unconfined, resource limits only.
 SANDBOX = env("SANDBOX", "auto")
 if SANDBOX not in {"auto", "bubblewrap", "off"}:
     raise ImproperlyConfigured("SANDBOX must be 'auto', 'bubblewrap' or 'off'")
+# The host user tenant code runs as when the platform runs as root.
+SANDBOX_USER = env("SANDBOX_USER", "nobody")
 
 # Model packages: the upload itself, what it may expand to, and its shape.
 PACKAGE_MAX_UPLOAD_BYTES = env_int("PACKAGE_MAX_UPLOAD_BYTES", 200 * 1024**2)
