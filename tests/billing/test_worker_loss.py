@@ -26,7 +26,10 @@ from tests.live_platform import Platform, demo_key, loopback_services_available,
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not loopback_services_available(), reason="needs PostgreSQL on loopback"),
-    pytest.mark.skipif(not redis_server_available(), reason="needs redis-server (apt-get install redis-server; .ci/run does it)"),
+    pytest.mark.skipif(
+        not redis_server_available(),
+        reason="needs redis-server (apt-get install redis-server; .ci/run does it)",
+    ),
 ]
 
 NAP = "import time\n\ndef apply(seconds):\n    time.sleep(float(seconds))\n    return 'rested'\n"

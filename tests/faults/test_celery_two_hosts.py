@@ -27,7 +27,10 @@ from tests.live_platform import ROOT, Platform, call_text, demo_key, publish_wit
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not redis_server_available(), reason="needs redis-server (apt-get install redis-server; .ci/run does it)"),
+    pytest.mark.skipif(
+        not redis_server_available(),
+        reason="needs redis-server (apt-get install redis-server; .ci/run does it)",
+    ),
 ]
 
 PREDICT = (

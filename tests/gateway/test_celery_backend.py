@@ -7,6 +7,7 @@ what it does then (tests/faults/test_celery_two_hosts.py loses a real host)."""
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 
 import pytest
@@ -28,7 +29,10 @@ from tests.live_platform import Platform, call_text, demo_key, publish_with_cli
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not redis_server_available(), reason="needs redis-server (apt-get install redis-server; .ci/run does it)")
+@pytest.mark.skipif(
+    not redis_server_available(),
+    reason="needs redis-server (apt-get install redis-server; .ci/run does it)",
+)
 def test_calls_run_on_a_worker_through_the_hardware_queue(server_tmp_path):
     # A Redis of this test's own: no other platform's worker takes its tasks.
     with private_redis() as redis_port:
@@ -93,12 +97,28 @@ def listener():
         yield connection
 
 
+def _wait_until_session_ended(listener, backend_pid: int) -> None:
+    """A closed connection's server process ends (and lets go of its locks) a moment after
+    the client closed it; on a busy machine that moment can be long."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        row = listener.execute(
+            "SELECT 1 FROM pg_stat_activity WHERE pid = %s", [backend_pid]
+        ).fetchone()
+        if row is None:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"the worker's session {backend_pid} did not end")
+
+
 def test_a_call_whose_worker_session_holds_its_lock_is_not_lost(running_call, listener):
     with _listen_connection() as worker_session:
+        backend_pid = worker_session.execute("SELECT pg_backend_pid()").fetchone()[0]
         hold_running_call(worker_session, str(running_call.pk))
         assert not worker_lost(listener, running_call)
         assert not worker_lost(listener, running_call)  # looking does not take it away
     # The worker's process (and so its session) is gone; the call is still "running".
+    _wait_until_session_ended(listener, backend_pid)
     assert worker_lost(listener, running_call)
 
 
