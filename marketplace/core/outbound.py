@@ -261,12 +261,13 @@ class OutboundTarget:
         if parts.username is not None or parts.password is not None:
             raise OutboundRefused("the URL must not contain credentials (user:password@)")
         hostname = normalized_hostname(parts.hostname or "")
-        path = parts.path or "/"
+        request_target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         return cls(
             scheme,
             hostname,
             port or (443 if scheme == "https" else 80),
-            path + (f"?{parts.query}" if parts.query else ""),
+            # An IRI's path may hold any printable character; a request line holds ASCII.
+            "".join(ch if ch.isascii() else urllib.parse.quote(ch) for ch in request_target),
         )
 
 
@@ -296,15 +297,24 @@ def require_public_url(url: str, *, field: str) -> None:
 def connect_pinned(
     addresses: list[str], port: int, *, timeout: float, hostname: str
 ) -> socket.socket:
-    """A TCP connection to the first of the checked addresses that answers."""
-    reason = "no address"
+    """A TCP connection to the first of the checked addresses that answers, all of them
+    tried within `timeout`. Raises OutboundTimeout when the last one did not answer in time,
+    OutboundError when none would connect."""
+    deadline = time.monotonic() + timeout
+    reason, timed_out = "no address", False
     for address in addresses:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            timed_out = True
+            break
         try:
-            return socket.create_connection((address, port), timeout=timeout)
+            return socket.create_connection((address, port), timeout=remaining)
         except TimeoutError:
-            reason = "timed out"
+            reason, timed_out = "timed out", True
         except OSError as error:
-            reason = error.strerror or type(error).__name__
+            reason, timed_out = error.strerror or type(error).__name__, False
+    if timed_out:
+        raise OutboundTimeout(f"{hostname}:{port} did not accept a connection in {timeout:g}s")
     raise OutboundError(f"could not connect to {hostname}:{port} ({reason})")
 
 

@@ -35,6 +35,7 @@ from marketplace.core.outbound import (
     OutboundPolicy,
     OutboundRefused,
     OutboundTarget,
+    OutboundTimeout,
     connect_pinned,
 )
 
@@ -227,6 +228,8 @@ class EgressProxy:
             upstream = connect_pinned(
                 addresses, port, timeout=self.connect_timeout, hostname=hostname
             )
+        except OutboundTimeout as error:
+            raise ProxyRefusal(504, str(error)) from None
         except OutboundError as error:
             raise ProxyRefusal(502, str(error)) from None
         self._track(upstream)

@@ -528,6 +528,13 @@ def test_answers_are_bounded_in_size_and_time(settings):
             outbound_request("GET", big.url, max_response_bytes=1024 * 1024)
 
 
+def test_a_path_outside_ascii_is_sent_percent_encoded(settings):
+    with Recorder() as receiver:
+        allow_outbound(settings, receiver.url)
+        assert post_signed(f"{receiver.url}/hé?q=ü", {}, secret="s", event="e", delivery_id="d")
+    assert receiver.requests[0]["path"] == "/h%C3%A9?q=%C3%BC"
+
+
 def test_a_closed_allowed_port_says_it_could_not_connect(settings):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
