@@ -398,6 +398,32 @@ def test_a_budget_alert_to_loopback_reaches_nothing(acme, dns, mailoutbox):
     assert internal.requests == []
 
 
+def test_an_invocation_webhook_to_loopback_reaches_nothing_and_an_allowed_one_is_signed(
+    db, dns, settings
+):
+    from marketplace.gateway.models import Invocation
+    from marketplace.gateway.tasks import WebhookNotDelivered, deliver_invocation_webhook
+    from tests.gateway.factories import InvocationFactory
+
+    with Recorder() as internal, Recorder() as allowed:
+        dns.answer("calls.tenant.test", ["127.0.0.1"])
+        refused = InvocationFactory(webhook_url=f"http://calls.tenant.test:{internal.port}/")
+        with pytest.raises(WebhookNotDelivered, match="does not send to"):
+            deliver_invocation_webhook(str(refused.pk))
+        assert Invocation.objects.get(pk=refused.pk).webhook_delivered_at is None
+
+        allow_outbound(settings, allowed.url)
+        delivered = InvocationFactory(webhook_url=f"{allowed.url}/done")
+        deliver_invocation_webhook(str(delivered.pk))
+        assert Invocation.objects.get(pk=delivered.pk).webhook_delivered_at is not None
+    assert internal.requests == []
+    (request,) = allowed.requests
+    assert request["headers"]["X-Marketplace-Signature"] == sign(
+        signing_secret(delivered.caller_team_id), request["body"]
+    )
+    assert json.loads(request["body"])["request_id"] == str(delivered.pk)
+
+
 def test_an_http_model_whose_server_moved_to_loopback_fails_its_build_and_calls(
     acme, dns, transactional_db, settings, tmp_path
 ):
