@@ -18,6 +18,7 @@ from marketplace.accounts.models import Team, User
 from marketplace.audit.models import Action
 from marketplace.audit.services import audit_record
 from marketplace.core.errors import AuthorizationError, ConflictError, InputError
+from marketplace.core.outbound import require_public_url
 
 from . import budgets, notifications
 from .models import Budget, ComputePrice
@@ -217,6 +218,7 @@ def budget_validate(
             raise InputError(
                 "webhook_url: must be an http(s) URL", fields={"webhook_url": ["invalid"]}
             ) from None
+        require_public_url(webhook_url, field="webhook_url")
     return project, amount, thresholds, webhook_url
 
 

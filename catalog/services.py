@@ -23,6 +23,7 @@ from marketplace.audit.models import Action
 from marketplace.audit.services import audit_record
 from marketplace.core import metrics
 from marketplace.core.errors import AuthorizationError, ConflictError, InputError
+from marketplace.core.outbound import require_public_url
 
 from . import access
 from .models import (
@@ -182,6 +183,7 @@ def remote_build_create(*, actor: User, owner: Team, spec: dict) -> tuple[Build,
     url, protocol = str(http.get("url", "")), http.get("protocol", "json")
     if not url.startswith(("http://", "https://")):
         raise InputError("http.url: must be an http(s) URL", fields={"http.url": ["invalid"]})
+    require_public_url(url, field="http.url")
     if protocol not in PROTOCOLS:
         raise InputError(
             f"http.protocol: one of {', '.join(PROTOCOLS)}", fields={"http.protocol": ["invalid"]}
@@ -542,6 +544,7 @@ def webhook_create(*, actor: User, owner: Team, url: str, events: list[str]) -> 
         raise AuthorizationError(f"Only owners and admins of {owner.slug} can add webhooks")
     if not url.startswith(("http://", "https://")):
         raise InputError("url: must be an http(s) URL", fields={"url": ["invalid"]})
+    require_public_url(url, field="url")
     unknown = set(events) - set(WebhookEvent.values)
     if not events or unknown:
         raise InputError(

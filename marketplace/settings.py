@@ -402,6 +402,11 @@ X_FRAME_OPTIONS = "DENY"
 # limit sits just above it so that check is the one users meet.
 GATEWAY_MAX_BODY_BYTES = env_int("GATEWAY_MAX_BODY_BYTES", 10 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = GATEWAY_MAX_BODY_BYTES + 1024 * 1024
+# What the platform sends on a tenant's behalf (webhooks, inference servers, sandboxed code)
+# never goes to loopback, private, link-local or metadata addresses (marketplace.core.outbound)
+# except these: host names, host:port, addresses and networks (CIDR), e.g. an in-cluster
+# inference server "10.2.0.0/16:8080" or "triton.models.svc".
+OUTBOUND_ALLOWED_NETWORKS = env_list("OUTBOUND_ALLOWED_NETWORKS", "")
 
 EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "marketplace@localhost")

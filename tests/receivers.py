@@ -6,6 +6,7 @@ import threading
 import time
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
 
 
 @contextmanager
@@ -36,3 +37,14 @@ def wait_for(received: list, count: int, seconds: float = 30) -> list:
     while len(received) < count and time.monotonic() < deadline:
         time.sleep(0.1)
     return received
+
+
+def allow_outbound(settings, url: str) -> None:
+    """Let the platform reach this test's loopback server, as an operator would for an
+    in-cluster service: its host:port joins OUTBOUND_ALLOWED_NETWORKS (loopback is refused
+    otherwise)."""
+    parts = urlsplit(url)
+    settings.OUTBOUND_ALLOWED_NETWORKS = [
+        *settings.OUTBOUND_ALLOWED_NETWORKS,
+        f"{parts.hostname}:{parts.port}",
+    ]

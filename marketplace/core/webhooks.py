@@ -7,8 +7,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import urllib.error
-import urllib.request
+
+from marketplace.core.outbound import OutboundError, outbound_request
 
 SIGNATURE_HEADER = "X-Marketplace-Signature"
 EVENT_HEADER = "X-Marketplace-Event"
@@ -28,25 +28,26 @@ def sign(secret: str, body: bytes) -> str:
 def post_signed(
     url: str, payload: dict, *, secret: str, event: str, delivery_id: str, timeout: float = 10
 ) -> int:
-    """POST `payload`; returns the HTTP status of a 2xx answer, raises DeliveryFailed
-    otherwise (an error status, or no answer)."""
+    """POST `payload` under the outbound policy; returns the HTTP status of a 2xx answer,
+    raises DeliveryFailed otherwise (a refused destination, an error status, a redirect, or no
+    answer), with at most one short line of what the receiver said."""
     body = json.dumps(payload, sort_keys=True, default=str).encode()
-    request = urllib.request.Request(  # noqa: S310 - http(s) checked when the URL was given
-        url,
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "User-Agent": "modelplace-webhooks/1",
-            SIGNATURE_HEADER: sign(secret, body),
-            EVENT_HEADER: event,
-            DELIVERY_HEADER: delivery_id,
-        },
-    )
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-            return response.status
-    except urllib.error.HTTPError as error:
-        raise DeliveryFailed(f"HTTP {error.code}", status=error.code) from None
-    except (urllib.error.URLError, OSError) as error:
-        raise DeliveryFailed(str(error)[:500]) from None
+        response = outbound_request(
+            "POST",
+            url,
+            body=body,
+            headers={
+                "Content-Type": "application/json",
+                "User-Agent": "modelplace-webhooks/1",
+                SIGNATURE_HEADER: sign(secret, body),
+                EVENT_HEADER: event,
+                DELIVERY_HEADER: delivery_id,
+            },
+            timeout=timeout,
+        )
+    except OutboundError as error:
+        raise DeliveryFailed(str(error)) from None
+    if not response.ok:
+        raise DeliveryFailed(response.summary(), status=response.status)
+    return response.status

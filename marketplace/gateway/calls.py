@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from marketplace.core.errors import InputError, RequestTooLargeError
+from marketplace.core.outbound import require_public_url
 
 MAX_TIMEOUT_SECONDS = 3000
 DEFAULT_TIMEOUT_SECONDS = 300
@@ -112,8 +113,10 @@ def parse_call(request) -> CallInput:
     if output not in ("default", "raw", "void"):
         raise InputError("output: must be raw or void")
     webhook = (params.get("webhook") or "").strip()
-    if webhook and not webhook.startswith(("http://", "https://")):
-        raise InputError("webhook: must be an http(s) URL")
+    if webhook:
+        if not webhook.startswith(("http://", "https://")):
+            raise InputError("webhook: must be an http(s) URL")
+        require_public_url(webhook, field="webhook")
     return CallInput(
         content_type=content_type,
         data=data,

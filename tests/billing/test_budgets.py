@@ -28,7 +28,7 @@ from marketplace.core.webhooks import sign
 from marketplace.gateway.tasks import signing_secret
 from tests.conftest import assert_error_shape
 from tests.factories import UserFactory, make_key
-from tests.receivers import wait_for, webhook_receiver
+from tests.receivers import allow_outbound, wait_for, webhook_receiver
 
 ENDPOINT = "/v1/algo/ada/toolbox/1.0.0"
 BUDGET = "/v1/teams/acme/budget"
@@ -119,9 +119,10 @@ def closed_port_url() -> str:
 
 @pytest.mark.slow
 def test_each_threshold_notifies_once_by_mail_and_by_signed_webhook(
-    toolbox, acme, one_credit_calls, async_worker, mailoutbox
+    toolbox, acme, one_credit_calls, async_worker, mailoutbox, settings
 ):
     with webhook_receiver() as (url, received):
+        allow_outbound(settings, url)
         budget, created = services.budget_set(
             actor=acme.boss,
             team=acme.team,
@@ -197,13 +198,15 @@ def test_a_threshold_notifies_once_a_month_and_again_the_next(acme, mailoutbox):
     assert BudgetAlert.objects.filter(budget=budget).count() == 2
 
 
-def test_a_failed_webhook_is_retried_without_mailing_twice(acme, mailoutbox):
+def test_a_failed_webhook_is_retried_without_mailing_twice(acme, mailoutbox, settings):
+    closed = closed_port_url()
+    allow_outbound(settings, closed)
     budget, _ = services.budget_set(
         actor=acme.boss,
         team=acme.team,
         monthly_amount="10",
         thresholds=[50],
-        webhook_url=closed_port_url(),
+        webhook_url=closed,
     )
     spend(acme.team, 6)
     args = {"budget_id": budget.pk, "month": current_month(), "threshold": 50}
@@ -213,6 +216,7 @@ def test_a_failed_webhook_is_retried_without_mailing_twice(acme, mailoutbox):
     assert alert.notified_at is None and len(mailoutbox) == 1
     assert notifications.budget_alerts_sweep() == 1  # not delivered yet: queued again
     with webhook_receiver() as (url, received):
+        allow_outbound(settings, url)
         Budget.objects.filter(pk=budget.pk).update(webhook_url=url)
         assert notifications.budget_threshold_notify(**args)
         assert not notifications.budget_threshold_notify(**args)

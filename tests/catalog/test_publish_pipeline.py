@@ -19,6 +19,7 @@ from catalog.models import Build, BuildStatus, Version
 from marketplace.celery import app as celery_app
 from tests.catalog.conftest import ECHO_MODEL, write_package
 from tests.factories import UserFactory, make_key
+from tests.receivers import allow_outbound
 from tests.receivers import webhook_receiver as receiving_webhooks
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -46,8 +47,9 @@ def build_worker(settings):
 
 
 @pytest.fixture
-def webhook_receiver():
+def webhook_receiver(settings):
     with receiving_webhooks() as receiver:
+        allow_outbound(settings, receiver[0])
         yield receiver
 
 

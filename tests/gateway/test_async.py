@@ -13,14 +13,16 @@ import pytest
 
 from marketplace.gateway.models import Invocation
 from tests.gateway.conftest import key_client
+from tests.receivers import allow_outbound
 from tests.receivers import webhook_receiver as receiving_webhooks
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def receiver():
+def receiver(settings):
     with receiving_webhooks() as receiver:
+        allow_outbound(settings, receiver[0])
         yield receiver
 
 

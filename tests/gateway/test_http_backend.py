@@ -17,6 +17,7 @@ from marketplace.execution.backends.http import oip_request, oip_result
 from tests.conftest import assert_error_shape
 from tests.factories import UserFactory
 from tests.gateway.conftest import key_client
+from tests.receivers import allow_outbound
 
 pytestmark = pytest.mark.slow
 
@@ -69,11 +70,13 @@ class InferenceServer(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def inference_server():
+def inference_server(settings):
     server = ThreadingHTTPServer(("127.0.0.1", 0), InferenceServer)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}"
+    url = f"http://127.0.0.1:{server.server_port}"
+    allow_outbound(settings, url)
+    yield url
     server.shutdown()
 
 
@@ -128,7 +131,9 @@ def test_oip_v2_model_end_to_end(inference_server, transactional_db, storage):
     assert response.json()["result"] == {"sum": [2, 4.5], "echo": [[1, 1], [2, 2.5]]}
 
 
-def test_errors_and_timeouts_of_the_inference_server(inference_server, transactional_db, storage):
+def test_errors_and_timeouts_of_the_inference_server(
+    inference_server, transactional_db, storage, settings
+):
     owner = UserFactory(username="ops")
     client = key_client(owner)
     failing = _register(
@@ -173,6 +178,7 @@ def test_errors_and_timeouts_of_the_inference_server(inference_server, transacti
     timed_out = client.post("/v1/algo/ops/slow?timeout=1", {}, format="json")
     assert_error_shape(timed_out, 504, "TimeoutError")
 
+    allow_outbound(settings, "http://127.0.0.1:9/")  # the discard port: nothing listens
     nowhere = _register(
         client,
         "ops",

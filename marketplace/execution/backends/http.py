@@ -15,11 +15,18 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-import urllib.error
-import urllib.request
 from functools import reduce
 
+from django.conf import settings
+
 from marketplace.core.health import OK, ComponentHealth
+from marketplace.core.outbound import (
+    OutboundError,
+    OutboundRefused,
+    OutboundTimeout,
+    outbound_request,
+    short_line,
+)
 
 from . import ExecutionBackend, ExecutionRequest, ExecutionResult, register
 
@@ -85,8 +92,36 @@ def oip_result(answer: dict):
     }
 
 
+def _timeout_result(timeout: float) -> ExecutionResult:
+    return ExecutionResult(
+        "timeout",
+        error={
+            "message": f"the inference server did not answer within {timeout:g} seconds",
+            "error_type": "TimeoutError",
+        },
+    )
+
+
+def _failure(message: str, started: float) -> ExecutionResult:
+    return ExecutionResult(
+        "failed",
+        duration=time.monotonic() - started,
+        error={"message": message, "error_type": "AlgorithmError"},
+    )
+
+
+def _error_detail(body: bytes) -> str:
+    """One short line of an error answer: its JSON "error" when it has one."""
+    with contextlib.suppress(ValueError):
+        error = json.loads(body).get("error")
+        if isinstance(error, str):
+            return short_line(error)
+    return short_line(body)
+
+
 def forward(config: dict, content_type: str, data, timeout: float) -> ExecutionResult:
-    """Send one call to the model's inference server."""
+    """Send one call to the model's inference server, under the outbound policy. An error
+    carries at most one short line of what the server said."""
     protocol = config.get("protocol", "json")
     if content_type != "json":
         return ExecutionResult(
@@ -97,65 +132,42 @@ def forward(config: dict, content_type: str, data, timeout: float) -> ExecutionR
         body = oip_request(data, input_name=config.get("input_name", "input-0"))
     else:
         url, body = config["url"], data
-    request = urllib.request.Request(  # noqa: S310 - http(s) checked when the model was made
-        url,
-        data=json.dumps(body).encode(),
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "Accept": "application/json",
-            "User-Agent": "modelplace-gateway/1",
-        },
-    )
     started = time.monotonic()
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-            answer = json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as exc:
-        detail = exc.read()[:2000].decode("utf-8", errors="replace")
-        with contextlib.suppress(ValueError, AttributeError):
-            detail = json.loads(detail).get("error", detail)
-        return ExecutionResult(
-            "failed",
-            duration=time.monotonic() - started,
-            error={
-                "message": f"the inference server answered HTTP {exc.code}: {detail}",
-                "error_type": "AlgorithmError",
+        response = outbound_request(
+            "POST",
+            url,
+            body=json.dumps(body).encode(),
+            headers={
+                "Content-Type": "application/json",
+                "Accept": "application/json",
+                "User-Agent": "modelplace-gateway/1",
             },
+            timeout=timeout,
+            max_response_bytes=settings.SANDBOX_ANSWER_BYTES,
         )
-    except TimeoutError:
-        return ExecutionResult(
-            "timeout",
-            error={
-                "message": f"the inference server did not answer within {timeout:g} seconds",
-                "error_type": "TimeoutError",
-            },
-        )
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        if isinstance(reason, TimeoutError):
-            return ExecutionResult(
-                "timeout",
-                error={
-                    "message": f"the inference server did not answer within {timeout:g} seconds",
-                    "error_type": "TimeoutError",
-                },
-            )
-        return ExecutionResult(
-            "failed",
-            duration=time.monotonic() - started,
-            error={
-                "message": f"the inference server could not be reached: {reason}",
-                "error_type": "AlgorithmError",
-            },
+    except OutboundTimeout:
+        return _timeout_result(timeout)
+    except OutboundRefused as refusal:
+        return _failure(f"the inference server is not allowed: {refusal}", started)
+    except OutboundError as error:
+        return _failure(f"the inference server could not be reached: {error}", started)
+    if not response.ok:
+        detail = _error_detail(response.body)
+        return _failure(
+            f"the inference server answered HTTP {response.status}"
+            + (f": {detail}" if detail else ""),
+            started,
         )
     duration = time.monotonic() - started
     try:
+        answer = json.loads(response.body or b"null")
         result = oip_result(answer) if protocol == "oip-v2" else answer
-    except HttpModelError as exc:
-        return ExecutionResult(
-            "failed", duration=duration, error={"message": str(exc), "error_type": "AlgorithmError"}
-        )
+    except ValueError:
+        return _failure("the inference server's answer is not JSON", started)
+    except (HttpModelError, AttributeError, TypeError) as exc:
+        message = str(exc) if isinstance(exc, HttpModelError) else "the answer is not OIP"
+        return _failure(message, started)
     return ExecutionResult("succeeded", result=result, content_type="json", duration=duration)
 
 
