@@ -54,6 +54,7 @@ from catalog.packages.formats import (
     format_problem,
     mlflow_model_problem,
 )
+from marketplace.core.outbound import OutboundRefused, check_public_url
 
 RUNTIMES = ("python", "node", "command", "adk")  # code runtimes
 FORMATS = ("mlflow", "onnx", "skops")  # standard formats, no code
@@ -560,6 +561,11 @@ class _ManifestReader:
                 raise fail(line, "is not a package requirement (a path or a bare URL?)") from None
             if requirement.url and not requirement.url.lower().startswith("https://"):
                 raise fail(line, "refers to something other than an https:// URL")
+            if requirement.url:
+                try:
+                    check_public_url(requirement.url)
+                except OutboundRefused as refusal:
+                    raise fail(line, f"cannot be fetched: {refusal}") from None
 
     def tags(self) -> tuple[str, ...]:
         value, origin = self.value("tags")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import subprocess
 import textwrap
 import threading
@@ -187,29 +186,58 @@ def test_a_model_cannot_reach_the_network_or_the_database(tmp_path, settings):
 
 
 @needs_bwrap
-def test_a_model_with_network_true_can_connect(tmp_path):
-    listener = socket.create_server(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
-    accepted = []
-    threading.Thread(target=lambda: accepted.append(listener.accept()), daemon=True).start()
+def test_a_model_with_network_true_reaches_only_what_the_egress_proxy_allows(tmp_path, settings):
+    """`network = true` is the public internet through the egress proxy: never this host's
+    loopback (nor private ranges), directly or through the proxy, unless the operator
+    allows that address."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Hello(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"hello from the host")
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hello)
+    port = server.server_address[1]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
     spec = model(
         tmp_path,
         f"""
         import socket
+        import urllib.error
+        import urllib.request
 
         def apply(data):
-            socket.create_connection(("127.0.0.1", {port}), timeout=2).close()
-            return "connected"
+            try:
+                socket.create_connection(("127.0.0.1", {port}), timeout=2).close()
+                direct = "connected"
+            except OSError as exc:
+                direct = type(exc).__name__
+            try:
+                with urllib.request.urlopen("http://127.0.0.1:{port}/", timeout=5) as answer:
+                    proxied = answer.read().decode()
+            except urllib.error.HTTPError as exc:
+                proxied = exc.code
+            return {{"direct": direct, "proxied": proxied}}
         """,
         network=True,
     )
     try:
+        settings.OUTBOUND_ALLOWED_NETWORKS = []
         with running(spec) as process:
-            answer = process.call("json", None, timeout=5)
+            refused = process.call("json", None, timeout=10)
+            settings.OUTBOUND_ALLOWED_NETWORKS = [f"127.0.0.1:{port}"]
+            allowed = process.call("json", None, timeout=10)
     finally:
-        listener.close()
-    assert answer.ok, answer.error
-    assert answer.result == "connected" and accepted
+        server.shutdown()
+    assert refused.ok and allowed.ok, (refused.error, allowed.error)
+    # The sandbox's own loopback has nothing on that port; the host's is not reachable.
+    assert refused.result == {"direct": "ConnectionRefusedError", "proxied": 403}
+    assert allowed.result == {"direct": "ConnectionRefusedError", "proxied": "hello from the host"}
 
 
 @needs_bwrap

@@ -275,3 +275,171 @@ def test_sandbox_off_still_never_runs_a_model_as_root(sandbox_off, owner, storag
     assert "data-sandbox-off" in page
     visitor = Client().get("/ada/probe").content.decode()
     assert "data-sandbox-warning" not in visitor and "data-sandbox-off" in visitor
+
+
+HOSTILE_BACKEND = """
+import os, socket, sys
+
+
+def _attempt(action):
+    try:
+        return repr(action())[:120]
+    except Exception as exc:
+        return type(exc).__name__
+
+
+def _connect(target):
+    family = socket.AF_UNIX if isinstance(target, str) else socket.AF_INET
+    with socket.socket(family) as sock:
+        sock.settimeout(2)
+        sock.connect(target)
+        return "connected"
+
+
+def _through_proxy(host, port):
+    proxy = os.environ.get("HTTPS_PROXY", "")
+    if not proxy:
+        return "no proxy"
+    address = proxy.rsplit("/", 1)[-1].split(":")
+    with socket.create_connection((address[0], int(address[1])), timeout=5) as sock:
+        target = f"{host}:{port}"
+        sock.sendall(f"CONNECT {target} HTTP/1.1\\r\\nHost: {target}\\r\\n\\r\\n".encode())
+        return sock.recv(200).decode(errors="replace").splitlines()[0]
+
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    report = {
+        "uid": os.getuid(),
+        "var": _attempt(lambda: os.listdir(VAR)),
+        "credentials": _attempt(lambda: open(VAR + "/demo-credentials.txt").read()),
+        "database_tcp": _attempt(lambda: _connect(("127.0.0.1", DB_PORT))),
+        "database_proxy": _attempt(lambda: _through_proxy("127.0.0.1", DB_PORT)),
+        "database_socket": _attempt(lambda: _connect(DB_SOCKET)),
+        "marker": _attempt(lambda: open(MARKER, "w").write("owned")),
+        "environ": sorted(os.environ),
+    }
+    print("HOSTILE-REPORT", report, file=sys.stderr, flush=True)
+    raise SystemExit("the hostile build backend stops here")
+"""
+
+
+@pytest.fixture
+def local_index(tmp_path, settings, monkeypatch):
+    """A package index of the test's own on loopback, serving one source distribution whose
+    build backend attacks; the operator allows exactly its address:port."""
+    import io
+    import tarfile
+    import threading
+    from functools import partial
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    root = tmp_path / "index"
+    (root / "simple" / "evilpkg").mkdir(parents=True)
+    (root / "files").mkdir()
+    database = settings.DATABASES["default"]
+    host = str(database.get("HOST") or "")
+    port = int(database.get("PORT") or 5432)
+    marker = tmp_path / "marker-written-by-a-build"
+    backend = (
+        HOSTILE_BACKEND.replace("VAR", repr(str(settings.VAR_DIR)))
+        .replace("DB_PORT", str(port))
+        .replace("DB_SOCKET", repr(f"{host}/.s.PGSQL.{port}" if host.startswith("/") else "/x"))
+        .replace("MARKER", repr(str(marker)))
+    )
+    files = {
+        "evilpkg-1.0/pyproject.toml": (
+            '[build-system]\nrequires = []\nbuild-backend = "backend"\nbackend-path = ["."]\n'
+            '[project]\nname = "evilpkg"\nversion = "1.0"\n'
+        ),
+        "evilpkg-1.0/backend.py": backend,
+        "evilpkg-1.0/PKG-INFO": "Metadata-Version: 2.1\nName: evilpkg\nVersion: 1.0\n",
+    }
+    with tarfile.open(root / "files" / "evilpkg-1.0.tar.gz", "w:gz") as archive:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    (root / "simple" / "evilpkg" / "index.html").write_text(
+        '<a href="../../files/evilpkg-1.0.tar.gz">evilpkg-1.0.tar.gz</a>\n'
+    )
+    server = ThreadingHTTPServer(
+        ("127.0.0.1", 0), partial(SimpleHTTPRequestHandler, directory=str(root))
+    )
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    index_port = server.server_address[1]
+    monkeypatch.setenv("UV_INDEX_URL", f"http://127.0.0.1:{index_port}/simple")
+    settings.OUTBOUND_ALLOWED_NETWORKS = [f"127.0.0.1:{index_port}"]
+    yield marker
+    server.shutdown()
+
+
+def test_a_hostile_sdist_builds_only_in_the_sandbox(owner, storage, local_index, settings):  # noqa: F811
+    """The build code of a source distribution runs, as it must to build it, but in the
+    sandbox: not as root, without var/, the database (by TCP, socket or the egress proxy),
+    the platform's secrets, or anywhere to write outside its own folders."""
+    from catalog import builder, services
+    from tests.catalog.conftest import write_package
+
+    (Path(settings.VAR_DIR) / "demo-credentials.txt").write_text("admin password: hunter2\n")
+    files = {**PROBE_MODEL, "requirements.txt": "evilpkg==1.0"}
+    source = write_package(Path(storage) / "evil", files)
+    build, _ = services.build_create(actor=owner, owner=owner.personal_team, source=source)
+    builder.execute_build(build.pk)
+    build = Build.objects.get(pk=build.pk)
+    assert build.status == "failed", build.log
+    assert "source distributions" in build.log  # the wheels-only attempt came first
+    report_line = next(line for line in build.log.splitlines() if "HOSTILE-REPORT" in line)
+    import ast
+
+    report = ast.literal_eval(report_line.split("HOSTILE-REPORT", 1)[1].strip())
+    assert report["uid"] == sandbox.SANDBOX_UID
+    # var/ exists in the sandbox only as the skeleton leading to the two folders the
+    # installer writes (its cache, the environment being built): nothing else is there.
+    assert report["var"] in ("FileNotFoundError", "PermissionError", "['cache', 'envs']"), report
+    assert report["credentials"] in ("FileNotFoundError", "PermissionError"), report
+    assert report["database_tcp"] != "'connected'", report
+    assert report["database_socket"] != "'connected'", report
+    assert "403" in report["database_proxy"], report
+    assert report["marker"] in ("FileNotFoundError", "PermissionError", "OSError"), report
+    assert not local_index.exists()
+    assert not {"SECRET_KEY", "DATABASE_URL"} & set(report["environ"]), report
+    assert "hunter2" not in build.log
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://127.0.0.1:8443/x-1.0.tar.gz",
+        "https://[::1]/x-1.0.tar.gz",
+        "https://10.0.0.7/x-1.0.tar.gz",
+        "https://169.254.169.254/latest/x-1.0.tar.gz",
+        "https://localhost/x-1.0.tar.gz",
+    ],
+)
+def test_requirement_urls_may_not_name_this_host_or_a_private_network(
+    publisher_client, url, settings, tmp_path
+):
+    from tests.catalog.conftest import zip_bytes
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.VAR_DIR = tmp_path / "var"
+    files = {**PROBE_MODEL, "requirements.txt": f"x @ {url}"}
+    import io
+
+    package = io.BytesIO(zip_bytes(files))
+    package.name = "probe.zip"
+    response = publisher_client.post(
+        f"/v1/models/{publisher_client.user.username}", {"package": package}, format="multipart"
+    )
+    error = assert_error_shape(response, 400)
+    assert "cannot be fetched" in error["message"], error
+    assert "x @ " in error["message"]
+
+
+@pytest.fixture
+def publisher_client(db):
+    user = UserFactory(username="mallory")
+    client = key_client(user)
+    client.user = user
+    return client
