@@ -235,7 +235,7 @@ def _team_for_signing_secret(request, team: str):
     team_obj = account_selectors.team_for_principal(Principal.from_request(request), team)
     require_account_management(request)
     if not policies.can_administer(request.user, team_obj):
-        raise AuthorizationError("Only the namespace's owners and admins can read it")
+        raise AuthorizationError("Only the namespace's owners and admins can read or rotate it")
     return team_obj
 
 
