@@ -81,6 +81,7 @@ RUN python -m compileall -q /app \
        python manage.py collectstatic --noinput --verbosity 0 \
     && mkdir -p /var/lib/marketplace/media /var/lib/marketplace/envs /var/lib/marketplace/run \
     && chown -R marketplace:marketplace /var/lib/marketplace \
+    && chmod 0700 /var/lib/marketplace /var/lib/marketplace/staticfiles /var/lib/marketplace/run \
     && chmod 0755 /usr/local/bin/docker-entrypoint.sh \
     && sh -n /usr/local/bin/docker-entrypoint.sh
 

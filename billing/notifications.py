@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from marketplace.accounts.models import Membership
 from marketplace.accounts.policies import ADMIN_ROLES
+from marketplace.accounts.selectors import team_signing_secret
 from marketplace.core.webhooks import DeliveryFailed, post_signed
 
 from .budgets import current_month, month_spent, queue_alert
@@ -87,8 +88,6 @@ def _mail(budget: Budget, alert: BudgetAlert) -> None:
 def _post_webhook(budget: Budget, alert: BudgetAlert) -> None:
     if not budget.webhook_url:
         return
-    from marketplace.gateway.tasks import signing_secret
-
     team = budget.team
     try:
         post_signed(
@@ -103,7 +102,7 @@ def _post_webhook(budget: Budget, alert: BudgetAlert) -> None:
                 "budget": str(budget.monthly_amount),
                 "hard_cap": budget.hard_cap,
             },
-            secret=signing_secret(team.pk),
+            secret=team_signing_secret(team.pk),
             event="budget.threshold",
             delivery_id=f"budget-{budget.pk}-{alert.month:%Y-%m}-{alert.threshold}",
         )

@@ -14,8 +14,11 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from marketplace.var_dir import ensure_var_dir, read_or_create_secret
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
+# The constant key earlier versions fell back to: published, so refused in production.
 DEVELOPMENT_SECRET_KEY = "development-only-secret-key-do-not-use-in-production"  # noqa: S105
 
 
@@ -58,9 +61,14 @@ PRODUCTION = MARKETPLACE_ENV == "production"
 
 VAR_DIR = Path(env("MARKETPLACE_VAR_DIR", str(BASE_DIR / "var"))).resolve()
 os.environ.setdefault("MARKETPLACE_VAR_DIR", str(VAR_DIR))
+ensure_var_dir(VAR_DIR)
 
 DEBUG = env_bool("DEBUG", False)
-SECRET_KEY = env("SECRET_KEY", "" if PRODUCTION else DEVELOPMENT_SECRET_KEY)
+SECRET_KEY = env("SECRET_KEY")
+if not SECRET_KEY and not PRODUCTION:
+    # A key of this installation's own, generated on its first start: a key in the
+    # repository would let anyone forge the sessions and signatures of every instance.
+    SECRET_KEY = read_or_create_secret(VAR_DIR / "secret_key")
 if PRODUCTION:
     if DEBUG:
         raise ImproperlyConfigured("DEBUG must be off when MARKETPLACE_ENV=production")

@@ -7,6 +7,7 @@ slug space by construction (Team.slug is unique).
 
 from __future__ import annotations
 
+import secrets
 import uuid
 
 from django.contrib.auth.models import AbstractUser
@@ -35,6 +36,11 @@ class User(AbstractUser):
         return Team.objects.filter(personal_owner=self).first()
 
 
+def new_signing_secret() -> str:
+    """256 random bits, in hex: what a namespace signs its outgoing webhooks with."""
+    return secrets.token_hex(32)
+
+
 class Team(models.Model):
     slug = models.CharField(max_length=39, unique=True, validators=[namespace_slug_validator])
     name = models.CharField(max_length=100)
@@ -45,6 +51,10 @@ class Team(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now)
     members = models.ManyToManyField(User, through="Membership", related_name="teams")
+    # Signs the namespace's invocation webhooks and budget alerts (X-Marketplace-Signature).
+    # Random and stored, so knowing SECRET_KEY or the team's id does not give it; admins
+    # read it and rotate it (accounts.services.team_rotate_signing_secret).
+    signing_secret = models.CharField(max_length=64, default=new_signing_secret, editable=False)
 
     class Meta:
         ordering = ["slug"]

@@ -49,6 +49,12 @@ def team_for_principal(principal, slug: str) -> Team:
     return team
 
 
+def team_signing_secret(team_id) -> str:
+    """The secret a namespace's outgoing webhooks (invocations, budget alerts) are signed
+    with, read afresh so that a webhook sent after a rotation carries the new one."""
+    return Team.objects.values_list("signing_secret", flat=True).get(pk=team_id)
+
+
 def team_memberships(team: Team) -> QuerySet[Membership]:
     return team.memberships.select_related("user").order_by("role", "user__username")
 

@@ -25,7 +25,15 @@ from marketplace.core.errors import (
 )
 
 from . import policies
-from .models import NAMESPACE_SLUG_PATTERN, ApiKey, Membership, Role, Team, User
+from .models import (
+    NAMESPACE_SLUG_PATTERN,
+    ApiKey,
+    Membership,
+    Role,
+    Team,
+    User,
+    new_signing_secret,
+)
 from .scopes import InvalidScope, normalise_scopes
 
 # Namespaces share the URL space with the site's own pages and the API.
@@ -219,6 +227,19 @@ def team_delete(*, actor: User, team: Team) -> None:
         before={"slug": team.slug, "name": team.name},
     )
     team.delete()
+
+
+def team_rotate_signing_secret(*, team: Team, actor: User) -> Team:
+    """Replace the namespace's webhook signing secret with a new random one: every webhook
+    sent after this is signed with it, and the old one no longer verifies anything. The
+    audit event says that it happened, never what either secret is."""
+    if not policies.can_administer(actor, team):
+        raise AuthorizationError("Only the namespace's owners and admins can rotate it")
+    team.signing_secret = new_signing_secret()
+    with transaction.atomic():
+        team.save(update_fields=["signing_secret"])
+        audit_record(action=Action.TEAM_SIGNING_SECRET_ROTATED, actor=actor, target=team, team=team)
+    return team
 
 
 # -- memberships ------------------------------------------------------------------------------

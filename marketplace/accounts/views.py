@@ -148,6 +148,14 @@ def team_detail(request, slug):
                     return redirect("accounts:team_list")
                 messages.success(request, f"{membership.user.username} removed.")
                 return redirect("accounts:team_detail", slug=team.slug)
+            elif action == "rotate_signing_secret":
+                services.team_rotate_signing_secret(team=team, actor=request.user)
+                messages.success(
+                    request,
+                    "New webhook signing secret made. Webhooks are signed with it from now "
+                    "on: give it to their receivers.",
+                )
+                return redirect("accounts:team_detail", slug=team.slug)
             elif action == "delete":
                 services.team_delete(actor=request.user, team=team)
                 messages.success(request, f"Team {slug} deleted.")

@@ -33,6 +33,7 @@ class Action(models.TextChoices):
     TEAM_CREATED = "team.created", "Team created"
     TEAM_CHANGED = "team.changed", "Team name or description changed"
     TEAM_DELETED = "team.deleted", "Team deleted"
+    TEAM_SIGNING_SECRET_ROTATED = "team.signing_secret_rotated", "Webhook signing secret rotated"
     MODEL_PUBLISHED = "model.published", "Model version published"
     MODEL_VISIBILITY_CHANGED = "model.visibility_changed", "Model visibility changed"
     MODEL_DELETED = "model.deleted", "Model deleted"

@@ -10,6 +10,10 @@ Model.warm_processes every MAINTENANCE_SECONDS.
 
 Answers are JSON: a call's outcome (result or model error) or a "failure" naming what went
 wrong outside the model's own code (timeout, crash, start failure, busy, unknown build).
+
+Only the platform may call it (a call runs any build, unbilled): the socket is 0600 in a
+0700 directory, and every connection whose peer is not the platform's own user is closed
+unanswered (SO_PEERCRED).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import logging
 import os
 import socket
 import socketserver
+import struct
 import tempfile
 import threading
 from http.server import BaseHTTPRequestHandler
@@ -49,7 +54,8 @@ def socket_path() -> Path:
     if len(str(preferred)) <= _MAX_SOCKET_PATH:
         return preferred
     digest = hashlib.sha256(str(preferred).encode()).hexdigest()[:12]
-    return Path(tempfile.gettempdir()) / f"marketplace-runner-{digest}.sock"
+    # In a directory of its own, which serve() makes 0700.
+    return Path(tempfile.gettempdir()) / f"marketplace-runner-{digest}" / "runner.sock"
 
 
 # -- server --------------------------------------------------------------------------------------
@@ -210,6 +216,36 @@ class _UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
     request_queue_size = 256
 
+    def verify_request(self, request, client_address) -> bool:
+        """Serve only processes of the platform's own user (root only when the platform is
+        root); anyone else is closed unanswered, whatever the socket's mode lets through."""
+        if not hasattr(socket, "SO_PEERCRED"):  # not Linux: the socket's 0600 mode alone
+            return True
+        credentials = request.getsockopt(
+            socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")
+        )
+        pid, uid, _gid = struct.unpack("3i", credentials)
+        if uid == os.geteuid():
+            return True
+        logger.warning("runner: refused a connection from uid %s (pid %s)", uid, pid)
+        return False
+
+
+def _private_socket_directory(path: Path) -> None:
+    """Make the socket's directory 0700. A directory the deployment chose (RUNNER_SOCKET) or
+    mounted (var/run as a volume shared with the worker's container, owned by root) keeps
+    its mode: the socket's own mode and the peer check still hold there. A directory under
+    /tmp that someone else made first is refused."""
+    directory = path.parent
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if getattr(settings, "RUNNER_SOCKET", ""):
+        return
+    info = directory.lstat()
+    if info.st_uid == os.geteuid() and not directory.is_symlink():
+        directory.chmod(0o700)
+    elif directory.parent == Path(tempfile.gettempdir()):
+        raise RuntimeError(f"{directory} belongs to another user; remove it")
+
 
 def serve(
     path: Path,
@@ -218,13 +254,18 @@ def serve(
     ready: threading.Event | None = None,
     stop: threading.Event | None = None,
 ) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _private_socket_directory(path)
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
     service = RunnerService(pool)
     handler = type("Handler", (_Handler,), {"service": service})
-    server = _UnixServer(str(path), handler)
-    os.chmod(path, 0o600)
+    # bind() creates the socket file with the umask's mode: 0600 from the first moment.
+    # (The umask is the process's: set for this instant only, at start.)
+    previous_umask = os.umask(0o177)
+    try:
+        server = _UnixServer(str(path), handler)
+    finally:
+        os.umask(previous_umask)
 
     def maintain():
         while True:

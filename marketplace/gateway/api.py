@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from marketplace.accounts.principals import Principal
+from marketplace.core.webhooks import SIGNATURE_HEADER
 
 from . import services
 from .calls import check_body_size, parse_call
@@ -210,30 +211,57 @@ class InvocationCancelApi(APIView):
         return Response(InvocationOutput(invocation, context={"is_member": is_member}).data)
 
 
+class SigningSecretOutput(serializers.Serializer):
+    secret = serializers.CharField(source="signing_secret")
+    header = serializers.SerializerMethodField()
+    algorithm = serializers.SerializerMethodField()
+
+    def get_header(self, team) -> str:
+        return SIGNATURE_HEADER
+
+    def get_algorithm(self, team) -> str:
+        return "sha256=HMAC-SHA256(secret, body) in hex"
+
+
+def _team_for_signing_secret(request, team: str):
+    """The namespace whose secret the request may read or rotate. The secret lets its holder
+    sign webhooks as the platform: it is handled as keys are managed, from a session or a
+    personal full-access key of an owner or admin, never a narrow or team key."""
+    from marketplace.accounts import policies
+    from marketplace.accounts import selectors as account_selectors
+    from marketplace.accounts.api import require_account_management
+    from marketplace.core.errors import AuthorizationError
+
+    team_obj = account_selectors.team_for_principal(Principal.from_request(request), team)
+    require_account_management(request)
+    if not policies.can_administer(request.user, team_obj):
+        raise AuthorizationError("Only the namespace's owners and admins can read or rotate it")
+    return team_obj
+
+
 class SigningSecretApi(APIView):
     @extend_schema(
-        responses={200: OpenApiTypes.OBJECT},
-        summary="The secret signing this namespace's invocation webhooks (admins)",
+        responses=SigningSecretOutput,
+        summary="The secret signing this namespace's webhooks: invocations and budget "
+        "alerts (admins)",
         tags=["invoke"],
     )
     def get(self, request, team):
-        from marketplace.accounts import policies
-        from marketplace.accounts import selectors as account_selectors
-        from marketplace.accounts.api import require_account_management
-        from marketplace.core.errors import AuthorizationError
+        return Response(SigningSecretOutput(_team_for_signing_secret(request, team)).data)
 
-        from .tasks import signing_secret
 
-        team_obj = account_selectors.team_for_principal(Principal.from_request(request), team)
-        # The secret lets its holder sign webhooks as the platform: read as keys are
-        # managed, from a session or a personal full-access key, never a narrow one.
-        require_account_management(request)
-        if not policies.can_administer(request.user, team_obj):
-            raise AuthorizationError("Only the namespace's owners and admins can read it")
-        return Response(
-            {
-                "secret": signing_secret(team_obj.pk),
-                "header": "X-Marketplace-Signature",
-                "algorithm": "sha256=HMAC-SHA256(secret, body) in hex",
-            }
+class SigningSecretRotateApi(APIView):
+    @extend_schema(
+        request=None,
+        responses=SigningSecretOutput,
+        summary="Replace this namespace's webhook signing secret with a new random one "
+        "(admins); webhooks sent afterwards are signed with it",
+        tags=["invoke"],
+    )
+    def post(self, request, team):
+        from marketplace.accounts.services import team_rotate_signing_secret
+
+        team_obj = team_rotate_signing_secret(
+            team=_team_for_signing_secret(request, team), actor=request.user
         )
+        return Response(SigningSecretOutput(team_obj).data)

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-
 from celery import shared_task
-from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from marketplace.accounts.selectors import team_signing_secret
 from marketplace.core.webhooks import DeliveryFailed, post_signed
 from marketplace.execution.backends import ExecutionResult
 from marketplace.execution.backends.celery import hold_running_call, release_running_call
@@ -83,14 +80,6 @@ def _runner_ready() -> bool:
     return True
 
 
-def signing_secret(team_id) -> str:
-    """Per-namespace secret for invocation webhooks, derived from SECRET_KEY; team admins
-    read it from /v1/teams/{team}/signing-secret."""
-    return hmac.new(
-        settings.SECRET_KEY.encode(), f"invocation-webhooks:{team_id}".encode(), hashlib.sha256
-    ).hexdigest()
-
-
 @shared_task(
     bind=True,
     acks_late=True,
@@ -112,7 +101,7 @@ def deliver_invocation_webhook(self, request_id: str) -> None:
         post_signed(
             invocation.webhook_url,
             payload,
-            secret=signing_secret(invocation.caller_team_id),
+            secret=team_signing_secret(invocation.caller_team_id),
             event="invocation.finished",
             delivery_id=str(invocation.pk),
         )

@@ -14,6 +14,11 @@ urlpatterns = [
         api.SigningSecretApi.as_view(),
         name="api-signing-secret",
     ),
+    path(
+        "teams/<slug:team>/signing-secret/rotate",
+        api.SigningSecretRotateApi.as_view(),
+        name="api-signing-secret-rotate",
+    ),
     path("invocations/<uuid:request_id>", api.InvocationApi.as_view(), name="api-invocation"),
     path(
         "invocations/<uuid:request_id>/cancel",

@@ -23,9 +23,9 @@ from billing.budgets import current_month
 from billing.models import Budget, BudgetAlert, ComputePrice, MonthlySpend, UsageRecord
 from billing.notifications import NotificationNotSent
 from marketplace.accounts import services as account_services
+from marketplace.accounts.selectors import team_signing_secret
 from marketplace.core.errors import AuthorizationError, InputError
 from marketplace.core.webhooks import sign
-from marketplace.gateway.tasks import signing_secret
 from tests.conftest import assert_error_shape
 from tests.factories import UserFactory, make_key
 from tests.receivers import allow_outbound, wait_for, webhook_receiver
@@ -164,7 +164,7 @@ def test_each_threshold_notifies_once_by_mail_and_by_signed_webhook(
         assert sorted(message.to) == sorted([acme.boss.email, acme.admin.email])
         assert "acme" in message.subject and "the whole team" in message.subject
 
-    secret = signing_secret(acme.team.pk)
+    secret = team_signing_secret(acme.team.pk)
     deliveries = set()
     thresholds = []
     for headers, body in received:

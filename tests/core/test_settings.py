@@ -63,3 +63,34 @@ def test_production_starts_with_real_settings():
 def test_bad_values_are_refused_with_a_clear_message(env, complaint):
     result = _import_settings(**env)
     assert result.returncode != 0 and complaint in result.stderr
+
+
+def _settings_value(name: str, **env) -> str:
+    clean = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY"}}
+    result = subprocess.run(
+        [sys.executable, "-c", f"import marketplace.settings as s; print(s.{name})"],
+        cwd=ROOT,
+        env={**clean, "DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/unused", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return result.stdout.strip()
+
+
+def test_without_secret_key_development_generates_one_per_installation_and_keeps_it(tmp_path):
+    first, second = tmp_path / "one", tmp_path / "two"
+    key = _settings_value("SECRET_KEY", MARKETPLACE_VAR_DIR=str(first))
+    assert len(key) >= 50
+    assert key != "development-only-secret-key-do-not-use-in-production"
+    assert (first / "secret_key").read_text().strip() == key
+    assert (first / "secret_key").stat().st_mode & 0o777 == 0o600
+    assert _settings_value("SECRET_KEY", MARKETPLACE_VAR_DIR=str(first)) == key
+    assert _settings_value("SECRET_KEY", MARKETPLACE_VAR_DIR=str(second)) != key
+
+
+def test_a_given_secret_key_is_used_and_nothing_is_generated(tmp_path):
+    var = tmp_path / "var"
+    assert _settings_value("SECRET_KEY", MARKETPLACE_VAR_DIR=str(var), SECRET_KEY="mine") == "mine"
+    assert not (var / "secret_key").exists()

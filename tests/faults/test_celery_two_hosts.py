@@ -138,8 +138,8 @@ def test_calls_spread_over_two_hosts_and_survive_losing_one(server_tmp_path):
                 env = {
                     **base_env,
                     "PYTHONUNBUFFERED": "1",
-                    "DATABASE_URL": f"postgresql://postgres@{host.service_address}:"
-                    f"{relay.port}/marketplace",
+                    "DATABASE_URL": f"postgresql://postgres:{EmbeddedPostgres(var).password()}"
+                    f"@{host.service_address}:{relay.port}/marketplace",
                     "CELERY_BROKER_URL": f"redis://{host.service_address}:{redis_port}/0",
                     "MEDIA_ROOT": str(var / "media"),
                     "HARDWARE_CLASS": "cpu",

@@ -252,6 +252,8 @@ def test_a_model_reaches_neither_the_network_nor_the_platform_nor_its_secrets(pl
     assert not leaked, leaked
     everything = str(seen)
     assert settings.SECRET_KEY not in everything
+    database_password = settings.DATABASES["default"].get("PASSWORD")
+    assert not database_password or database_password not in everything
     assert "DATABASE_URL" not in seen["environ"] and "SECRET_KEY" not in seen["environ"]
     assert "print(" not in everything  # the good model's code
 

@@ -43,6 +43,7 @@ def _team_a_secrets(world) -> list[str]:
         BUDGET,
         "mira",
         PRIVATE_PATH,
+        world.team_a.signing_secret,
     ]
 
 
@@ -260,6 +261,7 @@ def test_a_team_b_key_never_reads_or_acts_for_team_a_even_when_its_holder_may(wo
         key_client.put(f"/v1/teams/{OWNER_TEAM}/budget", {"monthly_amount": "1"}, format="json"),
         key_client.post(f"/v1/teams/{OWNER_TEAM}/members", {"username": "bruno", "role": "owner"}),
         key_client.post("/v1/keys", {"name": "x", "team": OWNER_TEAM}, format="json"),
+        key_client.post(f"/v1/teams/{OWNER_TEAM}/signing-secret/rotate"),
     ]
     for response in refused:
         assert response.status_code in (403, 404), (response.request, response.content)

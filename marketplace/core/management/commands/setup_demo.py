@@ -3,6 +3,7 @@ them in var/demo-credentials.txt (readable by the machine's owner only)."""
 
 from __future__ import annotations
 
+import os
 import secrets
 
 from django.conf import settings
@@ -53,9 +54,11 @@ class Command(BaseCommand):
             f"API key:   {secret}   (team {team.slug}, full access)\n"
             f"Try it:    curl -H 'Authorization: Simple {secret}' {public_url}/v1/me\n"
         )
-        credentials.parent.mkdir(parents=True, exist_ok=True)
-        credentials.touch(mode=0o600)
-        credentials.write_text(text)
+        credentials.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(credentials, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # also when an older file was readable by others
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
         self.stdout.write(
             "[run] created the demo admin, team and API key (shown this once; "
             f"also saved in {credentials}):"
