@@ -22,9 +22,6 @@ from pathlib import Path
 
 # The embedded server's own directory (marketplace/embedded.py).
 POSTGRES_CHILD = "postgres"
-# Children whose modes their owners manage: how sandboxed models reach environments and
-# builds is decided in marketplace/execution, not here.
-MANAGED_ELSEWHERE = frozenset({"envs", "media"})
 
 
 def running_as_root() -> bool:
@@ -38,9 +35,9 @@ def ensure_var_dir(var_dir: Path) -> Path:
     var_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     traversable = 0o711 if running_as_root() else 0o700
     _set_mode(var_dir, traversable)
+    # Environments and packages too: sandboxed code reaches its own through the sandbox's
+    # binds (marketplace/execution/sandbox.py), never through these folders' modes.
     for child in var_dir.iterdir():
-        if child.name in MANAGED_ELSEWHERE:
-            continue
         if child.name == POSTGRES_CHILD:
             _set_mode(child, traversable)
         elif child.is_dir():

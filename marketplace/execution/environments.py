@@ -119,8 +119,8 @@ def ensure_python_environment(requirements: str, *, owner: str, log: Log) -> Pyt
         if not requirements:
             raise
         log(
-            "Not every requirement installs from a wheel: building source distributions, "
-            "in the sandbox, into an environment of this owner's own."
+            "Installing from wheels alone failed; trying again with source distributions "
+            "allowed, built in the sandbox, into an environment of this owner's own."
         )
     owner_digest = hashlib.sha256(owner.encode()).hexdigest()[:16]
     return _build(
@@ -229,7 +229,13 @@ class _Installer:
             confined = run_unsandboxed(
                 argv, visible_paths=[uv, sys.base_prefix, self.staging, self.cache_dir, self.tmp]
             )
-        _run(confined.argv, self.log, env=env, preexec=confined.preexec)
+        _run(
+            confined.argv,
+            self.log,
+            env=env,
+            preexec=confined.preexec,
+            command=f"{Path(uv).name} {arguments[0]}",
+        )
 
     def cleanup(self) -> None:
         shutil.rmtree(self.tmp, ignore_errors=True)
@@ -280,7 +286,9 @@ def installer_environment() -> dict[str, str]:
     return env
 
 
-def _run(argv: list[str], log: Log, *, env: dict | None = None, preexec=None) -> None:
+def _run(
+    argv: list[str], log: Log, *, env: dict | None = None, preexec=None, command: str = ""
+) -> None:
     env = installer_environment() if env is None else env
     process = subprocess.Popen(  # noqa: S603 - our own uv with fixed arguments
         argv,
@@ -295,6 +303,5 @@ def _run(argv: list[str], log: Log, *, env: dict | None = None, preexec=None) ->
         log("  " + line.rstrip())
     code = process.wait()
     if code != 0:
-        command = next((part for part in argv if Path(part).name == "uv"), argv[0])
-        step = argv[argv.index(command) + 1] if command in argv[:-1] else ""
-        raise BuildEnvironmentError(f"{Path(command).name} {step} failed with exit code {code}")
+        command = command or f"{Path(argv[0]).name} {argv[1] if len(argv) > 1 else ''}".strip()
+        raise BuildEnvironmentError(f"{command} failed with exit code {code}")

@@ -20,7 +20,7 @@ from marketplace.core.webhooks import sign
 from marketplace.gateway.tasks import deliver_invocation_webhook
 from tests.factories import MembershipFactory, TeamFactory, UserFactory, make_key
 from tests.gateway.factories import InvocationFactory
-from tests.receivers import webhook_receiver
+from tests.receivers import allow_outbound, webhook_receiver
 
 pytestmark = pytest.mark.django_db
 
@@ -150,10 +150,11 @@ def test_the_team_page_rotates_it_with_a_confirmation_and_csrf(lab):
     assert AuditEvent.objects.filter(action="team.signing_secret_rotated").count() == 1
 
 
-def test_the_next_invocation_webhook_is_signed_with_the_new_secret(lab):
+def test_the_next_invocation_webhook_is_signed_with_the_new_secret(lab, settings):
     team, people = lab
     old = team.signing_secret
     with webhook_receiver() as (url, received):
+        allow_outbound(settings, url)
         first = InvocationFactory(caller_team=team, webhook_url=url)
         deliver_invocation_webhook(str(first.pk))
         team_rotate_signing_secret(team=team, actor=people["owner"])
@@ -174,6 +175,7 @@ def test_budget_alerts_are_signed_with_the_team_secret(lab, settings):
     team, people = lab
     team_rotate_signing_secret(team=team, actor=people["owner"])
     with webhook_receiver() as (url, received):
+        allow_outbound(settings, url)
         budget = Budget.objects.create(team=team, monthly_amount=10, webhook_url=url)
         alert = BudgetAlert(budget=budget, month=current_month(), threshold=80, spent=8)
         notifications._post_webhook(budget, alert)

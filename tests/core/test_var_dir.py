@@ -33,13 +33,15 @@ def test_var_dir_is_created_closed_and_its_children_closed_again(tmp_path):
     assert _mode(var / "demo-credentials.txt") == 0o600
 
 
-def test_environments_and_media_keep_the_modes_their_owners_give_them(tmp_path):
+def test_environments_and_packages_are_closed_too(tmp_path):
+    """Models reach their own environment and package through the sandbox's binds; no other
+    user lists or reads another team's package through var/."""
     var = ensure_var_dir(tmp_path / "var")
     for name in ("envs", "media"):
         (var / name).mkdir()
         (var / name).chmod(0o755)
     ensure_var_dir(var)
-    assert _mode(var / "envs") == _mode(var / "media") == 0o755
+    assert _mode(var / "envs") == _mode(var / "media") == 0o700
 
 
 def test_a_symbolic_link_in_var_is_not_followed(tmp_path):

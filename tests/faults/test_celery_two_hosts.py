@@ -20,7 +20,7 @@ import psutil
 import psycopg
 import pytest
 
-from marketplace.embedded import EmbeddedPostgres
+from marketplace.embedded import EmbeddedPostgres, EmbeddedPostgresError
 from tests.faults.netns import Host, hosts
 from tests.faults.services import UnixRelay, private_redis, redis_server_available
 from tests.live_platform import ROOT, Platform, call_text, demo_key, publish_with_cli
@@ -107,6 +107,18 @@ class WorkerHost:
             process.wait(timeout=10)
 
 
+def _embedded_password(var, timeout: float = 180) -> str:
+    """The platform's embedded PostgreSQL password, once its first start has made it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return EmbeddedPostgres(var).password()
+        except EmbeddedPostgresError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 def test_calls_spread_over_two_hosts_and_survive_losing_one(server_tmp_path):
     started = time.monotonic()
     var = server_tmp_path / "var"
@@ -134,11 +146,12 @@ def test_calls_spread_over_two_hosts_and_survive_losing_one(server_tmp_path):
                 for k, v in os.environ.items()
                 if k not in {"DATABASE_URL", "CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE"}
             }
+            password = _embedded_password(var)
             for host in two:
                 env = {
                     **base_env,
                     "PYTHONUNBUFFERED": "1",
-                    "DATABASE_URL": f"postgresql://postgres:{EmbeddedPostgres(var).password()}"
+                    "DATABASE_URL": f"postgresql://postgres:{password}"
                     f"@{host.service_address}:{relay.port}/marketplace",
                     "CELERY_BROKER_URL": f"redis://{host.service_address}:{redis_port}/0",
                     "MEDIA_ROOT": str(var / "media"),

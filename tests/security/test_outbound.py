@@ -36,6 +36,7 @@ from catalog import builder
 from catalog import webhooks as catalog_webhooks
 from catalog.models import Build, Webhook, WebhookDelivery
 from marketplace.accounts import services as account_services
+from marketplace.accounts.selectors import team_signing_secret
 from marketplace.core.errors import InputError
 from marketplace.core.outbound import (
     OutboundError,
@@ -49,7 +50,6 @@ from marketplace.core.outbound import (
 )
 from marketplace.core.webhooks import DeliveryFailed, post_signed, sign
 from marketplace.execution.backends.http import forward
-from marketplace.gateway.tasks import signing_secret
 from tests.conftest import assert_error_shape
 from tests.factories import UserFactory, make_key
 from tests.receivers import allow_outbound
@@ -419,7 +419,7 @@ def test_an_invocation_webhook_to_loopback_reaches_nothing_and_an_allowed_one_is
     assert internal.requests == []
     (request,) = allowed.requests
     assert request["headers"]["X-Marketplace-Signature"] == sign(
-        signing_secret(delivered.caller_team_id), request["body"]
+        team_signing_secret(delivered.caller_team_id), request["body"]
     )
     assert json.loads(request["body"])["request_id"] == str(delivered.pk)
 
@@ -627,7 +627,7 @@ def test_a_budget_alert_to_an_allowed_server_is_signed(acme, settings, mailoutbo
         )
     (request,) = receiver.requests
     assert request["headers"]["X-Marketplace-Signature"] == sign(
-        signing_secret(team.pk), request["body"]
+        team_signing_secret(team.pk), request["body"]
     )
     assert json.loads(request["body"])["event"] == "budget.threshold"
 
