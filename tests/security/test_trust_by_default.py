@@ -323,29 +323,26 @@ def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
 """
 
 
-@pytest.fixture
-def local_index(tmp_path, settings, monkeypatch):
-    """A package index of the test's own on loopback, serving one source distribution whose
-    build backend attacks; the operator allows exactly its address:port."""
+def hostile_backend(*, var, db_port: int, db_socket: str, marker) -> str:
+    return (
+        HOSTILE_BACKEND.replace("VAR", repr(str(var)))
+        .replace("DB_PORT", str(db_port))
+        .replace("DB_SOCKET", repr(db_socket))
+        .replace("MARKER", repr(str(marker)))
+    )
+
+
+def serve_index(root: Path, backend: str):
+    """A package index on loopback serving one source distribution, evilpkg 1.0, whose
+    build backend is `backend`; returns the server and its port."""
     import io
     import tarfile
     import threading
     from functools import partial
     from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
-    root = tmp_path / "index"
     (root / "simple" / "evilpkg").mkdir(parents=True)
     (root / "files").mkdir()
-    database = settings.DATABASES["default"]
-    host = str(database.get("HOST") or "")
-    port = int(database.get("PORT") or 5432)
-    marker = tmp_path / "marker-written-by-a-build"
-    backend = (
-        HOSTILE_BACKEND.replace("VAR", repr(str(settings.VAR_DIR)))
-        .replace("DB_PORT", str(port))
-        .replace("DB_SOCKET", repr(f"{host}/.s.PGSQL.{port}" if host.startswith("/") else "/x"))
-        .replace("MARKER", repr(str(marker)))
-    )
     files = {
         "evilpkg-1.0/pyproject.toml": (
             '[build-system]\nrequires = []\nbuild-backend = "backend"\nbackend-path = ["."]\n'
@@ -367,7 +364,24 @@ def local_index(tmp_path, settings, monkeypatch):
         ("127.0.0.1", 0), partial(SimpleHTTPRequestHandler, directory=str(root))
     )
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    index_port = server.server_address[1]
+    return server, server.server_address[1]
+
+
+@pytest.fixture
+def local_index(tmp_path, settings, monkeypatch):
+    """A package index of the test's own on loopback, serving one source distribution whose
+    build backend attacks; the operator allows exactly its address:port."""
+    database = settings.DATABASES["default"]
+    host = str(database.get("HOST") or "")
+    port = int(database.get("PORT") or 5432)
+    marker = tmp_path / "marker-written-by-a-build"
+    backend = hostile_backend(
+        var=settings.VAR_DIR,
+        db_port=port,
+        db_socket=f"{host}/.s.PGSQL.{port}" if host.startswith("/") else "/nonexistent",
+        marker=marker,
+    )
+    server, index_port = serve_index(tmp_path / "index", backend)
     monkeypatch.setenv("UV_INDEX_URL", f"http://127.0.0.1:{index_port}/simple")
     settings.OUTBOUND_ALLOWED_NETWORKS = [f"127.0.0.1:{index_port}"]
     yield marker
