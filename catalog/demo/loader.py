@@ -17,6 +17,7 @@ from pathlib import Path
 from marketplace.accounts import services as account_services
 from marketplace.accounts.models import Membership, Role, Team, User
 from marketplace.execution.environments import ensure_python_environment
+from marketplace.execution.runtimes import get_runtime
 
 from .. import builder, services
 from ..models import Build, BuildStatus, Version
@@ -52,6 +53,11 @@ def load_demo_catalog(*, admin: User, say: Say, only: set[str] | None = None) ->
                 report.skipped += 1
                 continue
             label = f"{owner.slug}/{entry['slug']} ({folder})"
+            missing = _missing_runtime(folder)
+            if missing:
+                say(f"  - {label}: skipped: {missing}")
+                report.skipped += 1
+                break
             try:
                 build = _build(entry, folder, owner, actor, say)
             except Exception as exc:  # one broken demo must not stop the others
@@ -103,6 +109,15 @@ def _actor_for(owner: Team, admin: User) -> User:
     if owner.is_personal:
         return owner.personal_owner
     return admin
+
+
+def _missing_runtime(folder: str) -> str | None:
+    """Why this host cannot run the demo (a runtime's toolchain is not installed), if so."""
+    manifest = MODELS_DIR / folder / "model.toml"
+    if not manifest.exists():
+        return None
+    runtime = tomllib.loads(manifest.read_text()).get("runtime")
+    return get_runtime(runtime).missing() if runtime else None
 
 
 def _build(entry: dict, folder: str, owner: Team, actor: User, say: Say) -> Build:

@@ -20,12 +20,12 @@ import contextlib
 import json
 import socket
 import ssl
-import subprocess
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import trustme
 from django.core.exceptions import ImproperlyConfigured
 
 from billing import notifications
@@ -636,64 +636,14 @@ def test_a_budget_alert_to_an_allowed_server_is_signed(acme, settings, mailoutbo
 
 
 def _certificate(tmp_path, name: str):
-    """A CA and a certificate for `name` signed by it, with the openssl command."""
-
-    def run(*args):
-        subprocess.run(args, cwd=tmp_path, check=True, capture_output=True)
-
-    run(
-        "openssl",
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "1",
-        "-subj",
-        "/CN=Test CA",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-addext",
-        "basicConstraints=critical,CA:TRUE",
-        "-addext",
-        "keyUsage=keyCertSign",
-    )
-    run(
-        "openssl",
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-subj",
-        f"/CN={name}",
-        "-keyout",
-        "leaf.key",
-        "-out",
-        "leaf.csr",
-    )
-    (tmp_path / "ext.cnf").write_text(f"subjectAltName=DNS:{name}\n")
-    run(
-        "openssl",
-        "x509",
-        "-req",
-        "-in",
-        "leaf.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "1",
-        "-out",
-        "leaf.pem",
-        "-extfile",
-        "ext.cnf",
-    )
-    return tmp_path / "ca.pem", tmp_path / "leaf.pem", tmp_path / "leaf.key"
+    """A CA and a certificate for `name` signed by it (trustme), as files."""
+    authority = trustme.CA()
+    leaf = authority.issue_cert(name)
+    ca, cert, key = tmp_path / "ca.pem", tmp_path / "leaf.pem", tmp_path / "leaf.key"
+    authority.cert_pem.write_to_path(str(ca))
+    leaf.cert_chain_pems[0].write_to_path(str(cert))
+    leaf.private_key_pem.write_to_path(str(key))
+    return ca, cert, key
 
 
 @pytest.mark.parametrize("certified", ["hooks.tenant.test", "someone-else.tenant.test"])

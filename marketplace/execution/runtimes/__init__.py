@@ -43,6 +43,10 @@ class Runtime:
     def prepare(self, spec: ModelSpec, *, log: Log) -> Prepared:
         raise NotImplementedError
 
+    def missing(self) -> str | None:
+        """What this host lacks to run models of this runtime (None: nothing)."""
+        return None
+
 
 class PythonBased(Runtime):
     def environment(self, spec: ModelSpec, *, log: Log) -> PythonEnvironment:

@@ -11,10 +11,15 @@ class NodeRuntime(Runtime):
 
     name = "node"
 
+    def missing(self) -> str | None:
+        if shutil.which("node") is None:
+            return "Node.js is not installed on this host"
+        return None
+
     def prepare(self, spec: ModelSpec, *, log) -> Prepared:
         node = shutil.which("node")
         if node is None:
-            raise RuntimeError("Node.js is not installed on this host")
+            raise RuntimeError(self.missing())
         node_path = Path(node).resolve()
         log(f"Using Node.js at {node_path}")
         launch = LaunchSpec(
