@@ -117,17 +117,22 @@ def publish_with_cli(
     *,
     name: str,
     predict: str,
-    sample_input: str,
+    sample_input: str | None,
     owner: str = "demo",
-) -> None:
-    """Publish a one-file Python model with the `marketplace` tool, as a CI job would."""
+    requirements: str = "",
+    check: bool = True,
+) -> subprocess.CompletedProcess:
+    """Publish a one-file Python model with the `marketplace` tool, as a CI job would;
+    with check=False, return the tool's outcome whatever it is."""
     folder = directory / name
     folder.mkdir()
-    (folder / "model.toml").write_text(
-        f'name = "{name}"\nruntime = "python"\nentrypoint = "predict.py:apply"\n'
-        f"[io]\nsample_input = {json.dumps(sample_input)}\n"
-    )
+    manifest = f'name = "{name}"\nruntime = "python"\nentrypoint = "predict.py:apply"\n'
+    if sample_input is not None:
+        manifest += f"[io]\nsample_input = {json.dumps(sample_input)}\n"
+    (folder / "model.toml").write_text(manifest)
     (folder / "predict.py").write_text(predict)
+    if requirements:
+        (folder / "requirements.txt").write_text(requirements)
     env = {
         **os.environ,
         "MARKETPLACE_API_URL": platform.base,
@@ -152,9 +157,11 @@ def publish_with_cli(
         timeout=300,
         check=False,
     )
-    assert published.returncode == 0, (
-        published.stdout + published.stderr + platform.output()[-5000:]
-    )
+    if check:
+        assert published.returncode == 0, (
+            published.stdout + published.stderr + platform.output()[-5000:]
+        )
+    return published
 
 
 def call_text(platform: Platform, secret: str, path: str, text: str) -> tuple[int, dict]:

@@ -8,11 +8,7 @@ from __future__ import annotations
 
 import ast
 import json
-import os
 import re
-import shutil
-import subprocess
-import sys
 
 import psutil
 import psycopg
@@ -154,35 +150,14 @@ def test_a_tenant_reaches_nothing_of_a_running_platform(platform, server_tmp_pat
 def test_a_hostile_source_distribution_builds_only_in_the_sandbox(platform, server_tmp_path):
     running, var = platform
     secret = demo_key(running)
-    folder = server_tmp_path / "evil"
-    folder.mkdir()
-    (folder / "model.toml").write_text(
-        'name = "evil"\nruntime = "python"\nentrypoint = "predict.py:apply"\n'
-    )
-    (folder / "predict.py").write_text("def apply(x):\n    return x\n")
-    (folder / "requirements.txt").write_text("evilpkg==1.0\n")
-    env = {
-        **os.environ,
-        "MARKETPLACE_API_URL": running.base,
-        "MARKETPLACE_API_KEY": secret,
-        "XDG_CONFIG_HOME": str(server_tmp_path / "config"),
-    }
-    published = subprocess.run(
-        [
-            str(shutil.which("marketplace", path=os.path.dirname(sys.executable))),
-            "publish",
-            str(folder),
-            "--owner",
-            "demo",
-            "--bump",
-            "major",
-            "--visibility",
-            "public",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    published = publish_with_cli(
+        running,
+        secret,
+        server_tmp_path,
+        name="evil",
+        predict="def apply(x):\n    return x\n",
+        sample_input=None,
+        requirements="evilpkg==1.0\n",
         check=False,
     )
     assert published.returncode != 0, published.stdout
