@@ -11,6 +11,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.db.models import F, OuterRef, Subquery
 from django.utils import timezone
 
+from catalog.models import Model
 from marketplace.accounts.models import Team
 from marketplace.core.errors import NotFoundError, PaymentRequiredError
 
@@ -175,8 +176,6 @@ def price_schedule(*, now: datetime | None = None) -> list[HardwarePrices]:
     """Per hardware class (every priced class, and every class a model runs on): the price in
     force now (None: free until one is set), the ones scheduled after it, soonest first, and
     the ones it replaced, newest first."""
-    from catalog.models import Model
-
     now = now or timezone.now()
     by_class: dict[str, list[ComputePrice]] = {}
     for price in ComputePrice.objects.select_related("created_by").order_by(
