@@ -16,6 +16,8 @@ from celery import shared_task
 from django.conf import settings
 from django.db import transaction
 
+from marketplace.core.webhooks import WEBHOOK_RETRY
+
 from ..models import Budget, BudgetAlert
 from . import notifications
 from .selectors import current_month, month_spent
@@ -28,9 +30,7 @@ logger = logging.getLogger(__name__)
     bind=True,
     ignore_result=True,
     autoretry_for=(notifications.NotificationNotSent,),
-    retry_backoff=5,
-    retry_backoff_max=600,
-    max_retries=8,
+    **WEBHOOK_RETRY,
 )
 def notify_budget_threshold(self, budget_id: int, month: str, threshold: int) -> None:
     notifications.budget_threshold_notify(
