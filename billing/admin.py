@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 
 from marketplace.core.errors import InputError
 
-from . import services
+from .budgets import services
 from .models import Budget, BudgetAlert, ComputePrice
 
 

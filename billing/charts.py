@@ -1,7 +1,8 @@
-"""Server-side SVG charts for the billing pages: a bar per day (cost, calls, royalties) and
-horizontal bars per model. Plain string building, every text escaped, the same input always
-giving the same bytes. Each chart is an image with a name and a description for screen
-readers, a <title> tooltip per bar, and says "no usage" rather than drawing an empty axis."""
+"""Server-side SVG charts for the billing pages (and the platform report): a bar per day (cost,
+calls, royalties) and horizontal bars per model, on the pieces of marketplace/core/charts.py.
+Plain string building, every text escaped, the same input always giving the same bytes. Each
+chart is an image with a name and a description for screen readers, a <title> tooltip per
+bar, and says "no usage" rather than drawing an empty axis."""
 
 from __future__ import annotations
 
@@ -11,19 +12,25 @@ from datetime import date
 from decimal import Decimal
 
 from django.utils.html import escape
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.safestring import SafeString
+
+from marketplace.core.charts import (
+    EMPTY_HEIGHT,
+    TEXT,
+    TICKS,
+    Number,
+    empty_chart,
+    gridlines,
+    nice_step,
+    px,
+    svg,
+)
 
 from .formatting import format_credits, format_day
 
-Number = int | Decimal
 ACCENT = "#4f46e5"
-GRID = "#e2e8f0"
-AXIS = "#cbd5e1"
-TEXT = "#5b6b80"
-TICKS = 4
 MAX_DAY_LABELS = 8
 LABEL_CHARS = 28
-EMPTY_HEIGHT = 120
 WIDE = 480
 
 
@@ -32,46 +39,6 @@ class Bar:
     label: str
     value: Number
     note: str = ""
-
-
-def _n(value: Decimal | float | int) -> str:
-    """A coordinate with two places, the same on every platform."""
-    text = f"{Decimal(value).quantize(Decimal('0.01')):f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
-
-
-def nice_step(maximum: Number, *, integer: bool, ticks: int = TICKS) -> Decimal:
-    """A gridline step of 1, 2, 2.5 or 5 times a power of ten, so `ticks` steps reach at
-    least `maximum`; whole numbers only for counts."""
-    raw = Decimal(maximum) / ticks
-    magnitude = Decimal(1).scaleb(raw.adjusted())
-    for multiple in (Decimal(1), Decimal(2), Decimal("2.5"), Decimal(5), Decimal(10)):
-        step = magnitude * multiple
-        if integer and step != step.to_integral_value():
-            continue
-        if step >= raw:
-            return max(step, Decimal(1)) if integer else step
-    return magnitude * 10  # pragma: no cover - 10 x magnitude always reaches raw
-
-
-def _svg(chart_id: str, title: str, desc: str, width: int, height: int, body: str) -> SafeString:
-    cid = escape(chart_id)
-    return mark_safe(  # noqa: S308 - every text in it went through escape()
-        f'<svg class="chart" id="{cid}" xmlns="http://www.w3.org/2000/svg" '
-        f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
-        f'aria-label="{escape(title)}" aria-describedby="{cid}-desc" '
-        f'preserveAspectRatio="xMinYMin meet">'
-        f'<title id="{cid}-title">{escape(title)}</title>'
-        f'<desc id="{cid}-desc">{escape(desc)}</desc>{body}</svg>'
-    )
-
-
-def _empty(chart_id, title, desc, width, height, message) -> SafeString:
-    body = (
-        f'<text class="chart-empty" x="{width // 2}" y="{height // 2}" text-anchor="middle" '
-        f'dominant-baseline="middle" fill="{TEXT}" font-size="14">{escape(message)}</text>'
-    )
-    return _svg(chart_id, title, desc, width, height, body)
 
 
 def day_bar_chart(
@@ -93,7 +60,7 @@ def day_bar_chart(
     period = _period(series)
     if not series or not any(value for _, value in series):
         desc = f"{title}: {empty_message.lower()}{period}."
-        return _empty(chart_id, title, desc, width, EMPTY_HEIGHT, empty_message)
+        return empty_chart(chart_id, title, desc, width, EMPTY_HEIGHT, empty_message)
 
     left, right, top, bottom = 64, 12, 34, 40
     plot_w, plot_h = width - left - right, height - top - bottom
@@ -109,17 +76,16 @@ def day_bar_chart(
             f'<text class="chart-unit" x="{width - right}" y="18" text-anchor="end" '
             f'fill="{TEXT}" font-size="11">{escape(unit)} per day (UTC)</text>'
         )
-    for i in range(TICKS + 1):
-        tick = step * i
-        y = top + plot_h - plot_h * tick / axis_max
-        parts.append(
-            f'<line class="{"chart-axis" if i == 0 else "chart-grid"}" x1="{left}" '
-            f'x2="{width - right}" y1="{_n(y)}" y2="{_n(y)}" '
-            f'stroke="{AXIS if i == 0 else GRID}" stroke-width="1"/>'
-            f'<text class="chart-tick" x="{left - 6}" y="{_n(y)}" text-anchor="end" '
-            f'dominant-baseline="middle" fill="{TEXT}" font-size="11">'
-            f"{escape(value_format(tick))}</text>"
-        )
+    parts += gridlines(
+        step=step,
+        axis_max=axis_max,
+        left=left,
+        right=right,
+        top=top,
+        plot_h=plot_h,
+        width=width,
+        tick_text=value_format,
+    )
     slot = Decimal(plot_w) / len(series)
     bar_w = slot * Decimal("0.72") if len(series) > 1 else min(slot, Decimal(48))
     label_every = -(-len(series) // max_labels)
@@ -130,15 +96,15 @@ def day_bar_chart(
         tip = f"{day.isoformat()}: {value_format(value)} {unit}"
         parts.append(
             f'<g class="chart-day"><title>{escape(tip)}</title>'
-            f'<rect class="chart-hit" x="{_n(x)}" y="{top}" width="{_n(slot)}" '
+            f'<rect class="chart-hit" x="{px(x)}" y="{top}" width="{px(slot)}" '
             f'height="{plot_h}" fill="transparent"/>'
-            f'<rect class="chart-bar" x="{_n(bar_x)}" y="{_n(top + plot_h - bar_h)}" '
-            f'width="{_n(bar_w)}" height="{_n(bar_h)}" fill="{ACCENT}" '
+            f'<rect class="chart-bar" x="{px(bar_x)}" y="{px(top + plot_h - bar_h)}" '
+            f'width="{px(bar_w)}" height="{px(bar_h)}" fill="{ACCENT}" '
             f'data-value="{escape(str(value))}"/></g>'
         )
         if index % label_every == 0:
             parts.append(
-                f'<text class="chart-label" x="{_n(x + slot / 2)}" y="{top + plot_h + 16}" '
+                f'<text class="chart-label" x="{px(x + slot / 2)}" y="{top + plot_h + 16}" '
                 f'text-anchor="middle" fill="{TEXT}" font-size="11">'
                 f"{escape(format_day(day))}</text>"
             )
@@ -150,7 +116,7 @@ def day_bar_chart(
         f"{title}{period}: total {value_format(total)} {unit}; highest "
         f"{value_format(peak)} {unit} on {peak_day.isoformat()}."
     )
-    return _svg(chart_id, title, desc, width, height, "".join(parts))
+    return svg(chart_id, title, desc, width, height, "".join(parts))
 
 
 def horizontal_bar_chart(
@@ -169,7 +135,7 @@ def horizontal_bar_chart(
     bars = list(bars)
     if not bars or not any(bar.value for bar in bars):
         desc = f"{title}: {empty_message.lower()}."
-        return _empty(chart_id, title, desc, width, EMPTY_HEIGHT, empty_message)
+        return empty_chart(chart_id, title, desc, width, EMPTY_HEIGHT, empty_message)
     label_w, value_w, top = 220, 280, 8
     plot_w = width - label_w - value_w
     height = top * 2 + row_height * len(bars)
@@ -186,15 +152,15 @@ def horizontal_bar_chart(
             f'<g class="chart-item"><title>{escape(tip)}</title>'
             f'<text class="chart-label" x="{label_w - 8}" y="{mid}" text-anchor="end" '
             f'dominant-baseline="middle" fill="{TEXT}" font-size="12">{escape(shown)}</text>'
-            f'<rect class="chart-bar" x="{label_w}" y="{y + 5}" width="{_n(length)}" '
+            f'<rect class="chart-bar" x="{label_w}" y="{y + 5}" width="{px(length)}" '
             f'height="{row_height - 10}" rx="3" fill="{ACCENT}" '
             f'data-value="{escape(str(bar.value))}"/>'
-            f'<text class="chart-value" x="{_n(label_w + length + 6)}" y="{mid}" '
+            f'<text class="chart-value" x="{px(label_w + length + 6)}" y="{mid}" '
             f'dominant-baseline="middle" fill="{TEXT}" font-size="12">'
             f"{escape(figure + (f' · {bar.note}' if bar.note else ''))}</text></g>"
         )
     listed = "; ".join(f"{bar.label} {value_format(bar.value)} {unit}" for bar in bars)
-    return _svg(chart_id, title, f"{title}: {listed}.", width, height, "".join(parts))
+    return svg(chart_id, title, f"{title}: {listed}.", width, height, "".join(parts))
 
 
 def _money(series) -> bool:

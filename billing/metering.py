@@ -16,6 +16,7 @@ from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal
 from django.conf import settings
 from django.db import connection, transaction
 
+from .budgets.tasks import thresholds_crossed
 from .models import ComputePrice, UsageRecord, UsageStatus
 
 logger = logging.getLogger(__name__)
@@ -220,6 +221,4 @@ def _insert(record: UsageRecord) -> None:
         )
         spent = {project: total for project, total in cursor.fetchall()}
     if record.total > 0:
-        from .budgets import thresholds_crossed
-
         thresholds_crossed(record, month=month, spent=spent)

@@ -56,8 +56,14 @@ def build_get(principal, model: Model, build_id) -> Build:
 
 
 def versions_visible(principal, model: Model) -> QuerySet[Version]:
+    return visible_versions(model, is_member=bool(principal and principal.is_member(model.owner)))
+
+
+def visible_versions(model: Model, *, is_member: bool) -> QuerySet[Version]:
+    """A model's versions, newest first: every one to a member of its owner, the public ones
+    to anyone else."""
     versions = model.versions.select_related("build").order_by("-major", "-minor", "-patch")
-    if not (principal and principal.is_member(model.owner)):
+    if not is_member:
         versions = versions.filter(visibility=Visibility.PUBLIC)
     return versions
 

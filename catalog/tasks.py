@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from marketplace.core.webhooks import DeliveryFailed
+from marketplace.core.webhooks import WEBHOOK_RETRY, DeliveryFailed
 
 from . import builder, services, webhooks
 
@@ -21,11 +21,8 @@ def reap_builds() -> int:
     bind=True,
     acks_late=True,
     ignore_result=True,
-    max_retries=8,
     autoretry_for=(DeliveryFailed,),
-    retry_backoff=5,
-    retry_backoff_max=600,
-    retry_jitter=True,
+    **WEBHOOK_RETRY,
 )
 def deliver_webhook(self, delivery_id: str) -> bool:
     return webhooks.webhook_deliver(delivery_id)

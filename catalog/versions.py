@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 from marketplace.core.errors import InputError, NotFoundError
 
-from .models import Build, BuildStatus, Model, Version, Visibility
+from .models import Build, BuildStatus, Model, Version
+from .selectors import visible_versions
 
 _EXACT = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
 _PARTIAL = re.compile(r"^(\d+)(?:\.(\d+))?(?:\.\*)?$|^(\d+)\.\*$")
@@ -68,13 +69,6 @@ class Target:
     @property
     def label(self) -> str:
         return self.version.number if self.version else self.build.short_hash
-
-
-def visible_versions(model: Model, *, is_member: bool):
-    versions = Version.objects.filter(model=model).select_related("build")
-    if not is_member:
-        versions = versions.filter(visibility=Visibility.PUBLIC)
-    return versions.order_by("-major", "-minor", "-patch")
 
 
 def resolve_version(model: Model, raw: str | None, *, is_member: bool) -> Target:

@@ -12,7 +12,7 @@ api_patterns = [
     path("", include("catalog.api_urls")),
     path("", include("marketplace.monitoring.api_urls")),
     path("", include("billing.api_urls")),
-    path("", include("billing.api_budget_urls")),
+    path("", include("billing.budgets.api_urls")),
     path("", include("marketplace.audit.api_urls")),
     path("", include("marketplace.gateway.urls")),
 ]
@@ -26,7 +26,7 @@ urlpatterns = [
     path("", include("marketplace.accounts.urls")),
     path("", include("marketplace.monitoring.urls")),  # before catalog's /{owner}/{name}
     path("", include("billing.urls")),
-    path("", include("billing.urls_budgets")),
+    path("", include("billing.budgets.urls")),
     path("", include("marketplace.audit.urls")),
     path("", include("catalog.urls")),
 ]

@@ -14,6 +14,15 @@ SIGNATURE_HEADER = "X-Marketplace-Signature"
 EVENT_HEADER = "X-Marketplace-Event"
 DELIVERY_HEADER = "X-Marketplace-Delivery"
 
+# How a task that posts a webhook retries a failed delivery: up to 8 more times, backing off
+# exponentially from 5 seconds to at most 10 minutes, with jitter. Celery task options.
+WEBHOOK_RETRY = {
+    "max_retries": 8,
+    "retry_backoff": 5,
+    "retry_backoff_max": 600,
+    "retry_jitter": True,
+}
+
 
 class DeliveryFailed(Exception):
     def __init__(self, message: str, *, status: int | None = None):

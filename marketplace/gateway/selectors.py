@@ -20,14 +20,12 @@ class Median(Aggregate):
     output_field = DurationField()
 
 
-@dataclass(frozen=True)
-class UsageSummary:
-    """A model's public usage figures over the last `days` days of finished calls."""
+class ErrorRates:
+    """The error rate of figures with `calls` and `errors` among them (None without calls),
+    for the model page's summary and monitoring's figures alike."""
 
-    days: int
     calls: int
     errors: int
-    median_latency_ms: float | None
 
     @property
     def error_rate(self) -> float | None:
@@ -36,6 +34,16 @@ class UsageSummary:
     @property
     def error_rate_percent(self) -> float | None:
         return 100 * self.errors / self.calls if self.calls else None
+
+
+@dataclass(frozen=True)
+class UsageSummary(ErrorRates):
+    """A model's public usage figures over the last `days` days of finished calls."""
+
+    days: int
+    calls: int
+    errors: int
+    median_latency_ms: float | None
 
 
 def model_usage_summary(model, *, days: int = USAGE_WINDOW_DAYS) -> UsageSummary:

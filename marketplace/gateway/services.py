@@ -10,7 +10,8 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from billing import budgets, metering
+from billing import metering
+from billing.budgets import selectors as budget_selectors
 from catalog import selectors as catalog_selectors
 from catalog.models import Model
 from catalog.versions import Target, resolve_version
@@ -150,7 +151,7 @@ def invoke(
             )
         )
     try:
-        budgets.cap_check(team, project)
+        budget_selectors.cap_check(team, project)
     except PaymentRequiredError as error:
         raise rejected(error) from None
     backend_name = "http" if target.build.runtime == "http" else settings.EXECUTION_BACKEND

@@ -7,7 +7,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from marketplace.accounts.selectors import team_signing_secret
-from marketplace.core.webhooks import DeliveryFailed, post_signed
+from marketplace.core.webhooks import WEBHOOK_RETRY, DeliveryFailed, post_signed
 from marketplace.execution.backends import ExecutionResult
 from marketplace.execution.backends.celery import hold_running_call, release_running_call
 from marketplace.execution.runner_service import RunnerClient, RunnerUnavailable
@@ -84,11 +84,8 @@ def _runner_ready() -> bool:
     bind=True,
     acks_late=True,
     ignore_result=True,
-    max_retries=8,
     autoretry_for=(WebhookNotDelivered,),
-    retry_backoff=5,
-    retry_backoff_max=600,
-    retry_jitter=True,
+    **WEBHOOK_RETRY,
 )
 def deliver_invocation_webhook(self, request_id: str) -> None:
     from .api import InvocationOutput

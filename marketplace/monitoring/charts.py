@@ -1,8 +1,8 @@
 """Server-side SVG charts of a model's figures per hour or day: bars (calls with their errors
-drawn over them, cold starts) and lines (p50/p95/p99 latency). The conventions of
-billing/charts.py: plain string building, every text escaped, the same input always giving
-the same bytes, each chart an image with a name and a description for screen readers, a
-<title> tooltip per bucket, and a sentence instead of an empty axis."""
+drawn over them, cold starts) and lines (p50/p95/p99 latency), on the pieces of
+marketplace/core/charts.py: plain string building, every text escaped, the same input always
+giving the same bytes, each chart an image with a name and a description for screen readers,
+a <title> tooltip per bucket, and a sentence instead of an empty axis."""
 
 from __future__ import annotations
 
@@ -12,17 +12,23 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.utils.html import escape
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.safestring import SafeString
 
-from billing.charts import Bar, day_bar_chart, horizontal_bar_chart, nice_step
+from billing.charts import Bar, day_bar_chart, horizontal_bar_chart
 from billing.formatting import format_count, format_day
+from marketplace.core.charts import (
+    EMPTY_HEIGHT,
+    TEXT,
+    TICKS,
+    empty_chart,
+    gridlines,
+    nice_step,
+    px,
+    svg,
+)
 
-GRID = "#e2e8f0"
-AXIS = "#cbd5e1"
-TEXT = "#5b6b80"
-TICKS = 4
+CSS_CLASS = "chart monitoring-chart"
 MAX_LABELS = 8
-EMPTY_HEIGHT = 120
 WIDTH = 960
 HEIGHT = 260
 LEFT, RIGHT, TOP, BOTTOM = 72, 12, 40, 40
@@ -54,12 +60,6 @@ def _tick_ms(value: float) -> str:
     return f"{tick:,.0f}" if tick == tick.to_integral_value() else f"{tick.normalize():,f}"
 
 
-def _n(value) -> str:
-    """A coordinate with two places, the same on every platform."""
-    text = f"{Decimal(str(value)).quantize(Decimal('0.01')):f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
-
-
 def bucket_label(start: datetime, bucket: str) -> str:
     """A short axis label: "May 3" for a day, "13:00" for an hour ("May 3" at midnight)."""
     if bucket == "day" or (start.hour == 0 and start.minute == 0):
@@ -74,25 +74,9 @@ def bucket_name(start: datetime, bucket: str) -> str:
     return f"{start:%Y-%m-%d %H:%M} to {(start.hour + 1) % 24:02d}:00 UTC"
 
 
-def _svg(chart_id: str, title: str, desc: str, width: int, height: int, body: str) -> SafeString:
-    cid = escape(chart_id)
-    return mark_safe(  # noqa: S308 - every text in it went through escape()
-        f'<svg class="chart monitoring-chart" id="{cid}" xmlns="http://www.w3.org/2000/svg" '
-        f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
-        f'aria-label="{escape(title)}" aria-describedby="{cid}-desc" '
-        f'preserveAspectRatio="xMinYMin meet">'
-        f'<title id="{cid}-title">{escape(title)}</title>'
-        f'<desc id="{cid}-desc">{escape(desc)}</desc>{body}</svg>'
-    )
-
-
 def _empty(chart_id: str, title: str, message: str, width: int) -> SafeString:
-    body = (
-        f'<text class="chart-empty" x="{width // 2}" y="{EMPTY_HEIGHT // 2}" '
-        f'text-anchor="middle" dominant-baseline="middle" fill="{TEXT}" font-size="14">'
-        f"{escape(message)}</text>"
-    )
-    return _svg(chart_id, title, f"{title}: {message.lower()}.", width, EMPTY_HEIGHT, body)
+    desc = f"{title}: {message.lower()}."
+    return empty_chart(chart_id, title, desc, width, EMPTY_HEIGHT, message, css_class=CSS_CLASS)
 
 
 def _frame(
@@ -126,23 +110,22 @@ def _frame(
         f'<text class="chart-unit" x="{width - RIGHT}" y="20" text-anchor="end" '
         f'fill="{TEXT}" font-size="11">{escape(unit)} per {escape(bucket)} (UTC)</text>'
     )
-    for i in range(TICKS + 1):
-        tick = step * i
-        y = TOP + plot_h - plot_h * tick / axis_max
-        parts.append(
-            f'<line class="{"chart-axis" if i == 0 else "chart-grid"}" x1="{LEFT}" '
-            f'x2="{width - RIGHT}" y1="{_n(y)}" y2="{_n(y)}" '
-            f'stroke="{AXIS if i == 0 else GRID}" stroke-width="1"/>'
-            f'<text class="chart-tick" x="{LEFT - 6}" y="{_n(y)}" text-anchor="end" '
-            f'dominant-baseline="middle" fill="{TEXT}" font-size="11">'
-            f"{escape(value_format(int(tick) if integer else float(tick)))}</text>"
-        )
+    parts += gridlines(
+        step=step,
+        axis_max=axis_max,
+        left=LEFT,
+        right=RIGHT,
+        top=TOP,
+        plot_h=plot_h,
+        width=width,
+        tick_text=lambda tick: value_format(int(tick) if integer else float(tick)),
+    )
     slot = Decimal(plot_w) / len(starts)
     every = -(-len(starts) // MAX_LABELS)
     for index, start in enumerate(starts):
         if index % every == 0:
             parts.append(
-                f'<text class="chart-label" x="{_n(LEFT + slot * index + slot / 2)}" '
+                f'<text class="chart-label" x="{px(LEFT + slot * index + slot / 2)}" '
                 f'y="{TOP + plot_h + 16}" text-anchor="middle" fill="{TEXT}" font-size="11">'
                 f"{escape(bucket_label(start, bucket))}</text>"
             )
@@ -195,14 +178,14 @@ def bucket_bar_chart(
             bar_h = Decimal(plot_h) * Decimal(value) / axis_max
             bars.append(
                 f'<rect class="chart-series chart-series-{escape(item.key)}" '
-                f'x="{_n(x + (slot - bar_w) / 2)}" y="{_n(TOP + plot_h - bar_h)}" '
-                f'width="{_n(bar_w)}" height="{_n(bar_h)}" fill="{escape(item.color)}" '
+                f'x="{px(x + (slot - bar_w) / 2)}" y="{px(TOP + plot_h - bar_h)}" '
+                f'width="{px(bar_w)}" height="{px(bar_h)}" fill="{escape(item.color)}" '
                 f'data-value="{value}"/>'
             )
         parts.append(
             f'<g class="chart-bucket" data-bucket="{escape(start.isoformat())}">'
             f"<title>{escape(tip)}</title>"
-            f'<rect class="chart-hit" x="{_n(x)}" y="{TOP}" width="{_n(slot)}" '
+            f'<rect class="chart-hit" x="{px(x)}" y="{TOP}" width="{px(slot)}" '
             f'height="{plot_h}" fill="transparent"/>{"".join(bars)}</g>'
         )
     totals = ", ".join(
@@ -210,7 +193,7 @@ def bucket_bar_chart(
         for item in series
     )
     desc = _describe(title, starts, bucket, totals)
-    return _svg(chart_id, title, desc, width, height, "".join(parts))
+    return svg(chart_id, title, desc, width, height, "".join(parts), css_class=CSS_CLASS)
 
 
 def bucket_line_chart(
@@ -249,7 +232,7 @@ def bucket_line_chart(
     def point(index: int, value) -> tuple[str, str]:
         x = LEFT + slot * index + slot / 2
         y = TOP + plot_h - Decimal(plot_h) * Decimal(str(value)) / axis_max
-        return _n(x), _n(y)
+        return px(x), px(y)
 
     for index, start in enumerate(starts):
         tip = f"{bucket_name(start, bucket)}: " + ", ".join(
@@ -258,8 +241,8 @@ def bucket_line_chart(
         parts.append(
             f'<g class="chart-bucket" data-bucket="{escape(start.isoformat())}">'
             f"<title>{escape(tip)}</title>"
-            f'<rect class="chart-hit" x="{_n(LEFT + slot * index)}" y="{TOP}" '
-            f'width="{_n(slot)}" height="{plot_h}" fill="transparent"/></g>'
+            f'<rect class="chart-hit" x="{px(LEFT + slot * index)}" y="{TOP}" '
+            f'width="{px(slot)}" height="{plot_h}" fill="transparent"/></g>'
         )
     for item in series:
         runs, run = [], []
@@ -295,7 +278,7 @@ def bucket_line_chart(
         if any(v is not None for v in item.values)
     )
     desc = _describe(title, starts, bucket, highest)
-    return _svg(chart_id, title, desc, width, height, "".join(parts))
+    return svg(chart_id, title, desc, width, height, "".join(parts), css_class=CSS_CLASS)
 
 
 # -- the charts of a model's monitoring page ---------------------------------------------------

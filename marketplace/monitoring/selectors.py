@@ -31,6 +31,7 @@ from marketplace.accounts.selectors import teams_for_user
 from marketplace.core.errors import InputError, NotFoundError
 from marketplace.gateway import services as gateway_services
 from marketplace.gateway.models import Invocation, InvocationStatus
+from marketplace.gateway.selectors import ErrorRates
 
 BUCKETS = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
 # The most buckets one request may ask for: a month by the hour, a year by the day.
@@ -60,7 +61,7 @@ def _sql_list(values) -> str:
 
 
 @dataclass(frozen=True)
-class Figures:
+class Figures(ErrorRates):
     """Finished calls, errors among them, cold starts, and latency percentiles in
     milliseconds (None without calls)."""
 
@@ -70,14 +71,6 @@ class Figures:
     p50_ms: float | None = None
     p95_ms: float | None = None
     p99_ms: float | None = None
-
-    @property
-    def error_rate(self) -> float | None:
-        return self.errors / self.calls if self.calls else None
-
-    @property
-    def error_rate_percent(self) -> float | None:
-        return 100 * self.errors / self.calls if self.calls else None
 
     def as_dict(self) -> dict:
         return {

@@ -168,8 +168,8 @@ def test_the_next_invocation_webhook_is_signed_with_the_new_secret(lab, settings
 
 
 def test_budget_alerts_are_signed_with_the_team_secret(lab, settings):
-    from billing import notifications
-    from billing.budgets import current_month
+    from billing.budgets import notifications
+    from billing.budgets.selectors import current_month
     from billing.models import Budget, BudgetAlert
 
     team, people = lab

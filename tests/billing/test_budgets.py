@@ -18,10 +18,10 @@ from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from billing import notifications, services
-from billing.budgets import current_month
+from billing.budgets import notifications, services, tasks
+from billing.budgets.notifications import NotificationNotSent
+from billing.budgets.selectors import current_month
 from billing.models import Budget, BudgetAlert, ComputePrice, MonthlySpend, UsageRecord
-from billing.notifications import NotificationNotSent
 from marketplace.accounts import services as account_services
 from marketplace.accounts.selectors import team_signing_secret
 from marketplace.core.errors import AuthorizationError, InputError
@@ -146,7 +146,7 @@ def test_each_threshold_notifies_once_by_mail_and_by_signed_webhook(
         assert len(wait_for(received, 3)) == 3
         assert len(wait_for_mail(3)) == 3
         # Nothing is left to send: the sweep queues nothing, a duplicate task sends nothing.
-        assert notifications.budget_alerts_sweep() == 0
+        assert tasks.budget_alerts_sweep() == 0
         assert not notifications.budget_threshold_notify(
             budget_id=budget.pk, month=current_month(), threshold=80
         )
@@ -214,7 +214,7 @@ def test_a_failed_webhook_is_retried_without_mailing_twice(acme, mailoutbox, set
         notifications.budget_threshold_notify(**args)
     alert = BudgetAlert.objects.get(budget=budget)
     assert alert.notified_at is None and len(mailoutbox) == 1
-    assert notifications.budget_alerts_sweep() == 1  # not delivered yet: queued again
+    assert tasks.budget_alerts_sweep() == 1  # not delivered yet: queued again
     with webhook_receiver() as (url, received):
         allow_outbound(settings, url)
         Budget.objects.filter(pk=budget.pk).update(webhook_url=url)
@@ -224,7 +224,7 @@ def test_a_failed_webhook_is_retried_without_mailing_twice(acme, mailoutbox, set
     assert len(mailoutbox) == 1
     alert.refresh_from_db()
     assert alert.notified_at is not None
-    assert notifications.budget_alerts_sweep() == 0
+    assert tasks.budget_alerts_sweep() == 0
 
 
 def test_an_alert_no_longer_due_is_not_sent(acme, mailoutbox):

@@ -13,7 +13,7 @@ from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from billing import services
+from billing.budgets import services
 from billing.metering import price_at
 from billing.models import ComputePrice, UsageRecord
 from marketplace.core.errors import AuthorizationError, ConflictError, InputError

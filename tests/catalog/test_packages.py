@@ -24,8 +24,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from catalog.packages import PackageError, PackageLimits, package_hash, unpack_package
-from catalog.packages import archive as archive_module
-from catalog.packages.archive import _zip_entry_count
+from catalog.packages.archive import reading as archive_module
+from catalog.packages.archive.reading import _zip_entry_count
 
 MODEL_TOML = b'name = "demo"\nruntime = "python"\nentrypoint = "predict.py:apply"\n'
 PREDICT_PY = b"def apply(data):\n    return data\n"

@@ -18,7 +18,7 @@ from django.core.handlers.wsgi import WSGIHandler
 from django.db import close_old_connections
 from rest_framework.test import APIClient
 
-from billing import services as billing_services
+from billing.budgets import services as billing_services
 from catalog import services as catalog_services
 from marketplace.accounts.models import Role
 from marketplace.accounts.scopes import BILLING_READ

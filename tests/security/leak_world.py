@@ -17,7 +17,7 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
-from billing import services as billing_services
+from billing.budgets import services as billing_services
 from catalog.models import Model
 from marketplace.accounts.models import ApiKey, Role, Team, User
 from tests.billing.factories import UsageRecordFactory

@@ -28,9 +28,9 @@ import pytest
 import trustme
 from django.core.exceptions import ImproperlyConfigured
 
-from billing import notifications
-from billing import services as billing_services
-from billing.budgets import current_month
+from billing.budgets import notifications
+from billing.budgets import services as billing_services
+from billing.budgets.selectors import current_month
 from billing.models import MonthlySpend
 from catalog import builder
 from catalog import webhooks as catalog_webhooks

@@ -1,5 +1,6 @@
-"""Reads for budgets and prices: a budget with its month-to-date spend and alerts, and the
-compute prices of each hardware class (in force now, and scheduled)."""
+"""Reads for budgets and prices: the month's spend, the hard cap check, a budget with its
+month-to-date spend and alerts, and the compute prices of each hardware class (in force now,
+and scheduled)."""
 
 from __future__ import annotations
 
@@ -7,15 +8,49 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
+from django.db.models import F, OuterRef, Subquery
 from django.utils import timezone
 
+from catalog.models import Model
 from marketplace.accounts.models import Team
-from marketplace.core.errors import NotFoundError
+from marketplace.core.errors import NotFoundError, PaymentRequiredError
 
-from .budgets import current_month
-from .models import Budget, BudgetAlert, ComputePrice, MonthlySpend
+from ..models import Budget, BudgetAlert, ComputePrice, MonthlySpend
 
 PERCENT = Decimal("0.1")
+
+
+def current_month() -> date:
+    return timezone.now().date().replace(day=1)
+
+
+def month_spent(team, project: str = "", month: date | None = None) -> Decimal:
+    row = MonthlySpend.objects.filter(
+        team=team, project=project, month=month or current_month()
+    ).first()
+    return row.total if row is not None else Decimal(0)
+
+
+def cap_check(team, project: str) -> None:
+    """Raise 402 when a hard-capped budget of the team, or of this call's project, is spent
+    for the current month. One indexed query."""
+    month = current_month()
+    spent = MonthlySpend.objects.filter(
+        team=OuterRef("team"), project=OuterRef("project"), month=month
+    ).values("total")[:1]
+    exhausted = (
+        Budget.objects.filter(team=team, hard_cap=True, project__in=["", project])
+        .annotate(spent=Subquery(spent))
+        .filter(spent__gte=F("monthly_amount"))
+        .order_by("project")
+        .first()
+    )
+    if exhausted is not None:
+        raise PaymentRequiredError(
+            f"the monthly budget of {exhausted.monthly_amount} credits for "
+            f"{exhausted.scope} of {team.slug} is spent; calls resume next month or when an "
+            "admin raises the budget"
+        )
 
 
 def decimal_text(value: Decimal, *, min_places: int = 0) -> str:
@@ -141,8 +176,6 @@ def price_schedule(*, now: datetime | None = None) -> list[HardwarePrices]:
     """Per hardware class (every priced class, and every class a model runs on): the price in
     force now (None: free until one is set), the ones scheduled after it, soonest first, and
     the ones it replaced, newest first."""
-    from catalog.models import Model
-
     now = now or timezone.now()
     by_class: dict[str, list[ComputePrice]] = {}
     for price in ComputePrice.objects.select_related("created_by").order_by(

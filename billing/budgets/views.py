@@ -11,10 +11,9 @@ from marketplace.accounts import policies
 from marketplace.accounts import selectors as account_selectors
 from marketplace.core.errors import ApiError, AuthorizationError
 
-from . import selectors_budgets as selectors
-from . import services
-from .budgets import current_month
-from .forms_budgets import BudgetForm, PriceForm
+from . import selectors, services
+from .forms import BudgetForm, PriceForm
+from .selectors import current_month
 
 
 def _report(request, form, error: ApiError) -> None:

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import api_budgets as api
+from . import api
 
 urlpatterns = [
     path("teams/<slug:team>/budget", api.BudgetDetailApi.as_view(), name="api-team-budget"),

@@ -21,9 +21,8 @@ from marketplace.accounts.principals import Principal
 from marketplace.accounts.scopes import BILLING_READ, is_full_access
 from marketplace.core.errors import AuthorizationError
 
-from . import selectors_budgets as selectors
-from . import services
-from .budgets import current_month
+from . import selectors, services
+from .selectors import current_month
 
 # -- access ----------------------------------------------------------------------------------
 

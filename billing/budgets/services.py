@@ -20,8 +20,8 @@ from marketplace.audit.services import audit_record
 from marketplace.core.errors import AuthorizationError, ConflictError, InputError
 from marketplace.core.outbound import require_public_url
 
-from . import budgets, notifications
-from .models import Budget, ComputePrice
+from ..models import Budget, ComputePrice
+from . import tasks
 
 HARDWARE_CLASS_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 PRICE_PLACES = 9
@@ -32,6 +32,7 @@ MONEY_MAX_DIGITS = 20
 # Anything earlier would reprice calls already made, which a price change never does.
 PRICE_CLOCK_TOLERANCE = timedelta(seconds=5)
 DEFAULT_THRESHOLDS = (50, 80, 100)
+MAX_THRESHOLDS = 10
 _http_url = URLValidator(schemes=["http", "https"])
 
 
@@ -178,6 +179,16 @@ def price_set(
 # -- budgets ---------------------------------------------------------------------------------
 
 
+def parse_thresholds(values) -> list[int]:
+    try:
+        thresholds = sorted({int(v) for v in values})
+    except (TypeError, ValueError):
+        raise InputError("thresholds: whole percentages, e.g. [50, 80, 100]") from None
+    if len(thresholds) > MAX_THRESHOLDS or any(not 1 <= t <= 1000 for t in thresholds):
+        raise InputError(f"thresholds: at most {MAX_THRESHOLDS} percentages between 1 and 1000")
+    return thresholds
+
+
 def budget_validate(
     *, project: str = "", monthly_amount, thresholds=DEFAULT_THRESHOLDS, webhook_url: str = ""
 ) -> tuple[str, Decimal, list[int], str]:
@@ -202,7 +213,7 @@ def budget_validate(
     if thresholds is None or not isinstance(thresholds, list | tuple):
         raise InputError("thresholds: whole percentages, e.g. [50, 80, 100]")
     try:
-        thresholds = budgets.parse_thresholds(thresholds)
+        thresholds = parse_thresholds(thresholds)
     except InputError as error:
         error.fields = {"thresholds": ["invalid"]}
         raise
@@ -259,7 +270,7 @@ def budget_set(
                 "webhook_url": webhook_url,
             },
         )
-        notifications.budget_alerts_catch_up(budget)
+        tasks.budget_alerts_catch_up(budget)
         if before != _budget_audit_state(budget):
             audit_record(
                 action=Action.BUDGET_CHANGED,

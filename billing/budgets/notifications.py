@@ -17,8 +17,8 @@ from marketplace.accounts.policies import ADMIN_ROLES
 from marketplace.accounts.selectors import team_signing_secret
 from marketplace.core.webhooks import DeliveryFailed, post_signed
 
-from .budgets import current_month, month_spent, queue_alert
-from .models import Budget, BudgetAlert
+from ..models import Budget, BudgetAlert
+from .selectors import month_spent
 
 logger = logging.getLogger(__name__)
 
@@ -108,31 +108,3 @@ def _post_webhook(budget: Budget, alert: BudgetAlert) -> None:
         )
     except DeliveryFailed as failure:
         raise NotificationNotSent(str(failure)) from failure
-
-
-def budget_alerts_sweep() -> int:
-    """Queue the alerts of thresholds already reached this month that have none sent (their
-    task was lost, or the budget was lowered below the spend). Returns how many."""
-    month = current_month()
-    return sum(
-        budget_alerts_catch_up(budget, month=month)
-        for budget in Budget.objects.select_related("team")
-    )
-
-
-def budget_alerts_catch_up(budget: Budget, *, month: date | None = None) -> int:
-    """Queue (after commit) an alert for each threshold of one budget that the month's spend
-    has reached and whose alert is not sent yet; the alert row keeps it to one per month."""
-    month = month or current_month()
-    spent = month_spent(budget.team, budget.project, month)
-    done = set(
-        BudgetAlert.objects.filter(
-            budget=budget, month=month, notified_at__isnull=False
-        ).values_list("threshold", flat=True)
-    )
-    queued = 0
-    for threshold in budget.thresholds:
-        if threshold not in done and spent >= budget.monthly_amount * threshold / 100:
-            queue_alert(budget.pk, month, threshold)
-            queued += 1
-    return queued

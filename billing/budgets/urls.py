@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import views_budgets as views
+from . import views
 
 app_name = "billing_budgets"
 
