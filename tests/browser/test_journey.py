@@ -19,6 +19,7 @@ import io
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import uuid
@@ -33,6 +34,10 @@ from tests.browser.conftest import CHROMIUM, NO_CHROMIUM
 
 if CHROMIUM is None:
     pytest.skip(NO_CHROMIUM, allow_module_level=True)
+if shutil.which("curl") is None:  # the journey runs the cURL snippet it copies
+    pytest.skip(
+        "curl is not installed (apt-get install curl; .ci/run does it)", allow_module_level=True
+    )
 pytest.importorskip("playwright.sync_api", reason="playwright is in the dev extras")
 
 from django.utils import timezone
