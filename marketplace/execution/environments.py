@@ -22,6 +22,7 @@ after its build.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import os
@@ -164,8 +165,8 @@ def _build(
                     ],
                     network=True,
                 )
-            (staging / ".complete").write_text(requirements)
             _make_read_only(staging)
+            _write_marker(staging / ".complete", requirements)
             staging.rename(final)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -239,6 +240,17 @@ class _Installer:
 
     def cleanup(self) -> None:
         shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def _write_marker(path: Path, text: str) -> None:
+    """Write the file that says an environment is complete. The installer's build code could
+    have left anything at that name, a link to a host file included: the platform (root,
+    perhaps) must replace it, never write through it."""
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+    with os.fdopen(os.open(path, flags, 0o444), "w") as marker:
+        marker.write(text)
 
 
 def _make_read_only(path: Path) -> None:

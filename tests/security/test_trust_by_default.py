@@ -457,3 +457,20 @@ def publisher_client(db):
     client = key_client(user)
     client.user = user
     return client
+
+
+def test_the_build_cannot_turn_the_completion_marker_into_a_write_on_the_host(tmp_path):
+    """A build's code writes into the environment being built; if it leaves a link where
+    the platform then writes `.complete`, the platform replaces the link instead of writing
+    through it into a host file."""
+    from marketplace.execution import environments
+
+    victim = tmp_path / "victim"
+    victim.write_text("untouched")
+    staging = tmp_path / "env.building"
+    staging.mkdir()
+    (staging / ".complete").symlink_to(victim)
+    environments._write_marker(staging / ".complete", "numpy>=1.26")
+    assert victim.read_text() == "untouched"
+    assert not (staging / ".complete").is_symlink()
+    assert (staging / ".complete").read_text() == "numpy>=1.26"
