@@ -27,6 +27,9 @@ COPY pyproject.toml README.md ./
 COPY marketplace ./marketplace
 COPY catalog ./catalog
 COPY billing ./billing
+COPY gateway ./gateway
+COPY monitoring ./monitoring
+COPY execution ./execution
 RUN /opt/venv/bin/uv build --wheel --out-dir /wheels . \
     && /opt/venv/bin/uv pip install --python /opt/venv/bin/python /wheels/marketplace-*.whl
 
@@ -54,6 +57,9 @@ COPY manage.py pyproject.toml ./
 COPY marketplace ./marketplace
 COPY catalog ./catalog
 COPY billing ./billing
+COPY gateway ./gateway
+COPY monitoring ./monitoring
+COPY execution ./execution
 COPY templates ./templates
 COPY static ./static
 COPY deploy/docker-entrypoint.sh /usr/local/bin/docker-entrypoint.sh

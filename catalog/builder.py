@@ -8,10 +8,10 @@ import threading
 import time
 import traceback
 
-from marketplace.execution.environments import BuildEnvironmentError
-from marketplace.execution.process import ModelProcess, ModelProcessError
-from marketplace.execution.runtimes import ModelSpec, get_runtime
-from marketplace.execution.sandbox import sandbox_enabled
+from execution.environments import BuildEnvironmentError
+from execution.process import ModelProcess, ModelProcessError
+from execution.runtimes import ModelSpec, get_runtime
+from execution.sandbox import sandbox_enabled
 
 from . import services
 from .models import Build
@@ -66,7 +66,7 @@ def model_spec_for(build: Build, package_dir) -> ModelSpec:
 def _check_remote_model(build: Build, log: BuildLog) -> None:
     """A model on an inference server has nothing to install: its build checks the server
     answers the sample input."""
-    from marketplace.execution.backends.http import forward
+    from execution.backends.http import forward
 
     config = build.manifest["http"]
     log(f"Model served by {config['url']} ({config['protocol']})")

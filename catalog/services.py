@@ -164,7 +164,7 @@ def remote_build_create(*, actor: User, owner: Team, spec: dict) -> tuple[Build,
     import json
     import re
 
-    from marketplace.execution.backends.http import PROTOCOLS
+    from execution.backends.http import PROTOCOLS
 
     from .packages.manifest import SLUG_RE
 
@@ -447,8 +447,8 @@ def model_delete(*, actor: User, model: Model) -> None:
     409 that says so. Package files stay in storage, where builds share them by hash."""
     from django.db.models import ProtectedError, RestrictedError
 
+    from gateway.models import Invocation
     from marketplace.accounts import policies
-    from marketplace.gateway.models import Invocation
 
     if not policies.can_administer(actor, model.owner):
         raise AuthorizationError(f"Only owners and admins of {model.owner.slug} can delete models")

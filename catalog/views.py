@@ -14,11 +14,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from billing.metering import price_at
 from billing.selectors import model_value
+from gateway.selectors import model_usage_summary
 from marketplace.accounts import policies
 from marketplace.accounts import selectors as account_selectors
 from marketplace.accounts.principals import Principal
 from marketplace.core.errors import ApiError, InputError
-from marketplace.gateway.selectors import model_usage_summary
 
 from . import selectors, services
 from .models import BuildStatus

@@ -47,7 +47,7 @@ PY
         runner)
             exec python manage.py shell --no-imports --command "
 import sys
-from marketplace.execution.runner_service import RunnerClient, RunnerUnavailable
+from execution.runner_service import RunnerClient, RunnerUnavailable
 try:
     RunnerClient().health()
 except RunnerUnavailable as exc:

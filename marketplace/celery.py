@@ -37,7 +37,7 @@ _heartbeat_stop = None
 
 @signals.worker_ready.connect
 def _warn_if_unsandboxed(sender, **kwargs):
-    from marketplace.execution.sandbox import warn_if_unsandboxed
+    from execution.sandbox import warn_if_unsandboxed
 
     warn_if_unsandboxed(f"worker {sender.hostname}")
 
@@ -65,7 +65,7 @@ def _stop_heartbeat(sender, **kwargs):
 @control_command(args=[("request_id", str)], signature="<request_id>")
 def cancel_invocation(state, request_id):
     """Broadcast by the celery execution backend: kill the call on this host if it is here."""
-    from marketplace.execution.runner_service import RunnerClient, RunnerUnavailable
+    from execution.runner_service import RunnerClient, RunnerUnavailable
 
     try:
         return {"canceled": RunnerClient().cancel(request_id)}

@@ -102,12 +102,12 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "marketplace.core",
     "marketplace.accounts",
-    "marketplace.execution",
-    "marketplace.gateway",
+    "execution",
+    "gateway",
     "marketplace.audit",
     "catalog",
     "billing",
-    "marketplace.monitoring",
+    "monitoring",
 ]
 
 MIDDLEWARE = [

@@ -10,11 +10,11 @@ api_patterns = [
     path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("", include("marketplace.accounts.api_urls")),
     path("", include("catalog.api_urls")),
-    path("", include("marketplace.monitoring.api_urls")),
+    path("", include("monitoring.api_urls")),
     path("", include("billing.api_urls")),
     path("", include("billing.budgets.api_urls")),
     path("", include("marketplace.audit.api_urls")),
-    path("", include("marketplace.gateway.urls")),
+    path("", include("gateway.urls")),
 ]
 
 urlpatterns = [
@@ -24,7 +24,7 @@ urlpatterns = [
     path("robots.txt", robots_txt, name="robots"),
     path("", include("marketplace.core.urls")),
     path("", include("marketplace.accounts.urls")),
-    path("", include("marketplace.monitoring.urls")),  # before catalog's /{owner}/{name}
+    path("", include("monitoring.urls")),  # before catalog's /{owner}/{name}
     path("", include("billing.urls")),
     path("", include("billing.budgets.urls")),
     path("", include("marketplace.audit.urls")),

@@ -36,7 +36,7 @@ def ensure_var_dir(var_dir: Path) -> Path:
     traversable = 0o711 if running_as_root() else 0o700
     _set_mode(var_dir, traversable)
     # Environments and packages too: sandboxed code reaches its own through the sandbox's
-    # binds (marketplace/execution/sandbox.py), never through these folders' modes.
+    # binds (execution/sandbox.py), never through these folders' modes.
     for child in var_dir.iterdir():
         if child.name == POSTGRES_CHILD:
             _set_mode(child, traversable)

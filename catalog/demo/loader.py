@@ -14,10 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from execution.environments import ensure_python_environment
+from execution.runtimes import get_runtime
 from marketplace.accounts import services as account_services
 from marketplace.accounts.models import Membership, Role, Team, User
-from marketplace.execution.environments import ensure_python_environment
-from marketplace.execution.runtimes import get_runtime
 
 from .. import builder, services
 from ..models import Build, BuildStatus, Version

@@ -20,7 +20,7 @@ def _sandbox_warning(request) -> str:
             "SANDBOX=off: models and builds run without a sandbox, with this host's "
             "network and files. Only for code you trust."
         )
-    from marketplace.execution.sandbox import find_bubblewrap
+    from execution.sandbox import find_bubblewrap
 
     found, message = find_bubblewrap()
     if found is None:

@@ -87,7 +87,7 @@ def check_search() -> ComponentHealth:
 
 @_timed
 def check_sandbox() -> ComponentHealth:
-    from marketplace.execution.sandbox import sandbox_status
+    from execution.sandbox import sandbox_status
 
     sandbox = sandbox_status()
     if sandbox.unavailable:
@@ -101,7 +101,7 @@ def check_sandbox() -> ComponentHealth:
 
 @_timed
 def check_execution() -> ComponentHealth:
-    from marketplace.execution.backends import get_backend
+    from execution.backends import get_backend
 
     return get_backend().health()
 

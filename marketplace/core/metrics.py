@@ -166,7 +166,7 @@ class RunnerPoolCollector:
     """The warm pool of this host's runner service, from its /health."""
 
     def collect(self):
-        from marketplace.execution.runner_service import RunnerClient, RunnerUnavailable
+        from execution.runner_service import RunnerClient, RunnerUnavailable
 
         up = GaugeMetricFamily(
             "marketplace_runner_up", "Whether this host's model runner answered the scrape."

@@ -12,12 +12,12 @@ from django.db.migrations.executor import MigrationExecutor
 from django.test import Client
 from rest_framework.test import APIClient
 
+from gateway.tasks import deliver_invocation_webhook
 from marketplace.accounts.models import Team
 from marketplace.accounts.services import team_rotate_signing_secret
 from marketplace.audit.models import AuditEvent
 from marketplace.core.errors import AuthorizationError
 from marketplace.core.webhooks import sign
-from marketplace.gateway.tasks import deliver_invocation_webhook
 from tests.factories import MembershipFactory, TeamFactory, UserFactory, make_key
 from tests.gateway.factories import InvocationFactory
 from tests.receivers import allow_outbound, webhook_receiver

@@ -13,9 +13,9 @@ from django.utils import timezone
 
 from billing.metering import billed_seconds, charge
 from billing.models import ComputePrice, MonthlySpend, UsageRecord
-from marketplace.execution.backends import ExecutionResult
-from marketplace.gateway import services
-from marketplace.gateway.models import Invocation
+from execution.backends import ExecutionResult
+from gateway import services
+from gateway.models import Invocation
 from tests.gateway.conftest import key_client
 
 ENDPOINT = "/v1/algo/ada/toolbox/1.0.0"

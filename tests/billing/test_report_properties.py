@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from billing import metering, reports, rollups
 from billing.models import ComputePrice, UsageRecord
-from marketplace.gateway.models import Invocation
+from gateway.models import Invocation
 from tests.catalog.factories import VersionFactory
 from tests.factories import TeamFactory, UserFactory, make_key
 

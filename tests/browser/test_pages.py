@@ -25,7 +25,7 @@ pytest.importorskip("playwright.sync_api", reason="playwright is in the dev extr
 from playwright.sync_api import expect
 
 from catalog.snippets import context_for_version, get_language, render
-from marketplace.gateway.models import Invocation
+from gateway.models import Invocation
 from tests.factories import DEFAULT_PASSWORD, make_key
 
 pytestmark = pytest.mark.browser

@@ -10,8 +10,8 @@ from django.db import IntegrityError, transaction
 
 from catalog import builder, services
 from catalog.models import Build, BuildStatus, Model, Version
-from marketplace.execution.process import ModelProcess
-from marketplace.execution.runtimes import get_runtime
+from execution.process import ModelProcess
+from execution.runtimes import get_runtime
 from tests.catalog.conftest import ECHO_MODEL, upload
 from tests.conftest import assert_error_shape
 from tests.factories import MembershipFactory, TeamFactory, UserFactory, make_key

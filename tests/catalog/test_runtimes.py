@@ -12,9 +12,9 @@ import pytest
 from catalog import builder, services
 from catalog.demo.loader import MODELS_DIR
 from catalog.models import BuildStatus
-from marketplace.execution.process import ModelProcess
-from marketplace.execution.runtimes import get_runtime
-from marketplace.execution.sandbox import sandbox_enabled
+from execution.process import ModelProcess
+from execution.runtimes import get_runtime
+from execution.sandbox import sandbox_enabled
 from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]

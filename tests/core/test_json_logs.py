@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from rest_framework.test import APIClient
 
+from gateway.models import Invocation
 from marketplace.core.logging import JsonFormatter
-from marketplace.gateway.models import Invocation
 from tests.core.test_metrics import database_url
 from tests.factories import make_key
 from tests.gateway import conftest as gateway

@@ -107,7 +107,7 @@ def product_variables() -> set[str]:
     """Every variable the platform's own code reads (gunicorn_conf, run_platform, metrics...),
     leaving out the model shims and the snippets, which run elsewhere."""
     names = set()
-    for package in ("marketplace", "catalog", "billing"):
+    for package in ("marketplace", "catalog", "billing", "gateway", "monitoring", "execution"):
         for path in (ROOT / package).rglob("*.py"):
             parts = set(path.relative_to(ROOT).parts)
             if parts & {"shims", "languages", "generators", "migrations"}:
@@ -354,7 +354,7 @@ def test_every_copy_source_exists_and_reaches_the_builder():
     } <= set(copied)
     # Packaged data the platform reads at run time travels with the source.
     for needed in (
-        "marketplace/execution/shims/python_shim.py",
+        "execution/shims/python_shim.py",
         "templates/base.html",
         "catalog/demo/models/sentiment/model.toml",
     ):
@@ -1082,8 +1082,8 @@ def test_runner_healthcheck_asks_the_real_runner(tmp_path):
     name: it passes while the real runner service answers there and fails once it stops."""
     import threading
 
-    from marketplace.execution.pool import PoolSettings, WarmPool
-    from marketplace.execution.runner_service import serve
+    from execution.pool import PoolSettings, WarmPool
+    from execution.runner_service import serve
 
     path = tmp_path / "r.sock"
     ready, stop = threading.Event(), threading.Event()

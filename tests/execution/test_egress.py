@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from marketplace.execution import egress
-from marketplace.execution.egress import EgressProxy
+from execution import egress
+from execution.egress import EgressProxy
 
 RELAY = Path(egress.__file__).parent / "shims" / "egress_relay.py"
 

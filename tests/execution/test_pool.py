@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-from marketplace.execution.pool import PoolBusy, PoolSettings, WarmPool
-from marketplace.execution.process import ModelCrashed
-from marketplace.execution.runtimes import ModelSpec, get_runtime
-from marketplace.execution.sandbox import sandbox_enabled
+from execution.pool import PoolBusy, PoolSettings, WarmPool
+from execution.process import ModelCrashed
+from execution.runtimes import ModelSpec, get_runtime
+from execution.sandbox import sandbox_enabled
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from marketplace.execution.pool import PoolSettings, WarmPool
-from marketplace.execution.runner_service import RunnerClient, serve
+from execution.pool import PoolSettings, WarmPool
+from execution.runner_service import RunnerClient, serve
 
 NOBODY = 65534
 

@@ -16,16 +16,16 @@ from pathlib import Path
 import psutil
 import pytest
 
-from marketplace.execution import cgroups
-from marketplace.execution.process import (
+from execution import cgroups
+from execution.process import (
     LaunchSpec,
     ModelCrashed,
     ModelProcess,
     ModelStartError,
     ModelTimeout,
 )
-from marketplace.execution.runtimes import ModelSpec, get_runtime
-from marketplace.execution.sandbox import ResourceLimits, _probe_bubblewrap, sandbox_status
+from execution.runtimes import ModelSpec, get_runtime
+from execution.sandbox import ResourceLimits, _probe_bubblewrap, sandbox_status
 
 pytestmark = pytest.mark.slow
 

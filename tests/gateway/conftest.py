@@ -10,9 +10,9 @@ import pytest
 from rest_framework.test import APIClient
 
 from catalog import builder, services
-from marketplace.execution.pool import PoolSettings, WarmPool
-from marketplace.execution.runner_service import serve
-from marketplace.execution.sandbox import sandbox_enabled
+from execution.pool import PoolSettings, WarmPool
+from execution.runner_service import serve
+from execution.sandbox import sandbox_enabled
 from tests.catalog.conftest import write_package
 from tests.factories import UserFactory, make_key
 

@@ -5,7 +5,7 @@ from datetime import timedelta
 import factory
 from django.utils import timezone
 
-from marketplace.gateway.models import Invocation
+from gateway.models import Invocation
 from tests.catalog.factories import VersionFactory
 from tests.factories import TeamFactory
 

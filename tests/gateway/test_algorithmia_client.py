@@ -12,7 +12,7 @@ from Algorithmia.algorithm import OutputType
 from Algorithmia.errors import AlgorithmException
 
 from catalog.demo.loader import MODELS_DIR
-from marketplace.gateway.models import Invocation
+from gateway.models import Invocation
 from tests.factories import make_key
 from tests.gateway.conftest import publish
 

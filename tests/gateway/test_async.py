@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from marketplace.gateway.models import Invocation
+from gateway.models import Invocation
 from tests.gateway.conftest import key_client
 from tests.receivers import allow_outbound
 from tests.receivers import webhook_receiver as receiving_webhooks
@@ -67,7 +67,7 @@ def test_a_queued_call_can_be_canceled(toolbox, owner):
     request_id = response.json()["request_id"]  # no worker consumes the queue in this test
     canceled = mine.post(f"/v1/invocations/{request_id}/cancel")
     assert canceled.status_code == 200 and canceled.json()["status"] == "canceled"
-    from marketplace.gateway.tasks import execute_invocation
+    from gateway.tasks import execute_invocation
 
     execute_invocation(request_id)  # a late delivery of the message changes nothing
     assert Invocation.objects.get(pk=request_id).status == "canceled"

@@ -14,14 +14,14 @@ import pytest
 from django.utils import timezone
 
 from billing.models import UsageRecord
-from marketplace.core.models import WorkerHeartbeat
-from marketplace.execution.backends.celery import (
+from execution.backends.celery import (
     _listen_connection,
     hold_running_call,
     recover_lost_call,
     worker_lost,
 )
-from marketplace.gateway.models import Invocation
+from gateway.models import Invocation
+from marketplace.core.models import WorkerHeartbeat
 from tests.catalog.factories import BuildFactory, VersionFactory
 from tests.faults.services import private_redis, redis_server_available
 from tests.gateway.factories import InvocationFactory
@@ -59,7 +59,7 @@ def test_calls_run_on_a_worker_through_the_hardware_queue(server_tmp_path):
             status, body = call_text(platform, secret, "/v1/algo/demo/shout", "celery")
             assert status == 200, body
             assert body["result"] == "CELERY" and body["metadata"]["content_type"] == "text"
-            assert "marketplace.gateway.tasks.execute_invocation" in platform.output()
+            assert "gateway.tasks.execute_invocation" in platform.output()
 
             status, body = call_text(platform, secret, "/v1/algo/demo/shout?timeout=2", "slow")
             assert status == 504 and body["error"]["error_type"] == "TimeoutError"
@@ -173,7 +173,7 @@ def test_the_lock_is_per_call(running_call, listener):
 def test_a_worker_whose_runner_is_down_puts_the_call_back_then_fails_it_clearly(
     db, settings, caplog
 ):
-    from marketplace.gateway.tasks import RUNNER_WAIT_RETRIES, execute_invocation
+    from gateway.tasks import RUNNER_WAIT_RETRIES, execute_invocation
 
     settings.RUNNER_SOCKET = "/nonexistent/runner.sock"
     call = _running_call(worker="")

@@ -13,7 +13,7 @@ import pytest
 
 from catalog import builder
 from catalog.models import Build
-from marketplace.execution.backends.http import oip_request, oip_result
+from execution.backends.http import oip_request, oip_result
 from tests.conftest import assert_error_shape
 from tests.factories import UserFactory
 from tests.gateway.conftest import key_client

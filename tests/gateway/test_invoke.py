@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from marketplace.gateway.models import Invocation
+from gateway.models import Invocation
 from tests.conftest import assert_error_shape
 from tests.factories import UserFactory
 from tests.gateway.conftest import TOOLBOX_MODEL, key_client, publish
@@ -232,7 +232,7 @@ def test_team_concurrency_limit(toolbox, owner, settings):
 
 
 def test_owners_keep_processes_warm_so_callers_meet_no_cold_start(toolbox, owner, runner):
-    from marketplace.execution.runner_service import RunnerService
+    from execution.runner_service import RunnerService
 
     mine = key_client(owner)
     assert_error_shape(

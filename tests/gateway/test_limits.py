@@ -23,8 +23,8 @@ from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from marketplace.gateway import limits
-from marketplace.gateway.limits import (
+from gateway import limits
+from gateway.limits import (
     ConcurrencyLimitExceeded,
     RateDecision,
     check_rates,

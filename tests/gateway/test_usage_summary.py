@@ -11,7 +11,7 @@ import pytest
 from django.core.cache import cache
 from django.utils import timezone
 
-from marketplace.gateway.selectors import model_usage_summary
+from gateway.selectors import model_usage_summary
 from tests.catalog.factories import VersionFactory
 from tests.gateway.factories import InvocationFactory
 

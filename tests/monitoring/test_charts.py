@@ -10,7 +10,7 @@ from xml.etree import ElementTree
 
 import pytest
 
-from marketplace.monitoring.charts import (
+from monitoring.charts import (
     Series,
     bucket_bar_chart,
     bucket_line_chart,

@@ -12,7 +12,7 @@ import pytest
 from django.test import Client
 
 from marketplace.core.errors import InputError
-from marketplace.monitoring.selectors import model_error_types, model_errors
+from monitoring.selectors import model_error_types, model_errors
 from tests.catalog.factories import ModelFactory, VersionFactory
 from tests.factories import MembershipFactory, UserFactory
 

@@ -11,8 +11,8 @@ from html import unescape
 import pytest
 from django.test import Client
 
-from marketplace.monitoring import selectors
-from marketplace.monitoring.selectors import Figures, model_metrics, window
+from monitoring import selectors
+from monitoring.selectors import Figures, model_metrics, window
 
 from .world import NOW, Expected, build_world, expected, floor
 

@@ -18,7 +18,7 @@ from rest_framework.test import APIClient
 
 from billing.models import UsageRecord
 from billing.rollups import rollup_whole_day
-from marketplace.monitoring.selectors import platform_usage
+from monitoring.selectors import platform_usage
 from tests.billing.report_world import (
     END,
     START,

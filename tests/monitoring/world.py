@@ -12,8 +12,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from gateway.models import Invocation
 from marketplace.accounts.models import Role, Team, User
-from marketplace.gateway.models import Invocation
 from tests.catalog.factories import ModelFactory, VersionFactory
 from tests.factories import MembershipFactory, TeamFactory, UserFactory
 from tests.gateway.factories import InvocationFactory

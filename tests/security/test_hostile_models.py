@@ -19,9 +19,9 @@ import pytest
 
 from billing.models import UsageRecord
 from catalog import services as catalog_services
-from marketplace.execution import cgroups
-from marketplace.execution.sandbox import _probe_bubblewrap
-from marketplace.gateway.models import Invocation
+from execution import cgroups
+from execution.sandbox import _probe_bubblewrap
+from gateway.models import Invocation
 from tests.conftest import assert_error_shape
 from tests.gateway.conftest import (  # noqa: F401 (fixtures)
     TOOLBOX_MODEL,

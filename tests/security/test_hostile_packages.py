@@ -681,7 +681,7 @@ def test_plain_requirements_are_accepted(publisher, area):
 def test_the_installer_does_not_see_the_platforms_secrets(monkeypatch, settings):
     """Installing a source distribution runs its build code on the host: the installer (and
     so that code) gets the index, cache, certificate and proxy settings, not the secrets."""
-    from marketplace.execution import environments
+    from execution import environments
 
     monkeypatch.setenv("SECRET_KEY", "platform-secret-key")
     monkeypatch.setenv("DATABASE_URL", "postgres://platform:secret@db/marketplace")

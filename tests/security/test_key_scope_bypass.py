@@ -15,12 +15,12 @@ import pytest
 
 from billing.models import UsageRecord
 from catalog.models import Version
+from gateway.models import Invocation
+from gateway.services import authorise_call
 from marketplace.accounts.models import ApiKey
 from marketplace.accounts.principals import Principal
 from marketplace.accounts.scopes import normalise_scopes
 from marketplace.core.errors import ApiError
-from marketplace.gateway.models import Invocation
-from marketplace.gateway.services import authorise_call
 from tests.catalog.factories import BuildFactory, ModelFactory, VersionFactory
 from tests.conftest import assert_error_shape
 from tests.factories import MembershipFactory, TeamFactory, UserFactory, make_key

@@ -35,6 +35,7 @@ from billing.models import MonthlySpend
 from catalog import builder
 from catalog import webhooks as catalog_webhooks
 from catalog.models import Build, Webhook, WebhookDelivery
+from execution.backends.http import forward
 from marketplace.accounts import services as account_services
 from marketplace.accounts.selectors import team_signing_secret
 from marketplace.core.errors import InputError
@@ -49,7 +50,6 @@ from marketplace.core.outbound import (
     short_line,
 )
 from marketplace.core.webhooks import DeliveryFailed, post_signed, sign
-from marketplace.execution.backends.http import forward
 from tests.conftest import assert_error_shape
 from tests.factories import UserFactory, make_key
 from tests.receivers import allow_outbound
@@ -401,8 +401,8 @@ def test_a_budget_alert_to_loopback_reaches_nothing(acme, dns, mailoutbox):
 def test_an_invocation_webhook_to_loopback_reaches_nothing_and_an_allowed_one_is_signed(
     db, dns, settings
 ):
-    from marketplace.gateway.models import Invocation
-    from marketplace.gateway.tasks import WebhookNotDelivered, deliver_invocation_webhook
+    from gateway.models import Invocation
+    from gateway.tasks import WebhookNotDelivered, deliver_invocation_webhook
     from tests.gateway.factories import InvocationFactory
 
     with Recorder() as internal, Recorder() as allowed:

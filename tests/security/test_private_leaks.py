@@ -13,8 +13,8 @@ import pytest
 from billing.models import UsageRecord
 from catalog.search import corrections
 from catalog.services import version_publish
+from gateway.models import Invocation
 from marketplace.accounts.principals import Principal
-from marketplace.gateway.models import Invocation
 from tests.catalog.factories import BuildFactory
 from tests.conftest import assert_error_shape
 

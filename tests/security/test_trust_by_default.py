@@ -19,9 +19,9 @@ from django.test import Client
 
 from catalog import services as catalog_services
 from catalog.models import Build
-from marketplace.execution import sandbox
-from marketplace.execution.environments import environments_root
-from marketplace.gateway.models import Invocation
+from execution import sandbox
+from execution.environments import environments_root
+from gateway.models import Invocation
 from tests.conftest import assert_error_shape
 from tests.factories import UserFactory
 from tests.gateway.conftest import (  # noqa: F401 (fixtures)
@@ -463,7 +463,7 @@ def test_the_build_cannot_turn_the_completion_marker_into_a_write_on_the_host(tm
     """A build's code writes into the environment being built; if it leaves a link where
     the platform then writes `.complete`, the platform replaces the link instead of writing
     through it into a host file."""
-    from marketplace.execution import environments
+    from execution import environments
 
     victim = tmp_path / "victim"
     victim.write_text("untouched")

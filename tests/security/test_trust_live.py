@@ -14,8 +14,8 @@ import psutil
 import psycopg
 import pytest
 
+from execution import sandbox
 from marketplace.embedded import EmbeddedPostgres
-from marketplace.execution import sandbox
 from tests.live_platform import Platform, call_text, demo_key, publish_with_cli
 from tests.security.test_trust_by_default import hostile_backend, serve_index
 

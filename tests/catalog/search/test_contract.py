@@ -296,7 +296,7 @@ def test_popularity_counts_the_last_30_days_of_calls(db):
     from django.utils import timezone
 
     from catalog.services import popularity_refresh
-    from marketplace.gateway.models import Invocation
+    from gateway.models import Invocation
     from tests.catalog.factories import BuildFactory
 
     build = BuildFactory()

@@ -1,6 +1,6 @@
 import shlex
 
-from ...execution.process import LaunchSpec
+from ..process import LaunchSpec
 from . import ModelSpec, Prepared, Runtime, register
 
 

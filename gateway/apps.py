@@ -2,6 +2,6 @@ from django.apps import AppConfig
 
 
 class GatewayConfig(AppConfig):
-    name = "marketplace.gateway"
+    name = "gateway"
     label = "gateway"
     verbose_name = "Invocation gateway"

@@ -6,14 +6,18 @@ from celery import shared_task
 from django.db import connection, transaction
 from django.utils import timezone
 
+from execution.backends import ExecutionResult
+from execution.backends.celery import hold_running_call, release_running_call
+from execution.runner_service import RunnerClient, RunnerUnavailable
 from marketplace.accounts.selectors import team_signing_secret
 from marketplace.core.webhooks import WEBHOOK_RETRY, DeliveryFailed, post_signed
-from marketplace.execution.backends import ExecutionResult
-from marketplace.execution.backends.celery import hold_running_call, release_running_call
-from marketplace.execution.runner_service import RunnerClient, RunnerUnavailable
 
 from . import limits, services
 from .models import Invocation, InvocationStatus
+
+# The names these tasks had when the gateway lived in marketplace/: messages already queued
+# (and beat's schedule) name them so, and must still find them.
+TASK_PREFIX = "marketplace.gateway.tasks"
 
 # How many times (a second apart) a worker whose host's runner is not up puts a call back.
 RUNNER_WAIT_RETRIES = 10
@@ -23,7 +27,13 @@ class WebhookNotDelivered(Exception):
     pass
 
 
-@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+@shared_task(
+    name=f"{TASK_PREFIX}.execute_invocation",
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+)
 def execute_invocation(self, request_id: str) -> None:
     """Runs on whichever worker takes it, with that host's runner, and records that worker on
     the invocation. Idempotent: only a queued invocation is claimed; a redelivered message
@@ -81,6 +91,7 @@ def _runner_ready() -> bool:
 
 
 @shared_task(
+    name=f"{TASK_PREFIX}.deliver_invocation_webhook",
     bind=True,
     acks_late=True,
     ignore_result=True,
@@ -107,11 +118,11 @@ def deliver_invocation_webhook(self, request_id: str) -> None:
     Invocation.objects.filter(pk=request_id).update(webhook_delivered_at=timezone.now())
 
 
-@shared_task(ignore_result=True)
+@shared_task(name=f"{TASK_PREFIX}.purge_rate_limits", ignore_result=True)
 def purge_rate_limits() -> int:
     return limits.purge_expired()
 
 
-@shared_task(ignore_result=True)
+@shared_task(name=f"{TASK_PREFIX}.reap_invocations", ignore_result=True)
 def reap_invocations() -> int:
     return services.invocations_reap()

@@ -1,4 +1,4 @@
-"""Tables of marketplace.gateway.limits' PostgreSQL backend (raw SQL, no Django models).
+"""Tables of gateway.limits' PostgreSQL backend (raw SQL, no Django models).
 
 Both are UNLOGGED: limiter state is worth nothing after a crash (a crash empties them, which
 only forgets who was near a limit) and skipping the WAL makes every call's write cheap. They
@@ -17,7 +17,7 @@ CREATE UNLOGGED TABLE gateway_rate_limit (
     last_allowed boolean NOT NULL
 ) WITH (fillfactor = 70);
 COMMENT ON TABLE gateway_rate_limit IS
-    'GCRA state per rate-limited subject, see marketplace/gateway/limits.py';
+    'GCRA state per rate-limited subject, see gateway/limits.py';
 
 CREATE UNLOGGED TABLE gateway_concurrency_slot (
     subject text NOT NULL,
@@ -27,7 +27,7 @@ CREATE UNLOGGED TABLE gateway_concurrency_slot (
     PRIMARY KEY (subject, slot)
 ) WITH (fillfactor = 70);
 COMMENT ON TABLE gateway_concurrency_slot IS
-    'Calls in flight per subject, see marketplace/gateway/limits.py';
+    'Calls in flight per subject, see gateway/limits.py';
 """
 
 DROP = """

@@ -2,6 +2,6 @@ from django.apps import AppConfig
 
 
 class MonitoringConfig(AppConfig):
-    name = "marketplace.monitoring"
+    name = "monitoring"
     label = "monitoring"
     verbose_name = "Monitoring"

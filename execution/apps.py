@@ -2,6 +2,6 @@ from django.apps import AppConfig
 
 
 class ExecutionConfig(AppConfig):
-    name = "marketplace.execution"
+    name = "execution"
     label = "execution"
     verbose_name = "Execution"

@@ -1,4 +1,4 @@
-"""The sandbox's door to the platform's egress proxy (marketplace/execution/egress.py).
+"""The sandbox's door to the platform's egress proxy (execution/egress.py).
 
 A sandbox has no network but its own loopback. This script, run inside it, listens on
 127.0.0.1:PORT and pipes every connection to the egress proxy's Unix socket, bound into the

@@ -49,9 +49,9 @@ def release_running_call(cursor, request_id: str) -> None:
 def worker_lost(listener: psycopg.Connection, invocation) -> bool:
     """Whether the worker that claimed this running call is gone: its session no longer
     holds the call's lock, or its heartbeat stopped."""
+    from gateway.models import Invocation, InvocationStatus
     from marketplace.core.heartbeat import ALIVE_WITHIN
     from marketplace.core.models import WorkerHeartbeat
-    from marketplace.gateway.models import Invocation, InvocationStatus
 
     key = [str(invocation.pk), _RUNNING_LOCK_SEED]
     if listener.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, %s))", key).fetchone()[0]:
@@ -73,8 +73,8 @@ def recover_lost_call(invocation, *, retry: bool) -> bool:
     network access, so running it twice has no effect but its answer), else fail it with a
     clear error. Only the caller that still sees it running on that worker acts. Returns
     whether it was queued again."""
-    from marketplace.gateway import services
-    from marketplace.gateway.models import Invocation, InvocationStatus
+    from gateway import services
+    from gateway.models import Invocation, InvocationStatus
 
     lost = invocation.worker
     logger.warning("worker %s was lost while running invocation %s", lost, invocation.pk)
@@ -108,8 +108,8 @@ def _listen_connection() -> psycopg.Connection:
 
 def wait_for_invocation(request_id: str, timeout: float):
     """Block until the invocation is final or `timeout` passes; returns it either way."""
-    from marketplace.gateway.models import Invocation, InvocationStatus
-    from marketplace.gateway.services import NOTIFY_CHANNEL
+    from gateway.models import Invocation, InvocationStatus
+    from gateway.services import NOTIFY_CHANNEL
 
     deadline = time.monotonic() + timeout
     retries = LOST_WORKER_RETRIES
@@ -139,7 +139,7 @@ class CeleryBackend(ExecutionBackend):
 
     def run(self, request: ExecutionRequest) -> ExecutionResult:
         # The gateway stored the input on the invocation; the worker reads it from there.
-        from marketplace.gateway.models import Invocation, InvocationStatus
+        from gateway.models import Invocation, InvocationStatus
 
         Invocation.objects.filter(pk=request.request_id).update(status=InvocationStatus.QUEUED)
         self.submit(request.request_id, request.hardware_class)
@@ -167,7 +167,7 @@ class CeleryBackend(ExecutionBackend):
         )
 
     def submit(self, request_id: str, hardware_class: str) -> None:
-        from marketplace.gateway.tasks import execute_invocation
+        from gateway.tasks import execute_invocation
 
         execute_invocation.apply_async((request_id,), queue=f"hw-{hardware_class}")
 

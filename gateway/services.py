@@ -15,6 +15,12 @@ from billing.budgets import selectors as budget_selectors
 from catalog import selectors as catalog_selectors
 from catalog.models import Model
 from catalog.versions import Target, resolve_version
+from execution.backends import (
+    ExecutionRequest,
+    ExecutionResult,
+    ExecutionUnavailable,
+    get_backend,
+)
 from marketplace.accounts.principals import Principal
 from marketplace.accounts.scopes import allows_model
 from marketplace.core import metrics
@@ -26,12 +32,6 @@ from marketplace.core.errors import (
     PaymentRequiredError,
     RateLimitError,
     UnavailableError,
-)
-from marketplace.execution.backends import (
-    ExecutionRequest,
-    ExecutionResult,
-    ExecutionUnavailable,
-    get_backend,
 )
 
 from . import limits

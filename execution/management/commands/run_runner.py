@@ -3,8 +3,8 @@ import threading
 
 from django.core.management.base import BaseCommand
 
-from marketplace.execution.runner_service import pool_from_settings, serve, socket_path
-from marketplace.execution.sandbox import sandbox_enabled, warn_if_unsandboxed
+from execution.runner_service import pool_from_settings, serve, socket_path
+from execution.sandbox import sandbox_enabled, warn_if_unsandboxed
 
 
 class Command(BaseCommand):

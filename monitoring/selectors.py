@@ -26,12 +26,12 @@ from billing.reports import ROLLED_UP_JOIN, Report, ReportRow, report_row, valid
 from billing.selectors import fill_days
 from catalog.models import Model
 from catalog.selectors import model_get
+from gateway import services as gateway_services
+from gateway.models import Invocation, InvocationStatus
+from gateway.selectors import ErrorRates
 from marketplace.accounts.models import Team, User
 from marketplace.accounts.selectors import teams_for_user
 from marketplace.core.errors import InputError, NotFoundError
-from marketplace.gateway import services as gateway_services
-from marketplace.gateway.models import Invocation, InvocationStatus
-from marketplace.gateway.selectors import ErrorRates
 
 BUCKETS = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
 # The most buckets one request may ask for: a month by the hour, a year by the day.

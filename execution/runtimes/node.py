@@ -1,7 +1,7 @@
 import shutil
 from pathlib import Path
 
-from ...execution.process import LaunchSpec
+from ..process import LaunchSpec
 from . import ModelSpec, Prepared, Runtime, register
 
 

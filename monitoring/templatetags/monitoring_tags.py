@@ -11,7 +11,7 @@ from decimal import Decimal
 from django import template
 
 from billing.formatting import format_count
-from marketplace.monitoring.charts import NO_VALUE, format_ms
+from monitoring.charts import NO_VALUE, format_ms
 
 register = template.Library()
 
@@ -39,7 +39,7 @@ def count_filter(value) -> str:
 def model_monitoring_summary(model, window_name: str = "24h"):
     """The figures of `model` over a monitoring window, for the card the model page shows
     its owners (templates/monitoring/_model_card.html; the page checks membership)."""
-    from marketplace.monitoring import selectors
+    from monitoring import selectors
 
     current = selectors.window(window_name)
     return selectors.model_metrics(

@@ -54,7 +54,7 @@ class ExecutionBackend:
         asynchronous calls and runs it on this backend."""
         from django.conf import settings
 
-        from marketplace.gateway.tasks import execute_invocation
+        from gateway.tasks import execute_invocation
 
         execute_invocation.apply_async((request_id,), queue=settings.GATEWAY_ASYNC_QUEUE)
 
