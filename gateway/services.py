@@ -1,5 +1,5 @@
-"""The invocation path: who may call what, limits, the invocation row, running it on an
-execution backend, and recording the outcome exactly once."""
+"""The request side of a call: who may call what, rate limits, the budget cap, and the
+invocation row. From there `lifecycle` runs it (or queues it) and records its outcome."""
 
 from __future__ import annotations
 
@@ -7,23 +7,20 @@ import logging
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
+from jsonschema.exceptions import best_match
 
 from billing import metering
 from billing.budgets import selectors as budget_selectors
 from catalog import selectors as catalog_selectors
 from catalog.models import Model
+from catalog.packages import input_validator
 from catalog.versions import Target, resolve_version
-from execution.backends import (
-    ExecutionRequest,
-    ExecutionResult,
-    ExecutionUnavailable,
-    get_backend,
-)
+from execution.backends import ExecutionResult
 from marketplace.accounts.principals import Principal
 from marketplace.accounts.scopes import allows_model
-from marketplace.core import metrics
+from marketplace.accounts.services import personal_namespace_ensure
 from marketplace.core.errors import (
     ApiError,
     AuthorizationError,
@@ -34,13 +31,11 @@ from marketplace.core.errors import (
     UnavailableError,
 )
 
-from . import limits
+from . import lifecycle, limits
 from .calls import CallInput
 from .models import Invocation, InvocationStatus
 
 logger = logging.getLogger(__name__)
-
-NOTIFY_CHANNEL = "invocation_finished"
 
 
 @dataclass
@@ -54,10 +49,6 @@ def _input_schema_check(target: Target, call: CallInput) -> None:
     schema = target.build.manifest.get("input_schema")
     if not schema or call.content_type != "json":
         return
-    from jsonschema.exceptions import best_match
-
-    from catalog.packages import input_validator
-
     first = best_match(input_validator(schema).iter_errors(call.data))
     if first is not None:
         where = "$" + "".join(
@@ -71,8 +62,6 @@ def _input_schema_check(target: Target, call: CallInput) -> None:
 def caller_team(principal: Principal):
     if principal.key is not None:
         return principal.key.team
-    from marketplace.accounts.services import personal_namespace_ensure
-
     return personal_namespace_ensure(user=principal.user)
 
 
@@ -174,14 +163,14 @@ def invoke(
         want_stdout=call.stdout,
         input_content_type=call.content_type,
         input_bytes=call.size,
-        input_preview=storable(call.preview)[:128],
+        input_preview=lifecycle.storable(call.preview)[:128],
         webhook_url=call.webhook,
         input_data=_stored_input(call.data)
-        if call.output == "void" or backend_name == "celery"
+        if call.output == "void" or backend_name == lifecycle.DISPATCHED
         else None,
     )
     if call.output == "void":
-        transaction.on_commit(lambda: enqueue_invocation(invocation))
+        transaction.on_commit(lambda: lifecycle.enqueue_invocation(invocation))
         if invocation.is_final:
             # Outside a transaction the queue was tried at once, and it refused the call
             # (broker down): say so now rather than accept a call that will never run.
@@ -194,9 +183,9 @@ def invoke(
             settings.TEAM_CONCURRENCY_LIMIT,
             ttl_seconds=int(call.timeout) + 60,
         ):
-            run_invocation(invocation, call.data)
+            lifecycle.run_invocation(invocation, call.data)
     except limits.ConcurrencyLimitExceeded as exc:
-        finish(
+        lifecycle.finish(
             invocation,
             ExecutionResult(
                 "failed", error={"message": "concurrency limit", "error_type": "RateLimitError"}
@@ -210,146 +199,15 @@ def invoke(
     return Outcome(invocation, is_member, headers)
 
 
-def enqueue_invocation(invocation: Invocation) -> None:
-    try:
-        get_backend(invocation.backend).submit(str(invocation.pk), invocation.hardware_class)
-    except Exception:
-        logger.exception("could not queue invocation %s", invocation.pk)
-        finish(
-            invocation,
-            ExecutionResult(
-                "failed",
-                error={
-                    "message": "the task queue is unavailable; nothing was run",
-                    "error_type": "UnavailableError",
-                },
-            ),
-        )
-
-
-def run_invocation(invocation: Invocation, data, *, backend: str | None = None) -> Invocation:
-    """Run a claimed-or-new invocation synchronously on its backend (or `backend`, as a
-    worker does for calls the celery backend sent it) and record the outcome. A backend that
-    cannot take the call leaves the invocation failed and raises 503."""
-    if invocation.status != InvocationStatus.RUNNING:
-        invocation.status = InvocationStatus.RUNNING
-        invocation.started_at = timezone.now()
-        Invocation.objects.filter(pk=invocation.pk).update(
-            status=invocation.status, started_at=invocation.started_at
-        )
-    request = ExecutionRequest(
-        request_id=str(invocation.pk),
-        build_id=str(invocation.build_id),
-        content_type=invocation.input_content_type,
-        data=data,
-        timeout=invocation.timeout_seconds,
-        hardware_class=invocation.hardware_class,
-    )
-    try:
-        result = get_backend(backend or invocation.backend).run(request)
-    except ExecutionUnavailable as exc:
-        finish(
-            invocation,
-            ExecutionResult(
-                "failed", error={"message": str(exc), "error_type": "UnavailableError"}
-            ),
-        )
-        raise UnavailableError(f"the model cannot be run right now: {exc}") from None
-    except BaseException:
-        finish(
-            invocation,
-            ExecutionResult(
-                "failed", error={"message": "internal error", "error_type": "ServerError"}
-            ),
-        )
-        raise
-    finish(invocation, result)
-    return invocation
-
-
 def _stored_input(data):
     """The input of a call that runs elsewhere, stored until it runs. It must survive the
     round trip through PostgreSQL unchanged, which U+0000 cannot."""
-    if storable(data) != data:
+    if lifecycle.storable(data) != data:
         raise InputError(
             "this input contains U+0000, which can only be sent to a synchronous call on the "
             "local backend"
         )
     return data
-
-
-def storable(value):
-    """PostgreSQL's text and jsonb cannot hold U+0000; what is stored (not what the caller
-    receives) has it escaped."""
-    if isinstance(value, str):
-        return value.replace("\x00", "\\u0000")
-    if isinstance(value, list):
-        return [storable(item) for item in value]
-    if isinstance(value, dict):
-        return {storable(key): storable(item) for key, item in value.items()}
-    return value
-
-
-def finish(invocation: Invocation, result: ExecutionResult, *, status: str | None = None) -> bool:
-    """Record the outcome once: a second finish (a retried task, a cancel racing the end)
-    changes nothing. Returns whether this call recorded it."""
-    import json
-
-    status = status or {
-        "succeeded": InvocationStatus.SUCCEEDED,
-        "timeout": InvocationStatus.TIMEOUT,
-    }.get(result.status, InvocationStatus.FAILED)
-    now = timezone.now()
-    output_bytes = len(json.dumps(result.result)) if result.result is not None else 0
-    fields = {
-        "status": status,
-        "result": storable(result.result),
-        "result_content_type": result.content_type,
-        "error": storable(result.error),
-        "stdout": storable((result.stdout or "")[:65536]),
-        "cold_start": result.cold_start,
-        "model_duration": result.duration,
-        "output_bytes": output_bytes,
-        "finished_at": now,
-        "input_data": None,
-    }
-    with transaction.atomic():
-        # The final status and the usage record commit together or not at all.
-        updated = Invocation.objects.filter(
-            pk=invocation.pk, status__in=[InvocationStatus.QUEUED, InvocationStatus.RUNNING]
-        ).update(**fields, started_at=invocation.started_at or now)
-        for key, value in fields.items():
-            setattr(invocation, key, value)
-        if invocation.started_at is None:
-            invocation.started_at = now
-        if updated:
-            metering.record_invocation(invocation)
-    # The caller receives exactly what the model answered.
-    invocation.result, invocation.error = result.result, result.error
-    invocation.stdout = (result.stdout or "")[:65536]
-    metrics.invocation_finished(invocation, recorded=bool(updated))
-    if updated and (invocation.is_async or invocation.backend == "celery"):
-        # Only a caller waiting on another host (the celery backend) listens for this.
-        _notify_finished(invocation)
-        if invocation.webhook_url:
-            transaction.on_commit(lambda: _queue_webhook(invocation))
-    return bool(updated)
-
-
-def _notify_finished(invocation: Invocation) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_notify(%s, %s)", [NOTIFY_CHANNEL, str(invocation.pk)])
-
-
-def _queue_webhook(invocation: Invocation) -> None:
-    from .tasks import deliver_invocation_webhook
-
-    try:
-        deliver_invocation_webhook.apply_async(
-            (str(invocation.pk),), queue=settings.CELERY_TASK_DEFAULT_QUEUE
-        )
-    except Exception:
-        logger.exception("could not queue the webhook of invocation %s", invocation.pk)
 
 
 def invocation_get(principal: Principal, request_id) -> Invocation:
@@ -367,59 +225,7 @@ def invocation_get(principal: Principal, request_id) -> Invocation:
 
 
 def invocation_cancel(principal: Principal, invocation: Invocation) -> Invocation:
+    """Cancel a call, for its caller's namespace only."""
     if not principal.is_member(invocation.caller_team):
         raise NotFoundError(f"No invocation {invocation.pk}")
-    if invocation.is_final:
-        return invocation
-    if invocation.status == InvocationStatus.RUNNING:
-        get_backend(invocation.backend).cancel(str(invocation.pk))
-    finish(
-        invocation,
-        ExecutionResult(
-            "failed", error={"message": "canceled by the caller", "error_type": "CanceledError"}
-        ),
-        status=InvocationStatus.CANCELED,
-    )
-    invocation.refresh_from_db()
-    return invocation
-
-
-def invocations_reap(*, now=None) -> int:
-    """Give every abandoned call its final status (and so its usage record). Returns how
-    many were reaped."""
-    from datetime import timedelta
-
-    from django.db.models import DurationField, ExpressionWrapper, F, Q
-
-    now = now or timezone.now()
-    deadline = ExpressionWrapper(
-        F("timeout_seconds") * timedelta(seconds=1)
-        + timedelta(seconds=settings.GATEWAY_REAP_GRACE_SECONDS),
-        output_field=DurationField(),
-    )
-    stale = (
-        Invocation.objects.select_related("model__owner", "version", "api_key")
-        .annotate(deadline=deadline)
-        .filter(
-            Q(status=InvocationStatus.RUNNING, started_at__lt=now - F("deadline"))
-            | Q(
-                status=InvocationStatus.QUEUED,
-                created_at__lt=now - timedelta(seconds=settings.GATEWAY_QUEUED_LIMIT_SECONDS),
-            )
-        )[:500]
-    )
-    reaped = 0
-    for invocation in stale:
-        lost = invocation.status == InvocationStatus.RUNNING
-        message = (
-            "the process running this call stopped before it finished; nothing was returned"
-            if lost
-            else "this call waited too long in the queue and was not run"
-        )
-        reaped += finish(
-            invocation,
-            ExecutionResult("failed", error={"message": message, "error_type": "InterruptedError"}),
-        )
-    if reaped:
-        logger.warning("reaped %d abandoned invocations", reaped)
-    return reaped
+    return lifecycle.cancel(invocation)

@@ -1,11 +1,12 @@
-"""Execution backends: where a call runs. One interface, a registry chosen by settings
-(EXECUTION_BACKEND) and, per model, an `http` backend for models that live on an existing
-inference server.
+"""Execution backends: where one call runs. A backend runs one request and reports its
+outcome; it knows nothing of invocations, queues or workers (the gateway's lifecycle does).
+The registry `backends` is filled in `ExecutionConfig.ready()`.
 
 - local:  this host's runner service (warm sandboxed processes).
-- celery: a Celery queue per hardware class; a worker on any host runs the call with its
-          own runner service and stores the outcome on the invocation.
 - http:   forwards to the model's inference server (Open Inference Protocol v2 or JSON).
+
+With EXECUTION_BACKEND=celery the gateway sends each call to a worker
+(`gateway/lifecycle.py`), which runs it on its own host's `local` backend.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from marketplace.core.health import ComponentHealth
+from marketplace.core.registry import Registry
 
 
 @dataclass
@@ -24,6 +26,9 @@ class ExecutionRequest:
     data: Any  # as the runner protocol carries it (binary: base64 text)
     timeout: float
     hardware_class: str = "cpu"
+    # For the `http` backend: the inference server its build names (the manifest's `http`
+    # table: url, protocol, model_name...), passed by the gateway.
+    endpoint: dict | None = None
 
 
 @dataclass
@@ -44,39 +49,24 @@ class ExecutionUnavailable(Exception):
 
 
 class ExecutionBackend:
-    name = ""
-
     def run(self, request: ExecutionRequest) -> ExecutionResult:
+        """Run one call and answer its outcome; raise ExecutionUnavailable when it cannot
+        be taken now."""
         raise NotImplementedError
 
-    def submit(self, request_id: str, hardware_class: str) -> None:
-        """Run an invocation asynchronously: a worker takes it from the queue of
-        asynchronous calls and runs it on this backend."""
-        from django.conf import settings
-
-        from gateway.tasks import execute_invocation
-
-        execute_invocation.apply_async((request_id,), queue=settings.GATEWAY_ASYNC_QUEUE)
-
     def cancel(self, request_id: str) -> bool:
+        """Stop the call `request_id` if it runs here; whether it was stopped."""
         return False
 
     def health(self) -> ComponentHealth:
         raise NotImplementedError
 
 
-_BACKENDS: dict[str, type[ExecutionBackend]] = {}
+backends: Registry[ExecutionBackend] = Registry("execution backend")
 
 
-def register(cls: type[ExecutionBackend]) -> type[ExecutionBackend]:
-    _BACKENDS[cls.name] = cls
-    return cls
-
-
-def get_backend(name: str | None = None) -> ExecutionBackend:
-    from django.conf import settings
-
-    return _BACKENDS[name or settings.EXECUTION_BACKEND]()
+def get_backend(name: str) -> ExecutionBackend:
+    return backends.get(name)
 
 
 def result_from_runner(answer: dict) -> ExecutionResult:
@@ -114,6 +104,3 @@ def result_from_runner(answer: dict) -> ExecutionResult:
         duration=answer.get("duration", 0.0),
         cold_start=answer.get("cold_start", False),
     )
-
-
-from . import celery, http, local  # noqa: E402, F401  (registration)

@@ -1,6 +1,7 @@
 """The `http` backend: the model lives on an existing inference server. Its catalogue entry
-(a build whose runtime is "http") names the server's URL and protocol, and the gateway
-forwards calls there with the same auth, limits, metering and errors as any other model.
+(a build whose runtime is "http") names the server's URL and protocol, which the gateway
+passes on the request (`ExecutionRequest.endpoint`); calls are forwarded there with the
+same auth, limits, metering and errors as any other model.
 
 Protocols:
 - `oip-v2`: the Open Inference Protocol (KServe, Triton, MLServer, Seldon):
@@ -28,7 +29,7 @@ from marketplace.core.outbound import (
     short_line,
 )
 
-from . import ExecutionBackend, ExecutionRequest, ExecutionResult, register
+from . import ExecutionBackend, ExecutionRequest, ExecutionResult
 
 PROTOCOLS = ("oip-v2", "json")
 
@@ -171,15 +172,9 @@ def forward(config: dict, content_type: str, data, timeout: float) -> ExecutionR
     return ExecutionResult("succeeded", result=result, content_type="json", duration=duration)
 
 
-@register
 class HttpBackend(ExecutionBackend):
-    name = "http"
-
     def run(self, request: ExecutionRequest) -> ExecutionResult:
-        from catalog.models import Build
-
-        build = Build.objects.only("manifest").get(pk=request.build_id)
-        return forward(build.manifest["http"], request.content_type, request.data, request.timeout)
+        return forward(request.endpoint, request.content_type, request.data, request.timeout)
 
     def health(self) -> ComponentHealth:
         return ComponentHealth(OK, "http", "forwards to each model's own inference server")

@@ -8,16 +8,12 @@ from . import (
     ExecutionRequest,
     ExecutionResult,
     ExecutionUnavailable,
-    register,
     result_from_runner,
 )
 
 
-@register
 class LocalBackend(ExecutionBackend):
     """Calls run on this host's runner service."""
-
-    name = "local"
 
     def run(self, request: ExecutionRequest) -> ExecutionResult:
         try:

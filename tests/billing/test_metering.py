@@ -14,7 +14,7 @@ from django.utils import timezone
 from billing.metering import billed_seconds, charge
 from billing.models import ComputePrice, MonthlySpend, UsageRecord
 from execution.backends import ExecutionResult
-from gateway import services
+from gateway import lifecycle
 from gateway.models import Invocation
 from tests.gateway.conftest import key_client
 
@@ -100,7 +100,7 @@ def test_finishing_twice_records_once(toolbox, owner):
     answer = key_client(owner).post(ENDPOINT, {"text": "hi"}, format="json")
     invocation = Invocation.objects.get(pk=answer.json()["request_id"])
     invocation.status = "running"  # as a retried task would see a stale copy
-    assert not services.finish(invocation, ExecutionResult("succeeded", result={"x": 1}))
+    assert not lifecycle.finish(invocation, ExecutionResult("succeeded", result={"x": 1}))
     assert UsageRecord.objects.filter(request_id=invocation.pk).count() == 1
 
 
@@ -135,8 +135,8 @@ def test_an_abandoned_call_is_reaped_into_one_record(toolbox, owner):
         status="running",
         started_at=timezone.now(),
     )
-    assert services.invocations_reap() == 1
-    assert services.invocations_reap() == 0
+    assert lifecycle.invocations_reap() == 1
+    assert lifecycle.invocations_reap() == 0
     lost.refresh_from_db()
     assert lost.status == "failed" and lost.error["error_type"] == "InterruptedError"
     record = UsageRecord.objects.get(request_id=lost.pk)

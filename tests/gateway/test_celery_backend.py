@@ -14,13 +14,15 @@ import pytest
 from django.utils import timezone
 
 from billing.models import UsageRecord
-from execution.backends.celery import (
+from gateway.lifecycle import (
+    RUNNER_WAIT_RETRIES,
     _listen_connection,
     hold_running_call,
     recover_lost_call,
     worker_lost,
 )
 from gateway.models import Invocation
+from gateway.tasks import execute_invocation
 from marketplace.core.models import WorkerHeartbeat
 from tests.catalog.factories import BuildFactory, VersionFactory
 from tests.faults.services import private_redis, redis_server_available
@@ -173,8 +175,6 @@ def test_the_lock_is_per_call(running_call, listener):
 def test_a_worker_whose_runner_is_down_puts_the_call_back_then_fails_it_clearly(
     db, settings, caplog
 ):
-    from gateway.tasks import RUNNER_WAIT_RETRIES, execute_invocation
-
     settings.RUNNER_SOCKET = "/nonexistent/runner.sock"
     call = _running_call(worker="")
     Invocation.objects.filter(pk=call.pk).update(status="queued")
