@@ -50,12 +50,13 @@ from marketplace.core.health import DEGRADED, OK, ComponentHealth
 from marketplace.core.heartbeat import ALIVE_WITHIN, live_workers
 from marketplace.core.models import WorkerHeartbeat
 
-# Within the gateway the tasks call this module and this module queues the tasks: each
-# reads the other's names only when called.
-from . import tasks
 from .models import Invocation, InvocationStatus
 
 logger = logging.getLogger(__name__)
+
+# Queued by name: gateway/tasks.py calls this module, so this module does not import it.
+EXECUTE_INVOCATION_TASK = "marketplace.gateway.tasks.execute_invocation"
+DELIVER_WEBHOOK_TASK = "marketplace.gateway.tasks.deliver_invocation_webhook"
 
 # The EXECUTION_BACKEND (and Invocation.backend) under which calls are sent to workers.
 DISPATCHED = "celery"
@@ -87,7 +88,9 @@ def queue_of(invocation: Invocation) -> str:
 
 def submit(invocation: Invocation) -> None:
     """Put the call on its queue (`queue_of`) for a worker to claim and run."""
-    tasks.execute_invocation.apply_async((str(invocation.pk),), queue=queue_of(invocation))
+    current_app.send_task(
+        EXECUTE_INVOCATION_TASK, args=(str(invocation.pk),), queue=queue_of(invocation)
+    )
 
 
 def enqueue_invocation(invocation: Invocation) -> None:
@@ -403,8 +406,10 @@ def _notify_finished(invocation: Invocation) -> None:
 
 def _queue_webhook(invocation: Invocation) -> None:
     try:
-        tasks.deliver_invocation_webhook.apply_async(
-            (str(invocation.pk),), queue=settings.CELERY_TASK_DEFAULT_QUEUE
+        current_app.send_task(
+            DELIVER_WEBHOOK_TASK,
+            args=(str(invocation.pk),),
+            queue=settings.CELERY_TASK_DEFAULT_QUEUE,
         )
     except Exception:
         logger.exception("could not queue the webhook of invocation %s", invocation.pk)

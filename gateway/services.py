@@ -33,6 +33,7 @@ from marketplace.core.errors import (
 
 from . import lifecycle, limits
 from .calls import CallInput
+from .lifecycle import storable
 from .models import Invocation, InvocationStatus
 
 logger = logging.getLogger(__name__)
@@ -163,7 +164,7 @@ def invoke(
         want_stdout=call.stdout,
         input_content_type=call.content_type,
         input_bytes=call.size,
-        input_preview=lifecycle.storable(call.preview)[:128],
+        input_preview=storable(call.preview)[:128],
         webhook_url=call.webhook,
         input_data=_stored_input(call.data)
         if call.output == "void" or backend_name == lifecycle.DISPATCHED
@@ -202,7 +203,7 @@ def invoke(
 def _stored_input(data):
     """The input of a call that runs elsewhere, stored until it runs. It must survive the
     round trip through PostgreSQL unchanged, which U+0000 cannot."""
-    if lifecycle.storable(data) != data:
+    if storable(data) != data:
         raise InputError(
             "this input contains U+0000, which can only be sent to a synchronous call on the "
             "local backend"

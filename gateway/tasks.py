@@ -9,9 +9,8 @@ from django.utils import timezone
 from marketplace.accounts.selectors import team_signing_secret
 from marketplace.core.webhooks import WEBHOOK_RETRY, DeliveryFailed, post_signed
 
-# Within the gateway the lifecycle queues these tasks and they call it, and the API's
-# serializer shapes the webhook: each module reads the other's names only when called.
-from . import api, lifecycle, limits
+from . import lifecycle, limits
+from .api import InvocationOutput
 from .models import Invocation
 
 # The names these tasks had when the gateway lived in marketplace/: messages already queued
@@ -56,7 +55,7 @@ def deliver_invocation_webhook(self, request_id: str) -> None:
     invocation = Invocation.objects.filter(pk=request_id).first()
     if invocation is None or not invocation.webhook_url or invocation.webhook_delivered_at:
         return
-    payload = api.InvocationOutput(invocation, context={"is_member": False}).data
+    payload = InvocationOutput(invocation, context={"is_member": False}).data
     try:
         post_signed(
             invocation.webhook_url,
