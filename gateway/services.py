@@ -23,7 +23,7 @@ from execution.backends import (
 )
 from marketplace.accounts.principals import Principal
 from marketplace.accounts.scopes import allows_model
-from marketplace.core import metrics
+from marketplace.core import limits, metrics
 from marketplace.core.errors import (
     ApiError,
     AuthorizationError,
@@ -34,7 +34,6 @@ from marketplace.core.errors import (
     UnavailableError,
 )
 
-from . import limits
 from .calls import CallInput
 from .models import Invocation, InvocationStatus
 

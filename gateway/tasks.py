@@ -10,9 +10,10 @@ from execution.backends import ExecutionResult
 from execution.backends.celery import hold_running_call, release_running_call
 from execution.runner_service import RunnerClient, RunnerUnavailable
 from marketplace.accounts.selectors import team_signing_secret
+from marketplace.core import limits
 from marketplace.core.webhooks import WEBHOOK_RETRY, DeliveryFailed, post_signed
 
-from . import limits, services
+from . import services
 from .models import Invocation, InvocationStatus
 
 # The names these tasks had when the gateway lived in marketplace/: messages already queued

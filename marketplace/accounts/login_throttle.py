@@ -1,7 +1,7 @@
 """Throttling of credential guessing: failed log-ins per username and per client address, and
 requests with a bad API key per client address.
 
-The counts live in the gateway's shared limiter (`gateway.limits.get_limiter()`:
+The counts live in the platform's shared limiter (`marketplace.core.limits.get_limiter()`:
 Redis or PostgreSQL), so every web process on every host sees the same ones, with the same
 GCRA arithmetic: a subject allowed L failures per window W may fail L times at once, and after
 that once more every W/L seconds; the lockout ends by itself, entirely after W.
@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.http import HttpRequest
 
-from gateway.limits import Subject, get_limiter
 from marketplace.audit.context import client_ip
+from marketplace.core.limits import Subject, get_limiter
 
 DEFAULT_WINDOW_SECONDS = 900
 USERNAME_SUBJECT = "login-username"
