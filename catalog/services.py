@@ -447,13 +447,12 @@ def model_delete(*, actor: User, model: Model) -> None:
     409 that says so. Package files stay in storage, where builds share them by hash."""
     from django.db.models import ProtectedError, RestrictedError
 
-    from gateway.models import Invocation
     from marketplace.accounts import policies
 
     if not policies.can_administer(actor, model.owner):
         raise AuthorizationError(f"Only owners and admins of {model.owner.slug} can delete models")
     model = Model.objects.select_for_update().get(pk=model.pk)
-    calls = Invocation.objects.filter(model=model).count()
+    calls = model.invocations.count()  # the gateway's calls, through their foreign key
     if calls:
         raise ConflictError(
             f"{model.full_name} has been called {calls:,} times; its calls and their usage "
