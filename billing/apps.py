@@ -7,9 +7,9 @@ class BillingConfig(AppConfig):
 
     def ready(self):
         # Imported here: they import models, which Django loads after every apps.py.
-        from catalog.pages import model_page_facts
+        from catalog.pages import model_page_facts  # noqa: PLC0415
 
-        from .selectors import compute_price_now, model_value
+        from .selectors import compute_price_now, model_value  # noqa: PLC0415
 
         model_page_facts.add(
             "compute_price", lambda model, *, is_member: compute_price_now(model.hardware_class)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import string
 from datetime import datetime, timedelta
@@ -98,8 +99,6 @@ KEY_LOOKUP_LENGTH = len(KEY_PREFIX) + _KEY_ID_LENGTH
 
 
 def _check_namespace_slug(slug: str, *, field: str) -> str:
-    import re
-
     slug = (slug or "").strip()
     if not re.match(NAMESPACE_SLUG_PATTERN, slug):
         raise InputError(

@@ -16,7 +16,10 @@ from dataclasses import dataclass
 
 from django.http import HttpRequest
 
+from marketplace.accounts.models import ApiKey
 from marketplace.core.addresses import client_ip
+
+from .models import Via
 
 USER_AGENT_LENGTH = 256
 
@@ -52,9 +55,6 @@ def actor_for(
 ) -> Actor:
     """Who acts: `user` (or the principal's, or the request's), through the principal's key,
     the request's key (DRF's `request.auth`) or its session. With no request, the system."""
-    from marketplace.accounts.models import ApiKey
-
-    from .models import Via
 
     request = request if request is not None else current_request()
     key = getattr(principal, "key", None)
