@@ -15,6 +15,7 @@ from marketplace.accounts.models import Team
 from marketplace.accounts.scopes import BILLING_READ
 from marketplace.core.errors import AuthorizationError, InputError, NotFoundError
 
+from .metering import price_at
 from .reports import Report, ReportRow, usage_report, validate_range
 
 PRESETS = {
@@ -175,6 +176,12 @@ def top_models(
 def top_earning_models(team: Team, start: date, end: date, limit: int = 8) -> list[ReportRow]:
     rows = usage_report(owner=team, start=start, end=end, group_by="model").rows
     return _top(rows, limit, "royalties")
+
+
+def compute_price_now(hardware_class: str) -> str:
+    """The price per second of compute on `hardware_class` now, as written, without trailing
+    zeros ("0.000125", not "0.000125000")."""
+    return format(price_at(hardware_class, timezone.now()).normalize(), "f")
 
 
 def model_value(model, start: date | None = None, end: date | None = None) -> Report:

@@ -7,6 +7,8 @@ import tempfile
 from pathlib import Path
 
 from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -14,6 +16,8 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from marketplace.accounts import selectors as account_selectors
+from marketplace.accounts.models import ApiKey
 from marketplace.accounts.principals import Principal
 from marketplace.accounts.scopes import CATALOG_WRITE
 from marketplace.core.api import JSONParser, Pagination
@@ -27,6 +31,9 @@ from marketplace.core.errors import (
 
 from . import selectors, services
 from .models import Build, Model, Version, Webhook
+from .search import CatalogQuery, search, suggest
+from .search.queries import suggestion_text
+from .snippets import context_for_version, render_all
 from .versions import resolve_version
 
 
@@ -218,8 +225,6 @@ class ModelListApi(APIView):
         ],
     )
     def get(self, request):
-        from .search import CatalogQuery, search
-
         principal = Principal.from_request(request)
         query = CatalogQuery.from_params(request.query_params)
         found = search(principal, query)
@@ -257,9 +262,6 @@ class SuggestionApi(APIView):
         tags=["catalog"],
     )
     def get(self, request):
-        from .search import suggest
-        from .search.queries import suggestion_text
-
         principal = Principal.from_request(request)
         text = suggestion_text(request.query_params.get("q"))
         return Response(
@@ -432,10 +434,6 @@ def newest_key_prefix(user) -> str | None:
     """The prefix of the caller's newest usable key, to name in snippets (never a secret)."""
     if not getattr(user, "is_authenticated", False):
         return None
-    from django.db.models import Q
-    from django.utils import timezone
-
-    from marketplace.accounts.models import ApiKey
 
     key = (
         ApiKey.objects.filter(created_by=user, revoked_at__isnull=True)
@@ -456,8 +454,6 @@ class SnippetListApi(APIView):
         tags=["catalog"],
     )
     def get(self, request, owner, name):
-        from .snippets import context_for_version, render_all
-
         principal = Principal.from_request(request)
         model = selectors.model_get(principal, owner, name)
         target = resolve_version(
@@ -534,8 +530,6 @@ class WebhookListApi(APIView):
         responses=WebhookOutput(many=True), summary="A namespace's webhooks", tags=["catalog"]
     )
     def get(self, request, team):
-        from marketplace.accounts import selectors as account_selectors
-
         team_obj = account_selectors.team_for_principal(Principal.from_request(request), team)
         hooks = Webhook.objects.filter(owner=team_obj).order_by("created_at")
         return Response(WebhookOutput(hooks, many=True).data)
@@ -547,8 +541,6 @@ class WebhookListApi(APIView):
         tags=["catalog"],
     )
     def post(self, request, team):
-        from marketplace.accounts import selectors as account_selectors
-
         principal = Principal.from_request(request)
         principal.require_scope(CATALOG_WRITE, "manage webhooks")
         team_obj = account_selectors.team_for_member(request.user, team)
@@ -563,8 +555,6 @@ class WebhookListApi(APIView):
 class WebhookDetailApi(APIView):
     @extend_schema(responses={204: None}, summary="Remove a webhook", tags=["catalog"])
     def delete(self, request, team, webhook_id):
-        from marketplace.accounts import selectors as account_selectors
-
         principal = Principal.from_request(request)
         principal.require_scope(CATALOG_WRITE, "manage webhooks")
         team_obj = account_selectors.team_for_member(request.user, team)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from marketplace.accounts.models import Membership, Team
 from marketplace.core.errors import NotFoundError
@@ -92,8 +92,6 @@ def latest_version_numbers(principal, models) -> dict:
 
 def home_sections(*, user) -> dict:
     """What the home page shows: tasks with counts, trending and newest public models."""
-    from django.db.models import Count
-
     public = Model.objects.filter(visibility=Visibility.PUBLIC).select_related("owner")
     tasks = (
         public.exclude(task="").values("task").annotate(count=Count("id")).order_by("-count")[:8]

@@ -4,7 +4,10 @@ through here."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import re
 import secrets
 import shutil
 import uuid
@@ -12,12 +15,15 @@ from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from celery import current_app
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import F, Value
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, ProtectedError, RestrictedError, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
 
+from execution.backends.http import PROTOCOLS
+from marketplace.accounts import policies
 from marketplace.accounts.models import Team, User
 from marketplace.audit.models import Action
 from marketplace.audit.services import audit_record
@@ -42,10 +48,14 @@ from .packages import (
     package_hash,
     unpack_package,
 )
-from .packages.manifest import OVERRIDABLE
+from .packages.manifest import OVERRIDABLE, SLUG_RE
 from .versions import next_version
+from .webhooks import build_payload, version_payload, webhook_emit
 
 logger = logging.getLogger(__name__)
+
+# Queued by name: catalog/tasks.py runs these services, so this module does not import it.
+RUN_BUILD_TASK = "catalog.tasks.run_build"
 
 MAX_BUILD_ATTEMPTS = 3
 BUILD_HEARTBEAT_STALE = timedelta(seconds=90)
@@ -160,13 +170,6 @@ def build_create(
 def remote_build_create(*, actor: User, owner: Team, spec: dict) -> tuple[Build, bool]:
     """A model served by an existing inference server: the catalogue keeps its URL and
     protocol (the build's manifest) and the gateway forwards calls there."""
-    import hashlib
-    import json
-    import re
-
-    from execution.backends.http import PROTOCOLS
-
-    from .packages.manifest import SLUG_RE
 
     access.require_publish(actor, owner)
     name = str(spec.get("name", "")).strip()
@@ -244,10 +247,10 @@ def remote_build_create(*, actor: User, owner: Team, spec: dict) -> tuple[Build,
 
 
 def _enqueue_build(build_id) -> None:
-    from .tasks import run_build
-
     try:
-        run_build.apply_async((str(build_id),), queue=settings.CATALOG_BUILD_QUEUE)
+        current_app.send_task(
+            RUN_BUILD_TASK, args=(str(build_id),), queue=settings.CATALOG_BUILD_QUEUE
+        )
     except Exception:  # the broker is down: the reaper re-queues it when it is back
         logger.exception("could not queue build %s; it will be retried", build_id)
 
@@ -332,7 +335,6 @@ def _finish(build: Build, status: str, *, error: str = "") -> None:
         if status == BuildStatus.SUCCEEDED
         else (WebhookEvent.BUILD_FAILED)
     )
-    from .webhooks import build_payload, webhook_emit
 
     transaction.on_commit(lambda: webhook_emit(build.model.owner, event, build_payload(build)))
     metrics.build_finished(build)
@@ -431,7 +433,6 @@ def version_publish(
             "royalty_per_call": royalty,
         },
     )
-    from .webhooks import version_payload, webhook_emit
 
     transaction.on_commit(
         lambda: webhook_emit(model.owner, WebhookEvent.VERSION_PUBLISHED, version_payload(version))
@@ -445,15 +446,11 @@ def model_delete(*, actor: User, model: Model) -> None:
     has been called cannot be deleted: its calls and their usage records are kept for the
     callers' and the owner's reports (the database protects them), so it is refused with a
     409 that says so. Package files stay in storage, where builds share them by hash."""
-    from django.db.models import ProtectedError, RestrictedError
-
-    from gateway.models import Invocation
-    from marketplace.accounts import policies
 
     if not policies.can_administer(actor, model.owner):
         raise AuthorizationError(f"Only owners and admins of {model.owner.slug} can delete models")
     model = Model.objects.select_for_update().get(pk=model.pk)
-    calls = Invocation.objects.filter(model=model).count()
+    calls = model.invocations.count()  # the gateway's calls, through their foreign key
     if calls:
         raise ConflictError(
             f"{model.full_name} has been called {calls:,} times; its calls and their usage "
@@ -510,8 +507,6 @@ def _refresh_model_from(model: Model, build: Build) -> None:
 
 def model_set_warm_processes(*, actor: User, model: Model, count: int) -> Model:
     """Keep `count` processes of the model's newest version always warm on every runner."""
-    from marketplace.accounts import policies
-
     if not policies.can_administer(actor, model.owner):
         raise AuthorizationError(f"Only owners and admins of {model.owner.slug} can do that")
     limit = settings.RUNNER_MAX_PER_VERSION
@@ -538,8 +533,6 @@ def reservations_wanted() -> dict[str, int]:
 
 
 def webhook_create(*, actor: User, owner: Team, url: str, events: list[str]) -> Webhook:
-    from marketplace.accounts import policies
-
     if not policies.can_administer(actor, owner):
         raise AuthorizationError(f"Only owners and admins of {owner.slug} can add webhooks")
     if not url.startswith(("http://", "https://")):
@@ -556,8 +549,6 @@ def webhook_create(*, actor: User, owner: Team, url: str, events: list[str]) -> 
 
 
 def webhook_delete(*, actor: User, webhook: Webhook) -> None:
-    from marketplace.accounts import policies
-
     if not policies.can_administer(actor, webhook.owner):
         raise AuthorizationError(f"Only owners and admins of {webhook.owner.slug} can do that")
     webhook.delete()
@@ -566,8 +557,6 @@ def webhook_delete(*, actor: User, webhook: Webhook) -> None:
 def popularity_refresh() -> int:
     """Calls over the last 30 days per model, for the popular sort and the home page. Rows
     whose count changed are marked for the search index, which ranks by popularity too."""
-    from django.db import connection
-
     with connection.cursor() as cursor:
         cursor.execute(
             """

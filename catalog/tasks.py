@@ -7,7 +7,9 @@ from marketplace.core.webhooks import WEBHOOK_RETRY, DeliveryFailed
 from . import builder, services, webhooks
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+@shared_task(
+    name=services.RUN_BUILD_TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True
+)
 def run_build(build_id: str) -> None:
     builder.execute_build(build_id)
 
@@ -18,6 +20,7 @@ def reap_builds() -> int:
 
 
 @shared_task(
+    name=webhooks.DELIVER_WEBHOOK_TASK,
     bind=True,
     acks_late=True,
     ignore_result=True,

@@ -8,13 +8,9 @@ from pathlib import Path, PurePosixPath
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from billing.metering import price_at
-from billing.selectors import model_value
-from gateway.selectors import model_usage_summary
 from marketplace.accounts import policies
 from marketplace.accounts import selectors as account_selectors
 from marketplace.accounts.principals import Principal
@@ -22,6 +18,7 @@ from marketplace.core.errors import ApiError, InputError
 
 from . import selectors, services
 from .models import BuildStatus
+from .pages import model_page_context
 
 
 @require_GET
@@ -129,10 +126,7 @@ def model_page(request, owner, name):
         "latest": versions[0] if versions else None,
         "is_member": is_member,
         "builds": list(selectors.builds_of(model)[:20]) if is_member else [],
-        "usage": model_usage_summary(model),
-        # As written, without trailing zeros ("0.000125", not "0.000125000").
-        "compute_price": format(price_at(model.hardware_class, timezone.now()).normalize(), "f"),
-        "model_value": model_value(model) if is_member else None,
+        **model_page_context(model, is_member=is_member),
     }
     return render(request, "catalog/model.html", context)
 

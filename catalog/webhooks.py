@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+from celery import current_app
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -15,6 +16,9 @@ from marketplace.core.webhooks import DeliveryFailed, post_signed
 from .models import Build, Version, Webhook, WebhookDelivery
 
 logger = logging.getLogger(__name__)
+
+# Queued by name: catalog/tasks.py delivers through this module, so it does not import that one.
+DELIVER_WEBHOOK_TASK = "catalog.tasks.deliver_webhook"
 
 
 def build_payload(build: Build) -> dict:
@@ -58,13 +62,14 @@ def webhook_emit(owner: Team, event: str, payload: dict) -> None:
         for hook in hooks
     ]
     if deliveries:
-        from .tasks import deliver_webhook
 
         def queue():
             for delivery in deliveries:
                 try:
-                    deliver_webhook.apply_async(
-                        (str(delivery.pk),), queue=settings.CELERY_TASK_DEFAULT_QUEUE
+                    current_app.send_task(
+                        DELIVER_WEBHOOK_TASK,
+                        args=(str(delivery.pk),),
+                        queue=settings.CELERY_TASK_DEFAULT_QUEUE,
                     )
                 except Exception:
                     logger.exception("could not queue webhook delivery %s", delivery.pk)

@@ -31,6 +31,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from django.conf import settings
+
 logger = logging.getLogger(__name__)
 
 CONTROLLERS = ("pids", "memory", "cpu")
@@ -273,8 +275,6 @@ def cgroup_support() -> CgroupSupport:
     """What cgroups model processes get on this host (probed once per process).
     SANDBOX_CGROUPS: auto (use what works), off, or required (refuse to start models
     without the pids and memory controllers)."""
-    from django.conf import settings
-
     mode = getattr(settings, "SANDBOX_CGROUPS", "auto")
     if mode == "off":
         return CgroupSupport((), "cgroups turned off by SANDBOX_CGROUPS=off")

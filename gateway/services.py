@@ -21,6 +21,7 @@ from execution.backends import ExecutionResult
 from marketplace.accounts.principals import Principal
 from marketplace.accounts.scopes import allows_model
 from marketplace.accounts.services import personal_namespace_ensure
+from marketplace.core import limits
 from marketplace.core.errors import (
     ApiError,
     AuthorizationError,
@@ -31,7 +32,7 @@ from marketplace.core.errors import (
     UnavailableError,
 )
 
-from . import lifecycle, limits
+from . import lifecycle
 from .calls import CallInput
 from .lifecycle import storable
 from .models import Invocation, InvocationStatus

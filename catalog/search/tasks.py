@@ -18,6 +18,9 @@ from django.conf import settings
 
 from catalog.models import Model
 
+from .engines import EngineUnavailable
+from .engines import elasticsearch as engine
+
 logger = logging.getLogger(__name__)
 
 DIRTY_BATCH_SIZE = 500
@@ -40,8 +43,6 @@ def model_document_sync(model_id) -> bool:
     raises for an Elasticsearch failure."""
     if not settings.ELASTICSEARCH_URL:
         return False
-    from .engines import EngineUnavailable
-    from .engines import elasticsearch as engine
 
     Model.objects.filter(pk=model_id, search_dirty=True).update(search_dirty=False)
     model = Model.objects.select_related("owner").filter(pk=model_id).first()
@@ -65,8 +66,6 @@ def dirty_documents_sync(
     at the first batch Elasticsearch does not answer. Returns how many were written."""
     if not settings.ELASTICSEARCH_URL:
         return 0
-    from .engines import EngineUnavailable
-    from .engines import elasticsearch as engine
 
     written = 0
     failed_before: set[str] = set()

@@ -4,6 +4,7 @@ from django import template
 from django.utils.safestring import mark_safe
 
 from catalog.rendering import render_markdown
+from catalog.search.highlight import highlight as mark_matches
 
 register = template.Library()
 
@@ -24,6 +25,4 @@ def as_json(value) -> str:
 @register.filter
 def highlight(text: str, query: str) -> str:
     """The text, escaped, with the words the search query matched in <mark>."""
-    from catalog.search.highlight import highlight as mark_matches
-
     return mark_matches(text, query)

@@ -19,6 +19,7 @@ the sandbox's process limit whatever the model does.
 """
 
 import argparse
+import ctypes
 import errno
 import os
 import selectors
@@ -167,12 +168,10 @@ def die_with_parent(parent_pid):
     """Ask the kernel to kill this process when its parent ends (Linux); the serve loop
     also checks getppid(), for where this is not available."""
     try:
-        import ctypes
-
         libc = ctypes.CDLL(None, use_errno=True)
         pr_set_pdeathsig = 1
         libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
-    except (ImportError, OSError, AttributeError):
+    except (OSError, AttributeError):
         pass
     if os.getppid() != parent_pid:  # the parent ended before the request took effect
         os._exit(0)

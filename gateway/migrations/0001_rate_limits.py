@@ -1,4 +1,5 @@
-"""Tables of gateway.limits' PostgreSQL backend (raw SQL, no Django models).
+"""Tables of the limiter's PostgreSQL backend (marketplace/core/limits.py; it lived in the
+gateway then) (raw SQL, no Django models).
 
 Both are UNLOGGED: limiter state is worth nothing after a crash (a crash empties them, which
 only forgets who was near a limit) and skipping the WAL makes every call's write cheap. They

@@ -1,7 +1,7 @@
 """Throttling of credential guessing: failed log-ins per username and per client address, and
 requests with a bad API key per client address.
 
-The counts live in the gateway's shared limiter (`gateway.limits.get_limiter()`:
+The counts live in the platform's shared limiter (`marketplace.core.limits.get_limiter()`:
 Redis or PostgreSQL), so every web process on every host sees the same ones, with the same
 GCRA arithmetic: a subject allowed L failures per window W may fail L times at once, and after
 that once more every W/L seconds; the lockout ends by itself, entirely after W.
@@ -27,10 +27,14 @@ import math
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.http import HttpRequest
 
-from gateway.limits import Subject, get_limiter
-from marketplace.audit.context import client_ip
+from marketplace.core.addresses import client_ip
+from marketplace.core.limits import Subject, get_limiter
+
+from . import events
+from .models import Team
 
 DEFAULT_WINDOW_SECONDS = 900
 USERNAME_SUBJECT = "login-username"
@@ -73,19 +77,13 @@ def login_failed(request: HttpRequest, username: str | None) -> None:
 def login_throttled(request: HttpRequest, username: str | None, lockout: Lockout) -> None:
     """Record a refused attempt in the audit trail (in the account's owner's trail too, when
     the account exists; the answer to the caller is the same either way)."""
-    from django.contrib.auth import get_user_model
-
-    from marketplace.accounts.models import Team
-    from marketplace.audit.models import Action
-    from marketplace.audit.services import audit_record
-
     user_model = get_user_model()
     tried = str(username or "")[:150]
     user = (
         user_model.objects.filter(**{user_model.USERNAME_FIELD: tried}).first() if tried else None
     )
-    audit_record(
-        action=Action.LOGIN_THROTTLED,
+    events.announce(
+        events.LOGIN_THROTTLED,
         request=request,
         team=Team.objects.filter(personal_owner=user).first() if user is not None else None,
         target_type="user",

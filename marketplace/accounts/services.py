@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import string
 from datetime import datetime, timedelta
@@ -14,8 +15,6 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from marketplace.audit.models import Action
-from marketplace.audit.services import audit_record
 from marketplace.core.errors import (
     AuthenticationError,
     AuthorizationError,
@@ -24,7 +23,7 @@ from marketplace.core.errors import (
     NotFoundError,
 )
 
-from . import policies
+from . import events, policies
 from .models import (
     NAMESPACE_SLUG_PATTERN,
     ApiKey,
@@ -100,8 +99,6 @@ KEY_LOOKUP_LENGTH = len(KEY_PREFIX) + _KEY_ID_LENGTH
 
 
 def _check_namespace_slug(slug: str, *, field: str) -> str:
-    import re
-
     slug = (slug or "").strip()
     if not re.match(NAMESPACE_SLUG_PATTERN, slug):
         raise InputError(
@@ -171,8 +168,8 @@ def team_create(*, actor: User, slug: str, name: str, description: str = "") -> 
         with transaction.atomic():
             team = Team.objects.create(slug=slug, name=name[:100], description=description)
             Membership.objects.create(team=team, user=actor, role=Role.OWNER)
-            audit_record(
-                action=Action.TEAM_CREATED,
+            events.announce(
+                events.TEAM_CREATED,
                 actor=actor,
                 target=team,
                 team=team,
@@ -200,8 +197,8 @@ def team_update(
         team.description = description
     with transaction.atomic():
         if (team.name, team.description) != (before["name"], before["description"]):
-            audit_record(
-                action=Action.TEAM_CHANGED,
+            events.announce(
+                events.TEAM_CHANGED,
                 actor=actor,
                 target=team,
                 team=team,
@@ -219,8 +216,8 @@ def team_delete(*, actor: User, team: Team) -> None:
     if not policies.is_owner(actor, team):
         raise AuthorizationError("Only the team's owners can delete it")
     # Recorded first, while the team exists; the event keeps its slug after the delete.
-    audit_record(
-        action=Action.TEAM_DELETED,
+    events.announce(
+        events.TEAM_DELETED,
         actor=actor,
         target=team,
         team=team,
@@ -238,7 +235,7 @@ def team_rotate_signing_secret(*, team: Team, actor: User) -> Team:
     team.signing_secret = new_signing_secret()
     with transaction.atomic():
         team.save(update_fields=["signing_secret"])
-        audit_record(action=Action.TEAM_SIGNING_SECRET_ROTATED, actor=actor, target=team, team=team)
+        events.announce(events.TEAM_SIGNING_SECRET_ROTATED, actor=actor, target=team, team=team)
     return team
 
 
@@ -280,8 +277,8 @@ def membership_add(
     )
     if not created:
         raise ConflictError(f"{user.username} is already a member of {team.slug}")
-    audit_record(
-        action=Action.MEMBER_ADDED,
+    events.announce(
+        events.MEMBER_ADDED,
         actor=actor,
         target=membership,
         team=team,
@@ -302,8 +299,8 @@ def membership_change_role(*, actor: User, membership: Membership, role: str) ->
     membership.save(update_fields=["role"])
     policies.forget_roles(membership.user)
     if previous != role:
-        audit_record(
-            action=Action.MEMBER_ROLE_CHANGED,
+        events.announce(
+            events.MEMBER_ROLE_CHANGED,
             actor=actor,
             target=membership,
             team=team,
@@ -323,8 +320,8 @@ def membership_remove(*, actor: User, membership: Membership) -> None:
         raise InputError("You cannot leave your personal namespace")
     if membership.role == Role.OWNER and _owner_count(team) <= 1:
         raise ConflictError("A team needs at least one owner; make someone else owner first")
-    audit_record(
-        action=Action.MEMBER_REMOVED,
+    events.announce(
+        events.MEMBER_REMOVED,
         actor=actor,
         target=membership,
         team=team,
@@ -390,8 +387,8 @@ def api_key_create(
                 )
         except IntegrityError:  # a prefix collision: astronomically rare, just draw again
             continue
-        audit_record(
-            action=Action.KEY_CREATED,
+        events.announce(
+            events.KEY_CREATED,
             actor=actor,
             target=key,
             team=team,
@@ -414,8 +411,8 @@ def api_key_revoke(*, actor: User, key: ApiKey) -> ApiKey:
     if key.revoked_at is None:
         key.revoked_at = timezone.now()
         key.save(update_fields=["revoked_at"])
-        audit_record(
-            action=Action.KEY_REVOKED,
+        events.announce(
+            events.KEY_REVOKED,
             actor=actor,
             target=key,
             team=key.team,

@@ -7,4 +7,6 @@ class AuditConfig(AppConfig):
     verbose_name = "Audit trail"
 
     def ready(self):
-        from . import signals  # noqa: F401  (records log-ins and failed log-ins)
+        # Imported here: it imports models, which Django loads after every apps.py. Importing it
+        # connects the receivers that record account changes and log-ins.
+        from . import signals  # noqa: F401, PLC0415

@@ -11,12 +11,15 @@ management command) the channel is "system".
 
 from __future__ import annotations
 
-import ipaddress
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.http import HttpRequest
+
+from marketplace.accounts.models import ApiKey
+from marketplace.core.addresses import client_ip
+
+from .models import Via
 
 USER_AGENT_LENGTH = 256
 
@@ -47,41 +50,11 @@ class Actor:
     request_id: str = ""
 
 
-def client_ip(request: HttpRequest) -> str | None:
-    """The caller's address: REMOTE_ADDR, unless the deployment says how many proxies in
-    front of it append to X-Forwarded-For (TRUSTED_PROXY_COUNT); then the address the
-    outermost trusted proxy saw. Anything that is not an IP address is ignored, never stored."""
-    remote = _valid_ip(request.META.get("REMOTE_ADDR"))
-    proxies = getattr(settings, "TRUSTED_PROXY_COUNT", 0)
-    if proxies <= 0:
-        return remote
-    forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
-    forwarded = [part for part in forwarded if part]
-    if not forwarded:
-        return remote
-    # Each trusted proxy appended the address it received the request from; the entries
-    # before the ones they added were sent by the client and prove nothing.
-    candidate = forwarded[-proxies] if len(forwarded) >= proxies else forwarded[0]
-    return _valid_ip(candidate) or remote
-
-
-def _valid_ip(value: str | None) -> str | None:
-    if not value:
-        return None
-    try:
-        return str(ipaddress.ip_address(value.strip()))
-    except ValueError:
-        return None
-
-
 def actor_for(
     request: HttpRequest | None = None, *, user=None, principal=None, via: str | None = None
 ) -> Actor:
     """Who acts: `user` (or the principal's, or the request's), through the principal's key,
     the request's key (DRF's `request.auth`) or its session. With no request, the system."""
-    from marketplace.accounts.models import ApiKey
-
-    from .models import Via
 
     request = request if request is not None else current_request()
     key = getattr(principal, "key", None)

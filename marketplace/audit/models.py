@@ -17,23 +17,28 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.utils import timezone
 
+from marketplace.accounts import events
 from marketplace.accounts.models import Team, User
 
 
 class Action(models.TextChoices):
     """What happened. Dotted: the part before the dot is what it happened to, so a filter on
-    "key" finds every key event. New actions are added here, not as field choices, so adding
-    one needs no migration."""
+        "key" finds every key event. New actions are added here, not as field choices, so adding
+        one needs no migration. The names of account events are accounts' own (they announce them,
+    marketplace/accounts/events.py)."""
 
-    KEY_CREATED = "key.created", "API key created"
-    KEY_REVOKED = "key.revoked", "API key revoked"
-    MEMBER_ADDED = "member.added", "Member added"
-    MEMBER_REMOVED = "member.removed", "Member removed"
-    MEMBER_ROLE_CHANGED = "member.role_changed", "Member's role changed"
-    TEAM_CREATED = "team.created", "Team created"
-    TEAM_CHANGED = "team.changed", "Team name or description changed"
-    TEAM_DELETED = "team.deleted", "Team deleted"
-    TEAM_SIGNING_SECRET_ROTATED = "team.signing_secret_rotated", "Webhook signing secret rotated"
+    KEY_CREATED = events.KEY_CREATED, "API key created"
+    KEY_REVOKED = events.KEY_REVOKED, "API key revoked"
+    MEMBER_ADDED = events.MEMBER_ADDED, "Member added"
+    MEMBER_REMOVED = events.MEMBER_REMOVED, "Member removed"
+    MEMBER_ROLE_CHANGED = events.MEMBER_ROLE_CHANGED, "Member's role changed"
+    TEAM_CREATED = events.TEAM_CREATED, "Team created"
+    TEAM_CHANGED = events.TEAM_CHANGED, "Team name or description changed"
+    TEAM_DELETED = events.TEAM_DELETED, "Team deleted"
+    TEAM_SIGNING_SECRET_ROTATED = (
+        events.TEAM_SIGNING_SECRET_ROTATED,
+        "Webhook signing secret rotated",
+    )
     MODEL_PUBLISHED = "model.published", "Model version published"
     MODEL_VISIBILITY_CHANGED = "model.visibility_changed", "Model visibility changed"
     MODEL_DELETED = "model.deleted", "Model deleted"
@@ -42,7 +47,7 @@ class Action(models.TextChoices):
     PRICE_CREATED = "price.created", "Compute price set"
     LOGIN_FAILED = "login.failed", "Log-in failed"
     LOGIN_SUCCEEDED = "login.succeeded", "Logged in"
-    LOGIN_THROTTLED = "login.throttled", "Log-in refused: too many failed attempts"
+    LOGIN_THROTTLED = events.LOGIN_THROTTLED, "Log-in refused: too many failed attempts"
 
 
 class Via(models.TextChoices):

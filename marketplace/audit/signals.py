@@ -1,4 +1,6 @@
-"""Log-ins and failed log-ins, from Django's authentication signals. The user name that was
+"""What the trail records from signals: what accounts announce (marketplace/accounts/events.py:
+teams, memberships, keys, refused log-ins), and log-ins and failed log-ins from Django's
+authentication signals. The user name that was
 tried is recorded; the password never is (Django hands receivers the credentials with the
 password already masked, and we do not store them anyway)."""
 
@@ -8,12 +10,18 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.dispatch import receiver
 
+from marketplace.accounts.events import account_changed
 from marketplace.accounts.models import Team
 
 from .models import Action, Via
 from .services import audit_record
 
 USERNAME_LENGTH = 150
+
+
+@receiver(account_changed, dispatch_uid="marketplace.audit.account_changed")
+def record_account_change(sender, action, signal=None, **details):
+    return audit_record(action=action, **details)
 
 
 @receiver(user_login_failed, dispatch_uid="marketplace.audit.login_failed")

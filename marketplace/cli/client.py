@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.message import Message
 from http import HTTPStatus
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +32,8 @@ SNIPPET_LENGTH = 300
 
 def tool_version() -> str:
     try:
-        from importlib.metadata import PackageNotFoundError, version
-
         return version("marketplace")
-    except (ImportError, PackageNotFoundError):
+    except PackageNotFoundError:
         return "unknown"
 
 

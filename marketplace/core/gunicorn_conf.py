@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import os
 
+from prometheus_client import multiprocess
+
 
 def child_exit(server, worker):
     path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if path and os.path.isdir(path):
-        from prometheus_client import multiprocess
-
         multiprocess.mark_process_dead(worker.pid, path)
 
 

@@ -102,7 +102,7 @@ def check_sandbox() -> ComponentHealth:
 @_timed
 def check_execution() -> ComponentHealth:
     # Up a floor (core asks the gateway) until the apps register their own checks.
-    from gateway.lifecycle import execution_health  # noqa: PLC0415
+    from gateway.lifecycle import execution_health
 
     return execution_health()
 

@@ -9,6 +9,8 @@ from datetime import timedelta
 from django.db import close_old_connections
 from django.utils import timezone
 
+from .models import WorkerHeartbeat
+
 logger = logging.getLogger(__name__)
 
 HEARTBEAT_INTERVAL_SECONDS = 10
@@ -16,8 +18,6 @@ ALIVE_WITHIN = timedelta(seconds=45)
 
 
 def record_heartbeat(*, hostname: str, queues: list[str], started_at) -> None:
-    from .models import WorkerHeartbeat
-
     WorkerHeartbeat.objects.update_or_create(
         hostname=hostname,
         defaults={"queues": queues, "started_at": started_at, "last_seen": timezone.now()},
@@ -25,14 +25,10 @@ def record_heartbeat(*, hostname: str, queues: list[str], started_at) -> None:
 
 
 def forget_worker(*, hostname: str) -> None:
-    from .models import WorkerHeartbeat
-
     WorkerHeartbeat.objects.filter(hostname=hostname).delete()
 
 
 def live_workers():
-    from .models import WorkerHeartbeat
-
     return WorkerHeartbeat.objects.filter(last_seen__gte=timezone.now() - ALIVE_WITHIN)
 
 

@@ -31,6 +31,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from email.message import Message
 
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+from marketplace.core.errors import InputError
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -155,8 +160,6 @@ class AllowedDestination:
 
     @classmethod
     def parse(cls, entry: str) -> AllowedDestination:
-        from django.core.exceptions import ImproperlyConfigured
-
         text, port = entry.strip(), None
         if text.startswith("["):  # [v6]:port or [v6]
             host, _, rest = text[1:].partition("]")
@@ -197,8 +200,6 @@ class OutboundPolicy:
 
     @classmethod
     def from_settings(cls) -> OutboundPolicy:
-        from django.conf import settings
-
         entries = getattr(settings, "OUTBOUND_ALLOWED_NETWORKS", ())
         if isinstance(entries, str):
             entries = entries.split(",")
@@ -286,8 +287,6 @@ def check_public_url(url: str, *, policy: OutboundPolicy | None = None) -> None:
 
 def require_public_url(url: str, *, field: str) -> None:
     """check_public_url for a URL a tenant gives: an InputError (400) naming the field."""
-    from marketplace.core.errors import InputError
-
     try:
         check_public_url(url)
     except OutboundRefused as refusal:

@@ -11,6 +11,7 @@ from decimal import Decimal
 from django import template
 
 from billing.formatting import format_count
+from monitoring import selectors
 from monitoring.charts import NO_VALUE, format_ms
 
 register = template.Library()
@@ -39,8 +40,6 @@ def count_filter(value) -> str:
 def model_monitoring_summary(model, window_name: str = "24h"):
     """The figures of `model` over a monitoring window, for the card the model page shows
     its owners (templates/monitoring/_model_card.html; the page checks membership)."""
-    from monitoring import selectors
-
     current = selectors.window(window_name)
     return selectors.model_metrics(
         model, start=current.start, end=current.end, bucket=current.bucket

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from django.test import RequestFactory
 
-from marketplace.audit.context import actor_for, client_ip
+from marketplace.audit.context import actor_for
+from marketplace.core.addresses import client_ip
 
 
 def _request(remote="10.0.0.5", forwarded=None):

@@ -4,7 +4,7 @@ locked-out attempt is answered 429 with Retry-After without checking the passwor
 refusal is audited, nothing tells whether an account exists, and the lockout ends by itself.
 
 Each test uses addresses and usernames of its own: the limiter commits its state outside the
-test's transaction (see gateway/limits.py), so it must not leak into other tests.
+test's transaction (see marketplace/core/limits.py), so it must not leak into other tests.
 """
 
 from __future__ import annotations

@@ -19,6 +19,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import mlflow.pyfunc
+import mlflow.sklearn
 import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
@@ -58,8 +60,6 @@ def build() -> tuple[Pipeline, pd.DataFrame, float]:
 
 
 def save(model, x: pd.DataFrame, destination: Path) -> None:
-    import mlflow.sklearn
-
     pins = [f"{name}=={importlib.metadata.version(name)}" for name in SERVING_PACKAGES]
     with tempfile.TemporaryDirectory() as scratch:  # save_model wants a path that does not exist
         staged = Path(scratch) / MODEL_FOLDER
@@ -85,8 +85,6 @@ def save(model, x: pd.DataFrame, destination: Path) -> None:
 
 
 def check(destination: Path, model, x: pd.DataFrame) -> None:
-    import mlflow.pyfunc
-
     loaded = mlflow.pyfunc.load_model(str(destination))
     predictions = np.asarray(loaded.predict(x.head(20)))
     if not np.allclose(predictions, model.predict(x.head(20))):

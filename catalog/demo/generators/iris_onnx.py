@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import onnxruntime
 from skl2onnx import to_onnx
 from skl2onnx.common.data_types import FloatTensorType
 from sklearn.datasets import load_iris
@@ -48,8 +49,6 @@ def build():
 
 
 def check(path: Path, model, x: np.ndarray) -> None:
-    import onnxruntime
-
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     labels, probabilities = session.run(None, {"float_input": x})
     if list(labels) != list(model.predict(x)):

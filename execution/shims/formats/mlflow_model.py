@@ -12,13 +12,13 @@ def load():
 
 
 def apply(data, model):
-    import pandas as pd
+    import pandas as pd  # noqa: PLC0415 (in the model's environment only when it asks for it)
 
     schema = model.metadata.get_input_schema()
     if isinstance(data, dict) and ("dataframe_records" in data or "dataframe_split" in data):
         # MLflow's own parser applies the model's input schema (an integer sent for a double
         # column is converted, as MLflow's scoring server does).
-        from mlflow.utils.proto_json_utils import dataframe_from_parsed_json
+        from mlflow.utils.proto_json_utils import dataframe_from_parsed_json  # noqa: PLC0415 (in the model's environment only when it asks for it)
 
         orient = "records" if "dataframe_records" in data else "split"
         frame = dataframe_from_parsed_json(data[f"dataframe_{orient}"], orient, schema=schema)

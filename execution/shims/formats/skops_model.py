@@ -31,7 +31,7 @@ def apply(data, model):
     if not isinstance(rows, list) or not rows:
         raise ValueError("send a list of feature rows, e.g. [[1.0, 2.0, 3.0]]")
     if isinstance(rows[0], dict):
-        import pandas as pd
+        import pandas as pd  # noqa: PLC0415 (in the model's environment only when it asks for it)
 
         rows = pd.DataFrame(rows)
         expected = list(getattr(model, "feature_names_in_", []))

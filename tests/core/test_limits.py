@@ -23,8 +23,8 @@ from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from gateway import limits
-from gateway.limits import (
+from marketplace.core import limits
+from marketplace.core.limits import (
     ConcurrencyLimitExceeded,
     RateDecision,
     check_rates,

@@ -1,5 +1,6 @@
 """Rate limits (requests per window) and concurrency limits (calls in flight) per key, user
-and team, shared by every web worker process on every host.
+and team, shared by every web worker process on every host. On the ground floor because two
+floors count with it: the gateway (calls) and accounts (log-in attempts).
 
 The gateway calls three things: `check_rates` before a call, `rate_limit_headers` for every
 answer, and `concurrency_slot` around a synchronous call. Where the state lives is chosen by
@@ -24,7 +25,8 @@ PostgreSQL `clock_timestamp()`, so web hosts with skewed clocks agree). A reques
 when `drained_level + W <= L·W`. From the level follow `remaining` (whole requests left) and
 `reset` (seconds until the next request frees: `Retry-After` when refused). State is dropped
 once it has drained: Redis keys carry that TTL; PostgreSQL rows are deleted by
-`purge_expired()`, which a periodic task calls (a drained row is identical to no row).
+`purge_expired()`, which a periodic task calls (the gateway's `purge_rate_limits`); a
+drained row is identical to no row.
 
 Several subjects (key, team) are checked together, all or nothing: a request refused by one
 subject consumes nothing from the others.
@@ -40,6 +42,10 @@ caller rolled back. So when the current thread's default connection is in autoco
 gateway's normal case) the statements run on it, each its own short transaction; when it is
 inside `atomic()` they run on a second, per-thread connection to the same database, so they
 commit at once whatever the caller's transaction does.
+
+The PostgreSQL tables are `gateway_rate_limit` and `gateway_concurrency_slot`, made by the
+gateway's migration 0001 when this module lived there; they keep those names so a database
+keeps its counters.
 
 Concurrency: a slot is a row (subject, slot number) or a member of a Redis sorted set, with
 an expiry of `ttl_seconds`, so a process that dies holding one frees it when it expires.
