@@ -1,7 +1,15 @@
 from django.apps import AppConfig
 
+from marketplace.core import health
+
+from .health import check_execution, check_sandbox
+
 
 class ExecutionConfig(AppConfig):
     name = "execution"
     label = "execution"
     verbose_name = "Execution"
+
+    def ready(self):
+        health.checks.add("sandbox", check_sandbox)
+        health.checks.add("execution", check_execution)

@@ -1,5 +1,7 @@
 from django.apps import AppConfig
 
+from . import health
+
 
 class CoreConfig(AppConfig):
     name = "marketplace.core"
@@ -9,4 +11,8 @@ class CoreConfig(AppConfig):
     def ready(self):
         # Registers the schema's API-key authentication extension (drf-spectacular finds
         # extensions by import, as its documentation advises doing in ready()).
-        from . import api_schema  # noqa: F401
+        from . import api_schema  # noqa: F401, PLC0415
+
+        health.checks.add("database", health.check_database)
+        health.checks.add("broker", health.check_broker)
+        health.checks.add("workers", health.check_workers)
