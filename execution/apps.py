@@ -1,8 +1,9 @@
 from django.apps import AppConfig
 
-from marketplace.core import health
+from marketplace.core import health, metrics
 
 from .health import check_execution, check_sandbox
+from .metrics import RunnerPoolCollector
 
 
 class ExecutionConfig(AppConfig):
@@ -13,3 +14,4 @@ class ExecutionConfig(AppConfig):
     def ready(self):
         health.checks.add("sandbox", check_sandbox)
         health.checks.add("execution", check_execution)
+        metrics.collectors.add("runner_pool", RunnerPoolCollector())

@@ -1,6 +1,6 @@
 from django.apps import AppConfig
 
-from . import health
+from . import health, metrics
 
 
 class CoreConfig(AppConfig):
@@ -16,3 +16,4 @@ class CoreConfig(AppConfig):
         health.checks.add("database", health.check_database)
         health.checks.add("broker", health.check_broker)
         health.checks.add("workers", health.check_workers)
+        metrics.collectors.add("queue_depth", metrics.QueueDepthCollector())
