@@ -4,6 +4,7 @@ from marketplace.core import health, metrics
 
 from .health import check_execution, check_sandbox
 from .metrics import RunnerPoolCollector
+from .runtimes import adk, command, formats, node, python, runtimes
 
 
 class ExecutionConfig(AppConfig):
@@ -15,3 +16,13 @@ class ExecutionConfig(AppConfig):
         health.checks.add("sandbox", check_sandbox)
         health.checks.add("execution", check_execution)
         metrics.collectors.add("runner_pool", RunnerPoolCollector())
+        for runtime in (
+            python.PythonRuntime(),
+            adk.AdkRuntime(),
+            command.CommandRuntime(),
+            node.NodeRuntime(),
+            formats.OnnxRuntime(),
+            formats.SkopsRuntime(),
+            formats.MlflowRuntime(),
+        ):
+            runtimes.add(runtime.name, runtime)
