@@ -2,8 +2,24 @@ from django.apps import AppConfig
 
 from marketplace.core import health
 
+from . import snippets
 from .health import check_search
 from .search import engines
+from .snippets.langs import (
+    cli,
+    csharp,
+    curl,
+    go,
+    java,
+    javascript_fetch,
+    nodejs,
+    php,
+    python_algorithmia,
+    python_requests,
+    r,
+    ruby,
+    rust,
+)
 
 
 class CatalogConfig(AppConfig):
@@ -18,3 +34,19 @@ class CatalogConfig(AppConfig):
         health.checks.add("search", check_search)
         engines.ENGINES.add(postgres.NAME, postgres)
         engines.ENGINES.add(elasticsearch.NAME, elasticsearch)
+        for language in (
+            curl.Curl(),
+            python_requests.PythonRequests(),
+            python_algorithmia.PythonAlgorithmia(),
+            javascript_fetch.JavaScriptFetch(),
+            nodejs.NodeJs(),
+            go.Go(),
+            java.Java(),
+            ruby.Ruby(),
+            php.Php(),
+            r.R(),
+            csharp.CSharp(),
+            rust.Rust(),
+            cli.Cli(),
+        ):
+            snippets.languages.add(language.slug, language)
