@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 import sys
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from marketplace import embedded
 from marketplace.var_dir import ensure_var_dir, read_or_create_secret
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -178,8 +180,6 @@ if DATABASE_URL:
 elif PRODUCTION:
     raise ImproperlyConfigured("DATABASE_URL must be set when MARKETPLACE_ENV=production")
 else:
-    from marketplace import embedded
-
     _embedded_postgres = embedded.EmbeddedPostgres(VAR_DIR)
     _embedded_postgres.ensure_running()
     DATABASES = {"default": {**_embedded_postgres.django_database(), "CONN_MAX_AGE": 60}}
@@ -446,8 +446,6 @@ LOGGING = {
 
 
 def _env_decimal(name: str, default: str):
-    from decimal import Decimal, InvalidOperation
-
     try:
         value = Decimal(env(name, default))
     except InvalidOperation:
