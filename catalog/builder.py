@@ -8,6 +8,7 @@ import threading
 import time
 import traceback
 
+from execution.backends.http import forward
 from execution.environments import BuildEnvironmentError
 from execution.process import ModelProcess, ModelProcessError
 from execution.runtimes import ModelSpec, get_runtime
@@ -66,8 +67,6 @@ def model_spec_for(build: Build, package_dir) -> ModelSpec:
 def _check_remote_model(build: Build, log: BuildLog) -> None:
     """A model on an inference server has nothing to install: its build checks the server
     answers the sample input."""
-    from execution.backends.http import forward
-
     config = build.manifest["http"]
     log(f"Model served by {config['url']} ({config['protocol']})")
     sample_output, content_type = None, ""

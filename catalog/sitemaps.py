@@ -18,7 +18,7 @@ class StaticPagesSitemap(Sitemap):
     priority = 0.8
 
     def items(self) -> list[str]:
-        return ["core:home", "catalog:explore", "core:docs", "billing_budgets:pricing"]
+        return ["catalog:home", "catalog:explore", "core:docs", "billing_budgets:pricing"]
 
     def location(self, item: str) -> str:
         return reverse(item)

@@ -7,6 +7,7 @@ app_name = "catalog"
 # Model pages live at /{owner}/{name}; namespace slugs that would shadow the site's own
 # pages are reserved (marketplace.accounts.services.RESERVED_SLUGS).
 urlpatterns = [
+    path("", views.home, name="home"),
     path("explore/", views.explore, name="explore"),
     path("new/", views.upload, name="upload"),
     path("<slug:owner>", views.owner_page, name="owner"),

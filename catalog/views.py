@@ -17,16 +17,23 @@ from marketplace.accounts.principals import Principal
 from marketplace.core.errors import ApiError, InputError
 
 from . import selectors, services
+from .api import newest_key_prefix
 from .models import BuildStatus
 from .pages import model_page_context
+from .search import CatalogQuery, corrections, navigation, search
+from .search.queries import MAX_PAGE
+from .snippets import context_for_version, highlight_css, render_all
+
+
+@require_GET
+def home(request):
+    return render(request, "core/home.html", selectors.home_sections(user=request.user))
 
 
 @require_GET
 def explore(request):
     """Search results. With `X-Live-Search: 1` (the page's own script, while typing) only the
     results fragment is rendered, so the page updates in place."""
-    from .search import CatalogQuery, corrections, navigation, search
-
     principal = Principal.from_request(request)
     live = request.headers.get("X-Live-Search") == "1"
     try:
@@ -75,9 +82,6 @@ def explore(request):
 @require_GET
 def owner_page(request, owner):
     """A user's or team's public profile: who they are and the models the viewer may see."""
-    from .search import CatalogQuery, search
-    from .search.queries import MAX_PAGE
-
     team = selectors.owner_get(owner)
     principal = Principal.from_request(request)
     try:
@@ -110,9 +114,6 @@ def model_page(request, owner, name):
     versions = list(selectors.versions_visible(principal, model)[:50])
     snippets, snippet_css, key_prefix = [], "", None
     if versions:
-        from .api import newest_key_prefix
-        from .snippets import context_for_version, highlight_css, render_all
-
         key_prefix = newest_key_prefix(request.user)
         snippets = render_all(context_for_version(versions[0], key_prefix=key_prefix))
         snippet_css = highlight_css()

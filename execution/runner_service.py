@@ -5,8 +5,10 @@ every web and Celery worker process on the host shares one set of model processe
     POST /cancel   {"request_id"}
     GET  /health
 
-Reservations (processes kept warm) come from the catalogue: the maintenance loop applies
-Model.warm_processes every MAINTENANCE_SECONDS.
+Whoever starts the service gives it the two things it needs from above (the `run_runner`
+command passes the catalogue's): how to start the model of a build (build id -> LaunchSpec),
+and the reservations wanted (build id -> processes kept warm), which the maintenance loop
+applies every MAINTENANCE_SECONDS.
 
 Answers are JSON: a call's outcome (result or model error) or a "failure" naming what went
 wrong outside the model's own code (timeout, crash, start failure, busy, unknown build).
@@ -29,15 +31,17 @@ import socketserver
 import struct
 import tempfile
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 from django.conf import settings
+from django.db import close_old_connections, connections
 
 from marketplace.core.logging import logged_runner_call
 
 from .pool import PoolBusy, PoolSettings, WarmPool
-from .process import ModelCrashed, ModelProcessError, ModelStartError, ModelTimeout
+from .process import LaunchSpec, ModelCrashed, ModelProcessError, ModelStartError, ModelTimeout
 from .sandbox import SandboxUnavailable
 
 logger = logging.getLogger(__name__)
@@ -61,23 +65,20 @@ def socket_path() -> Path:
 # -- server --------------------------------------------------------------------------------------
 
 
-def launch_spec_for_build(build_id: str):
-    """How to start the model of one successful build (its environment already exists)."""
-    from catalog import builder, services
-    from catalog.models import Build, BuildStatus
-
-    from .runtimes import get_runtime
-
-    build = Build.objects.filter(pk=build_id, status=BuildStatus.SUCCEEDED).first()
-    if build is None:
-        raise LookupError(f"no successful build {build_id}")
-    spec = builder.model_spec_for(build, services.package_dir(build))
-    return get_runtime(spec.runtime).prepare(spec, log=lambda _line: None).launch
-
-
 class RunnerService:
-    def __init__(self, pool: WarmPool):
+    def __init__(
+        self,
+        pool: WarmPool,
+        *,
+        launch_spec_for_build: Callable[[str], LaunchSpec],
+        reservations_wanted: Callable[[], dict[str, int]],
+    ):
+        """`launch_spec_for_build(build_id)` says how to start a build's model (LookupError:
+        no such successful build); `reservations_wanted()` answers build id -> processes to
+        keep warm."""
         self.pool = pool
+        self.launch_spec_for_build = launch_spec_for_build
+        self.reservations_wanted = reservations_wanted
         self._specs: dict[str, object] = {}
         self._lock = threading.Lock()
 
@@ -86,10 +87,8 @@ class RunnerService:
             with self._lock:
                 spec = self._specs.get(build_id)
             if spec is None:
-                from django.db import close_old_connections
-
                 close_old_connections()
-                spec = launch_spec_for_build(build_id)
+                spec = self.launch_spec_for_build(build_id)
                 with self._lock:
                     self._specs[build_id] = spec
             return spec
@@ -135,14 +134,10 @@ class RunnerService:
         }
 
     def apply_reservations(self) -> None:
-        """Keep warm what owners asked for (catalog Model.warm_processes) and release what
-        they no longer want."""
-        from django.db import close_old_connections
-
-        from catalog.services import reservations_wanted
-
+        """Keep warm what owners asked for (`reservations_wanted`) and release what they no
+        longer want."""
         close_old_connections()
-        wanted = reservations_wanted()
+        wanted = self.reservations_wanted()
         for build_id in set(self.pool.reserved()) - set(wanted):
             self.pool.reserve(build_id, self._factory(build_id), 0)
         for build_id, count in wanted.items():
@@ -207,8 +202,6 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             # Each request runs in a thread of its own: its database connection (opened
             # to look a build up) must not outlive it.
-            from django.db import connections
-
             connections.close_all()
 
 
@@ -251,13 +244,19 @@ def serve(
     path: Path,
     pool: WarmPool,
     *,
+    launch_spec_for_build: Callable[[str], LaunchSpec],
+    reservations_wanted: Callable[[], dict[str, int]],
     ready: threading.Event | None = None,
     stop: threading.Event | None = None,
 ) -> None:
     _private_socket_directory(path)
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
-    service = RunnerService(pool)
+    service = RunnerService(
+        pool,
+        launch_spec_for_build=launch_spec_for_build,
+        reservations_wanted=reservations_wanted,
+    )
     handler = type("Handler", (_Handler,), {"service": service})
     # bind() creates the socket file with the umask's mode: 0600 from the first moment.
     # (The umask is the process's: set for this instant only, at start.)
@@ -274,8 +273,6 @@ def serve(
                     job()
                 except Exception:
                     logger.exception("runner maintenance failed")
-            from django.db import connections
-
             connections.close_all()
             if (stop or threading.Event()).wait(MAINTENANCE_SECONDS):
                 return

@@ -221,6 +221,11 @@ def _unsandboxed_user_note() -> str:
     return " as the platform's own user"
 
 
+def warn_worker_if_unsandboxed(sender, **kwargs) -> None:
+    """Celery's worker_ready (connected in ExecutionConfig.ready): a worker runs builds."""
+    warn_if_unsandboxed(f"worker {sender.hostname}")
+
+
 def warn_if_unsandboxed(component: str) -> None:
     """Said on every start of a process that runs tenant code."""
     if settings.SANDBOX == "off":

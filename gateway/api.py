@@ -12,7 +12,12 @@ from rest_framework.parsers import BaseParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from marketplace.accounts import policies
+from marketplace.accounts import selectors as account_selectors
+from marketplace.accounts.api import require_account_management
 from marketplace.accounts.principals import Principal
+from marketplace.accounts.services import team_rotate_signing_secret
+from marketplace.core.errors import AuthorizationError
 from marketplace.core.webhooks import SIGNATURE_HEADER
 
 from . import services
@@ -227,11 +232,6 @@ def _team_for_signing_secret(request, team: str):
     """The namespace whose secret the request may read or rotate. The secret lets its holder
     sign webhooks as the platform: it is handled as keys are managed, from a session or a
     personal full-access key of an owner or admin, never a narrow or team key."""
-    from marketplace.accounts import policies
-    from marketplace.accounts import selectors as account_selectors
-    from marketplace.accounts.api import require_account_management
-    from marketplace.core.errors import AuthorizationError
-
     team_obj = account_selectors.team_for_principal(Principal.from_request(request), team)
     require_account_management(request)
     if not policies.can_administer(request.user, team_obj):
@@ -259,8 +259,6 @@ class SigningSecretRotateApi(APIView):
         tags=["invoke"],
     )
     def post(self, request, team):
-        from marketplace.accounts.services import team_rotate_signing_secret
-
         team_obj = team_rotate_signing_secret(
             team=_team_for_signing_secret(request, team), actor=request.user
         )

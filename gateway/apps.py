@@ -1,5 +1,7 @@
 from django.apps import AppConfig
 
+from marketplace.core import health
+
 
 class GatewayConfig(AppConfig):
     name = "gateway"
@@ -10,6 +12,10 @@ class GatewayConfig(AppConfig):
         # Imported here: they import models, which Django loads after every apps.py.
         from catalog.pages import model_page_facts  # noqa: PLC0415
 
+        from .lifecycle import execution_health  # noqa: PLC0415
         from .selectors import model_usage_summary  # noqa: PLC0415
+
+        # Where calls run is the gateway's choice (this host, or dispatched to workers).
+        health.checks.add("execution", health.timed(execution_health))
 
         model_page_facts.add("usage", lambda model, *, is_member: model_usage_summary(model))

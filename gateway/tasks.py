@@ -4,8 +4,10 @@ worker; deliver its webhook; purge drained rate limits; reap abandoned calls."""
 from __future__ import annotations
 
 from celery import shared_task
+from celery.worker.control import control_command
 from django.utils import timezone
 
+from execution.runner_service import RunnerClient, RunnerUnavailable
 from marketplace.accounts.selectors import team_signing_secret
 from marketplace.core import limits
 from marketplace.core.webhooks import WEBHOOK_RETRY, DeliveryFailed, post_signed
@@ -78,3 +80,14 @@ def purge_rate_limits() -> int:
 @shared_task(name=f"{TASK_PREFIX}.reap_invocations", ignore_result=True)
 def reap_invocations() -> int:
     return lifecycle.invocations_reap()
+
+
+@control_command(args=[("request_id", str)], signature="<request_id>")
+def cancel_invocation(state, request_id):
+    """Broadcast by `lifecycle.cancel_on_workers` to every worker: kill the call on this host's
+    runner if it is running there. Registered when a worker imports this module (Celery imports
+    every app's tasks at start)."""
+    try:
+        return {"canceled": RunnerClient().cancel(request_id)}
+    except RunnerUnavailable:
+        return {"canceled": False}

@@ -15,6 +15,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from marketplace import embedded
 from marketplace.var_dir import ensure_var_dir, read_or_create_secret
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -149,8 +150,8 @@ ROOT_URLCONF = "marketplace.urls"
 WSGI_APPLICATION = "marketplace.wsgi.application"
 AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "accounts:login"
-LOGIN_REDIRECT_URL = "core:home"
-LOGOUT_REDIRECT_URL = "core:home"
+LOGIN_REDIRECT_URL = "catalog:home"
+LOGOUT_REDIRECT_URL = "catalog:home"
 CSRF_FAILURE_VIEW = "marketplace.core.views.csrf_failure"
 
 TEMPLATES = [
@@ -164,6 +165,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "marketplace.core.context_processors.site",
+                "execution.context_processors.sandbox",
             ],
         },
     },
@@ -178,8 +180,6 @@ if DATABASE_URL:
 elif PRODUCTION:
     raise ImproperlyConfigured("DATABASE_URL must be set when MARKETPLACE_ENV=production")
 else:
-    from marketplace import embedded
-
     _embedded_postgres = embedded.EmbeddedPostgres(VAR_DIR)
     _embedded_postgres.ensure_running()
     DATABASES = {"default": {**_embedded_postgres.django_database(), "CONN_MAX_AGE": 60}}

@@ -1,12 +1,12 @@
 """Ready-to-run code that calls a model: one module per language, one registry.
 
-A language is a subclass of `Language` with a `render(ctx)` method, registered with
-`@register`; every module under `catalog/snippets/languages/` is imported with this
-package, so adding a language is adding one file there. Each snippet is a complete
-program that reads the key from `MARKETPLACE_API_KEY` (falling back to a visible
-placeholder), sends the sample input with the right content type, and prints the result:
-JSON pretty-printed where the language can, text as it is, binary written to `output.bin`;
-or the error.
+A language is a subclass of `Language` with a `render(ctx)` method, in a module of its own
+under `catalog/snippets/languages/`; catalog's AppConfig.ready() adds one of each to the
+`snippet_languages` registry, so adding a language is one file there and one line in ready().
+Each snippet is a complete program that reads the key from `MARKETPLACE_API_KEY` (falling
+back to a visible placeholder), sends the sample input with the right content type, and
+prints the result: JSON pretty-printed where the language can, text as it is, binary written
+to `output.bin`; or the error.
 
 The sample input is always embedded through the literal helpers of `literals.py`, each of
 which is tested to round-trip arbitrary text through the language's own parser.
@@ -23,17 +23,18 @@ For a published version: `render_all(context_for_version(version, key_prefix=...
 from __future__ import annotations
 
 import base64
-import importlib
 import json
-import pkgutil
 import re
 import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from django.conf import settings
 from pygments import highlight as _pygments_highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import get_lexer_by_name
+
+from marketplace.core.registry import Registry
 
 from .literals import comment_text
 
@@ -49,11 +50,10 @@ __all__ = [
     "get_language",
     "highlight",
     "highlight_css",
-    "languages",
-    "register",
+    "ordered_languages",
     "render",
     "render_all",
-    "unregister",
+    "snippet_languages",
 ]
 
 ENV_API_KEY = "MARKETPLACE_API_KEY"
@@ -216,29 +216,16 @@ class Language:
         return f"<Language {self.slug}>"
 
 
-_registry: dict[str, Language] = {}
-
-
-def register(cls: type[Language]) -> type[Language]:
-    """Class decorator: make a language available to `languages()` and `render_all()`."""
-    if not cls.slug or not cls.label:
-        raise ValueError(f"{cls.__name__} needs a slug and a label")
-    existing = _registry.get(cls.slug)
-    if existing is not None and type(existing) is not cls:
-        raise ValueError(f"the snippet language {cls.slug!r} is already registered")
-    _registry[cls.slug] = cls()
-    return cls
-
-
-def unregister(slug: str) -> None:
-    _registry.pop(slug, None)
+snippet_languages: Registry[Language] = Registry("snippet language")
 
 
 def get_language(slug: str) -> Language:
-    try:
-        return _registry[slug]
-    except KeyError:
-        raise LookupError(f"no snippet language {slug!r}") from None
+    return snippet_languages.get(slug)
+
+
+def ordered_languages() -> list[Language]:
+    """Every registered language, in display order."""
+    return sorted(snippet_languages, key=lambda language: (language.order, language.label))
 
 
 # -- rendering ---------------------------------------------------------------------------------
@@ -291,7 +278,7 @@ def render(language: Language, ctx: SnippetContext) -> Snippet:
 
 def render_all(ctx: SnippetContext) -> list[Snippet]:
     """Every language's snippet for `ctx`, in display order."""
-    return [render(language, ctx) for language in _ordered()]
+    return [render(language, ctx) for language in ordered_languages()]
 
 
 _FIELD = re.compile(r"\{\{ *([a-z_][a-z0-9_]*) *\}\}")
@@ -321,8 +308,6 @@ def context_for_version(
     `{}`). With `key_prefix` (the prefix of one of the caller's keys, never the secret),
     the placeholder names that key and the comment says where to find it."""
     if base_url is None:
-        from django.conf import settings
-
         base_url = settings.PUBLIC_URL
     sample = version.build.sample_input
     if isinstance(sample, str):
@@ -347,24 +332,3 @@ def context_for_version(
         key_placeholder=placeholder,
         key_note=note,
     )
-
-
-def _ordered() -> list[Language]:
-    return sorted(_registry.values(), key=lambda language: (language.order, language.label))
-
-
-def _load_languages() -> None:
-    """Import every module of the `languages` subpackage: each registers its language."""
-    package = importlib.import_module(f"{__name__}.languages")
-    for module in pkgutil.iter_modules(package.__path__):
-        if not module.name.startswith("_"):
-            importlib.import_module(f"{package.__name__}.{module.name}")
-
-
-_load_languages()
-
-
-# Defined after the import above, which binds the name `languages` to the subpackage.
-def languages() -> list[Language]:
-    """Every registered language, in display order."""
-    return _ordered()

@@ -1,10 +1,13 @@
 """Runtimes: how a model of each kind is prepared (its environment) and started (its
-LaunchSpec). One small class per runtime in a registry; adding a runtime is one module."""
+LaunchSpec). One small class per runtime, added to the `runtimes` registry in
+ExecutionConfig.ready(); adding a runtime is one module and one line there."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from marketplace.core.registry import Registry
 
 from ..environments import Log, PythonEnvironment, ensure_python_environment
 from ..process import LaunchSpec
@@ -76,23 +79,15 @@ class PythonBased(Runtime):
         return {"result_channel": "fd", "ready": "handshake"}
 
 
-_REGISTRY: dict[str, Runtime] = {}
-
-
-def register(runtime_class: type[Runtime]) -> type[Runtime]:
-    _REGISTRY[runtime_class.name] = runtime_class()
-    return runtime_class
+runtimes: Registry[Runtime] = Registry("runtime")
 
 
 def get_runtime(name: str) -> Runtime:
     try:
-        return _REGISTRY[name]
-    except KeyError:
+        return runtimes.get(name)
+    except LookupError:
         raise ValueError(f"unknown runtime {name!r}") from None
 
 
 def runtime_names() -> list[str]:
-    return sorted(_REGISTRY)
-
-
-from . import adk, command, formats, node, python  # noqa: E402, F401  (registration)
+    return sorted(runtimes.names())

@@ -1,7 +1,6 @@
-from . import ModelSpec, PythonBased, register
+from . import ModelSpec, PythonBased
 
 
-@register
 class AdkRuntime(PythonBased):
     """An Algorithmia ADK algorithm, unchanged: its script is run as is; the ADK prints
     PIPE_INIT_COMPLETE when loaded and writes each answer to the FIFO /tmp/algoout, which

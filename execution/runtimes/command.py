@@ -1,10 +1,9 @@
 import shlex
 
 from ..process import LaunchSpec
-from . import ModelSpec, Prepared, Runtime, register
+from . import ModelSpec, Prepared, Runtime
 
 
-@register
 class CommandRuntime(Runtime):
     """Any executable that speaks the runner protocol itself on stdin/stdout, e.g.
     `entrypoint = ["perl", "main.pl"]`. Its stderr is its log."""

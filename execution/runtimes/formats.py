@@ -1,7 +1,7 @@
 """Standard formats served with no code from the publisher: the platform's own loaders
 (shims/formats/) run in an environment with the format's library."""
 
-from . import ModelSpec, PythonBased, register
+from . import ModelSpec, PythonBased
 
 
 class FormatRuntime(PythonBased):
@@ -15,21 +15,18 @@ class FormatRuntime(PythonBased):
         return {"MARKETPLACE_MODEL_FILE": f"{{package}}/{spec.entrypoint}"}
 
 
-@register
 class OnnxRuntime(FormatRuntime):
     name = "onnx"
     loader = "onnx_model.py"
     base_requirements = ("onnxruntime>=1.17", "numpy>=1.26")
 
 
-@register
 class SkopsRuntime(FormatRuntime):
     name = "skops"
     loader = "skops_model.py"
     base_requirements = ("skops>=0.10", "scikit-learn>=1.4", "pandas>=2.0")
 
 
-@register
 class MlflowRuntime(FormatRuntime):
     """The model folder's own requirements.txt (MLflow writes one) pins its libraries."""
 

@@ -2,10 +2,9 @@ import shutil
 from pathlib import Path
 
 from ..process import LaunchSpec
-from . import ModelSpec, Prepared, Runtime, register
+from . import ModelSpec, Prepared, Runtime
 
 
-@register
 class NodeRuntime(Runtime):
     """`entrypoint = "index.js"` exporting apply(input, state) and optionally load()."""
 

@@ -1,7 +1,6 @@
-from . import ModelSpec, PythonBased, register
+from . import ModelSpec, PythonBased
 
 
-@register
 class PythonRuntime(PythonBased):
     """`entrypoint = "predict.py:apply"`, optional `load = "predict.py:load"`."""
 

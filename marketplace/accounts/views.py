@@ -65,7 +65,7 @@ class ThrottledLoginView(LoginView):
 @require_http_methods(["GET", "POST"])
 def sign_up(request):
     if request.user.is_authenticated:
-        return redirect("core:home")
+        return redirect("catalog:home")
     form = SignUpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data

@@ -2,15 +2,24 @@
 
 Each check answers a ComponentHealth. `database` and `broker` are required: without them
 nothing works, and /readyz answers 503. The others degrade the service without stopping it.
+
+The checks are a registry, `checks`, filled in the apps' `AppConfig.ready()`: core adds
+database and broker here, workers from heartbeat.py; catalog adds search; execution adds
+sandbox; the gateway adds execution (where calls run is its choice). Nothing here imports
+models, so every apps.py may import this module.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from django.conf import settings
 from django.db import connection
+from kombu import Connection
+
+from .registry import Registry
 
 OK, DEGRADED, DOWN = "ok", "degraded", "down"
 
@@ -27,7 +36,9 @@ class ComponentHealth:
         return {key: value for key, value in asdict(self).items() if value is not None}
 
 
-def _timed(check):
+def timed(check: Callable[[], ComponentHealth]) -> Callable[[], ComponentHealth]:
+    """`check`, answering its own latency too."""
+
     def run() -> ComponentHealth:
         started = time.perf_counter()
         health = check()
@@ -38,7 +49,7 @@ def _timed(check):
     return run
 
 
-@_timed
+@timed
 def check_database() -> ComponentHealth:
     engine = settings.DATABASE_ENGINE_NAME
     try:
@@ -50,10 +61,8 @@ def check_database() -> ComponentHealth:
     return ComponentHealth(OK, engine, f"PostgreSQL {version}", True)
 
 
-@_timed
+@timed
 def check_broker() -> ComponentHealth:
-    from kombu import Connection
-
     engine = settings.BROKER_ENGINE_NAME
     try:
         with Connection(settings.CELERY_BROKER_URL, connect_timeout=2) as conn:
@@ -63,62 +72,21 @@ def check_broker() -> ComponentHealth:
     return ComponentHealth(OK, engine, "connected", True)
 
 
-@_timed
-def check_workers() -> ComponentHealth:
-    from .heartbeat import live_workers
+checks: Registry[Callable[[], ComponentHealth]] = Registry("health check")
 
-    try:
-        workers = list(live_workers().values_list("hostname", flat=True))
-    except Exception as exc:
-        return ComponentHealth(DOWN, "celery", f"cannot read worker heartbeats: {exc}")
-    if not workers:
-        return ComponentHealth(
-            DEGRADED, "celery", "no Celery worker has reported in; builds will wait"
-        )
-    return ComponentHealth(OK, "celery", f"{len(workers)} alive: {', '.join(sorted(workers))}")
+# /readyz lists the components in this order, whatever order the apps' ready() added them
+# in (INSTALLED_APPS readies execution before catalog); a check not named here follows, in
+# the order it was added.
+ORDER = ("database", "broker", "workers", "search", "sandbox", "execution")
 
 
-@_timed
-def check_search() -> ComponentHealth:
-    from catalog.search import engine_health
-
-    return engine_health()
-
-
-@_timed
-def check_sandbox() -> ComponentHealth:
-    from execution.sandbox import sandbox_status
-
-    sandbox = sandbox_status()
-    if sandbox.unavailable:
-        return ComponentHealth(DOWN, sandbox.engine, sandbox.message)
-    if sandbox.enabled and sandbox.cgroups:
-        return ComponentHealth(OK, sandbox.engine, sandbox.message)
-    if sandbox.enabled:
-        return ComponentHealth(DEGRADED, sandbox.engine, sandbox.message)
-    return ComponentHealth(DEGRADED, sandbox.engine, f"sandbox off: {sandbox.message}")
-
-
-@_timed
-def check_execution() -> ComponentHealth:
-    # Up a floor (core asks the gateway) until the apps register their own checks.
-    from gateway.lifecycle import execution_health
-
-    return execution_health()
-
-
-CHECKS = {
-    "database": check_database,
-    "broker": check_broker,
-    "workers": check_workers,
-    "search": check_search,
-    "sandbox": check_sandbox,
-    "execution": check_execution,
-}
+def _in_order() -> list[tuple[str, Callable[[], ComponentHealth]]]:
+    position = {name: index for index, name in enumerate(ORDER)}
+    return sorted(checks.items(), key=lambda item: position.get(item[0], len(ORDER)))
 
 
 def readiness() -> tuple[str, dict[str, ComponentHealth]]:
-    components = {name: check() for name, check in CHECKS.items()}
+    components = {name: check() for name, check in _in_order()}
     if any(c.required and c.status == DOWN for c in components.values()):
         overall = DOWN
     elif any(c.status != OK for c in components.values()):

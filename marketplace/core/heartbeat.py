@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from datetime import timedelta
@@ -9,6 +10,7 @@ from datetime import timedelta
 from django.db import close_old_connections
 from django.utils import timezone
 
+from .health import DEGRADED, DOWN, OK, ComponentHealth, timed
 from .models import WorkerHeartbeat
 
 logger = logging.getLogger(__name__)
@@ -32,6 +34,24 @@ def live_workers():
     return WorkerHeartbeat.objects.filter(last_seen__gte=timezone.now() - ALIVE_WITHIN)
 
 
+_heartbeat_stop: threading.Event | None = None
+
+
+def on_worker_ready(sender, **kwargs) -> None:
+    """Celery's worker_ready (connected in CoreConfig.ready): report in every few seconds."""
+    global _heartbeat_stop
+    queues = sorted(q.name for q in sender.app.amqp.queues.consume_from.values())
+    _heartbeat_stop = start_heartbeat_thread(hostname=sender.hostname, queues=queues)
+
+
+def on_worker_shutdown(sender, **kwargs) -> None:
+    if _heartbeat_stop is not None:
+        _heartbeat_stop.set()
+    # The database may already be gone at shutdown; the row then simply ages out.
+    with contextlib.suppress(Exception):
+        forget_worker(hostname=sender.hostname)
+
+
 def start_heartbeat_thread(*, hostname: str, queues: list[str]) -> threading.Event:
     stop = threading.Event()
     started_at = timezone.now()
@@ -47,3 +67,16 @@ def start_heartbeat_thread(*, hostname: str, queues: list[str]) -> threading.Eve
 
     threading.Thread(target=beat, name="marketplace-heartbeat", daemon=True).start()
     return stop
+
+
+@timed
+def check_workers() -> ComponentHealth:
+    try:
+        workers = list(live_workers().values_list("hostname", flat=True))
+    except Exception as exc:
+        return ComponentHealth(DOWN, "celery", f"cannot read worker heartbeats: {exc}")
+    if not workers:
+        return ComponentHealth(
+            DEGRADED, "celery", "no Celery worker has reported in; builds will wait"
+        )
+    return ComponentHealth(OK, "celery", f"{len(workers)} alive: {', '.join(sorted(workers))}")

@@ -5,7 +5,9 @@ Counters and histograms are written where things happen: HTTP requests in
 `catalog.services._finish` (`build_finished`), searches in `catalog.search.engines`
 (`search_answered`).
 The state of other components (the runner's warm pool, the broker's queues) is read when
-/metrics is scraped, and a component that does not answer only reports itself down.
+/metrics is scraped, by the collectors of the `collectors` registry, which the apps fill in
+their `AppConfig.ready()` (core: the broker's queues; execution: the runner's pool); a
+component that does not answer only reports itself down.
 
 Several processes write metrics (gunicorn's web workers, Celery's pool, the supervisor), so
 with PROMETHEUS_MULTIPROC_DIR set (`run_platform` sets it to var/prometheus and empties it at
@@ -27,9 +29,15 @@ import os
 import threading
 
 from django.conf import settings
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from kombu import Connection
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, multiprocess
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import choose_encoder
+from sqlalchemy import and_, column, create_engine, func, inspect, select, table
+from sqlalchemy.exc import ProgrammingError
+
+from .logging import log_build, log_invocation
+from .registry import Registry
 
 logger = logging.getLogger(__name__)
 
@@ -125,8 +133,6 @@ def invocation_finished(invocation, *, recorded: bool) -> None:
     status does, so a call is counted once. Never fails the call."""
     if not recorded:
         return
-    from .logging import log_invocation
-
     try:
         model = model_label(invocation.model.full_name)
         INVOCATIONS.labels(model=model, status=str(invocation.status)).inc()
@@ -141,8 +147,6 @@ def invocation_finished(invocation, *, recorded: bool) -> None:
 
 def build_finished(build) -> None:
     """Time a build that ended (succeeded or failed) and log its line. Never fails it."""
-    from .logging import log_build
-
     try:
         if build.duration is not None:
             BUILD_DURATION.labels(runtime=build.runtime or "unknown", status=build.status).observe(
@@ -161,31 +165,9 @@ def search_answered(engine: str, kind: str, seconds: float) -> None:
 
 # -- read at scrape time ---------------------------------------------------------------------
 
-
-class RunnerPoolCollector:
-    """The warm pool of this host's runner service, from its /health."""
-
-    def collect(self):
-        from execution.runner_service import RunnerClient, RunnerUnavailable
-
-        up = GaugeMetricFamily(
-            "marketplace_runner_up", "Whether this host's model runner answered the scrape."
-        )
-        try:
-            stats = RunnerClient().health()
-        except RunnerUnavailable:
-            up.add_metric([], 0)
-            yield up
-            return
-        up.add_metric([], 1)
-        yield up
-        for name, key, text in (
-            ("processes", "processes", "Warm model processes in the runner's pool."),
-            ("busy_processes", "busy", "Warm model processes running a call now."),
-            ("max_processes", "max_processes", "The most processes the pool may hold."),
-        ):
-            if isinstance(stats.get(key), int | float):
-                yield GaugeMetricFamily(f"marketplace_runner_pool_{name}", text, value=stats[key])
+# What a scrape reads now, besides what was counted: objects with a `collect()` method that
+# yields metric families, as prometheus_client's collectors do.
+collectors: Registry = Registry("metric collector")
 
 
 class QueueDepthCollector:
@@ -236,9 +218,6 @@ def _sqlalchemy_queue_depths(url: str, queues: list[str]) -> dict[str, int]:
     """Visible rows of kombu_message per queue of kombu_queue (kombu's SQLAlchemy transport;
     delivered messages stay as invisible rows until acknowledged). No tables yet: no worker
     or sender ever connected, so nothing waits."""
-    from sqlalchemy import and_, column, create_engine, func, select, table
-    from sqlalchemy.exc import ProgrammingError
-
     engine = _sqlalchemy_engines.get(url)
     if engine is None:
         engine = _sqlalchemy_engines.setdefault(
@@ -285,15 +264,11 @@ def _sqlalchemy_queue_depths(url: str, queues: list[str]) -> dict[str, int]:
 
 
 def _kombu_tables_missing(connection, queue_table: str) -> bool:
-    from sqlalchemy import inspect
-
     return not inspect(connection).has_table(queue_table)
 
 
 def _kombu_queue_depths(url: str, queues: list[str]) -> dict[str, int]:
     """Redis: the length of the queue's lists; AMQP: a passive declare's message count."""
-    from kombu import Connection
-
     depths = {}
     options = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", None) or {}
     with Connection(url, connect_timeout=2, transport_options=options) as connection:
@@ -326,13 +301,11 @@ class _Scrape:
     def __init__(self):
         path = multiprocess_dir()
         if path:
-            from prometheus_client import multiprocess
-
             self.counted = CollectorRegistry()
             multiprocess.MultiProcessCollector(self.counted, path=path)
         else:
             self.counted = REGISTRY
-        self.read_now = [RunnerPoolCollector(), QueueDepthCollector()]
+        self.read_now = list(collectors)
 
     def collect(self):
         yield from self.counted.collect()

@@ -5,7 +5,6 @@ from . import views, views_metrics
 app_name = "core"
 
 urlpatterns = [
-    path("", views.home, name="home"),
     path("docs/", views.docs, name="docs"),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),

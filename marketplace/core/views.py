@@ -12,13 +12,6 @@ API_PREFIX = "/v1/"
 
 
 @require_GET
-def home(request):
-    from catalog.selectors import home_sections
-
-    return render(request, "core/home.html", home_sections(user=request.user))
-
-
-@require_GET
 def docs(request):
     return render(request, "core/docs.html")
 

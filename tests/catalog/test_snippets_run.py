@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from catalog.snippets import SnippetContext, get_language, languages
+from catalog.snippets import SnippetContext, get_language, ordered_languages
 from tests.factories import make_key
 from tests.gateway.conftest import owner, runner, storage, toolbox  # noqa: F401 (fixtures)
 
@@ -140,7 +140,7 @@ NOT_RUN = {
 
 
 def test_every_language_is_run_or_says_why_not():
-    assert {language.slug for language in languages()} == set(TOOLCHAINS) | set(NOT_RUN)
+    assert {language.slug for language in ordered_languages()} == set(TOOLCHAINS) | set(NOT_RUN)
 
 
 def _missing(slug: str) -> str | None:
@@ -286,7 +286,7 @@ def _runnable(slug: str):
     return pytest.param(slug, marks=pytest.mark.skipif(reason is not None, reason=reason or ""))
 
 
-@pytest.mark.parametrize("slug", [_runnable(language.slug) for language in languages()])
+@pytest.mark.parametrize("slug", [_runnable(language.slug) for language in ordered_languages()])
 def test_the_snippet_runs_and_prints_the_result(
     _collect_garbage,
     slug,

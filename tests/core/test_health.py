@@ -22,6 +22,19 @@ def test_readyz_names_each_component(client):
     assert body["components"]["search"]["engine"] == "postgresql"
 
 
+def test_readyz_lists_the_components_in_a_fixed_order(client):
+    """Each app adds its own checks in its ready(); /readyz keeps one order all the same."""
+    body = client.get("/readyz").json()
+    assert list(body["components"]) == [
+        "database",
+        "broker",
+        "workers",
+        "search",
+        "sandbox",
+        "execution",
+    ]
+
+
 def test_readyz_is_503_when_a_required_component_is_down(client, settings):
     settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
     settings.BROKER_ENGINE_NAME = "redis"

@@ -1082,6 +1082,8 @@ def test_runner_healthcheck_asks_the_real_runner(tmp_path):
     name: it passes while the real runner service answers there and fails once it stops."""
     import threading
 
+    from catalog.launch import launch_spec_for_build
+    from catalog.services import reservations_wanted
     from execution.pool import PoolSettings, WarmPool
     from execution.runner_service import serve
 
@@ -1089,7 +1091,15 @@ def test_runner_healthcheck_asks_the_real_runner(tmp_path):
     ready, stop = threading.Event(), threading.Event()
     pool = WarmPool(PoolSettings(max_processes=1, max_per_version=1), sandbox=False)
     thread = threading.Thread(
-        target=serve, args=(path, pool), kwargs={"ready": ready, "stop": stop}, daemon=True
+        target=serve,
+        args=(path, pool),
+        kwargs={
+            "launch_spec_for_build": launch_spec_for_build,
+            "reservations_wanted": reservations_wanted,
+            "ready": ready,
+            "stop": stop,
+        },
+        daemon=True,
     )
     thread.start()
     assert ready.wait(10)

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from catalog.launch import launch_spec_for_build
+from catalog.services import reservations_wanted
 from execution.pool import PoolSettings, WarmPool
 from execution.runner_service import RunnerClient, serve
 
@@ -43,7 +45,15 @@ def _serve(path: Path):
     pool = WarmPool(PoolSettings(max_processes=1, max_per_version=1), sandbox=False)
     ready, stop = threading.Event(), threading.Event()
     thread = threading.Thread(
-        target=serve, args=(path, pool), kwargs={"ready": ready, "stop": stop}, daemon=True
+        target=serve,
+        args=(path, pool),
+        kwargs={
+            "launch_spec_for_build": launch_spec_for_build,
+            "reservations_wanted": reservations_wanted,
+            "ready": ready,
+            "stop": stop,
+        },
+        daemon=True,
     )
     thread.start()
     assert ready.wait(10)

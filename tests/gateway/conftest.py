@@ -7,12 +7,15 @@ import uuid
 from pathlib import Path
 
 import pytest
+from celery.contrib.testing.worker import start_worker
 from rest_framework.test import APIClient
 
 from catalog import builder, services
+from catalog.launch import launch_spec_for_build
 from execution.pool import PoolSettings, WarmPool
 from execution.runner_service import serve
 from execution.sandbox import sandbox_enabled
+from marketplace.celery import app
 from tests.catalog.conftest import write_package
 from tests.factories import UserFactory, make_key
 
@@ -64,7 +67,15 @@ def runner(settings):
     pool = WarmPool(PoolSettings(max_processes=6, max_per_version=2), sandbox=sandbox_enabled())
     ready, stop = threading.Event(), threading.Event()
     thread = threading.Thread(
-        target=serve, args=(path, pool), kwargs={"ready": ready, "stop": stop}, daemon=True
+        target=serve,
+        args=(path, pool),
+        kwargs={
+            "launch_spec_for_build": launch_spec_for_build,
+            "reservations_wanted": services.reservations_wanted,
+            "ready": ready,
+            "stop": stop,
+        },
+        daemon=True,
     )
     thread.start()
     ready.wait(10)
@@ -115,10 +126,6 @@ def key_client(user, **kwargs) -> APIClient:
 def async_worker(settings):
     """A real Celery worker consuming this test's own async queue, in a thread of this
     process (so it shares the test database)."""
-    from celery.contrib.testing.worker import start_worker
-
-    from marketplace.celery import app
-
     queue = f"test-async-{uuid.uuid4().hex[:8]}"
     settings.GATEWAY_ASYNC_QUEUE = queue
     settings.CELERY_TASK_DEFAULT_QUEUE = f"{queue}-default"

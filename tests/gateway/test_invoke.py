@@ -5,9 +5,15 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
+import time
 
 import pytest
+from django.test import Client
 
+from catalog import services
+from catalog.launch import launch_spec_for_build
+from execution.runner_service import RunnerService
 from gateway.models import Invocation
 from tests.conftest import assert_error_shape
 from tests.factories import UserFactory
@@ -213,16 +219,12 @@ def test_rate_limits_answer_429_with_headers(toolbox, owner, settings):
 
 
 def test_team_concurrency_limit(toolbox, owner, settings):
-    import threading
-
     settings.TEAM_CONCURRENCY_LIMIT = 1
     mine = key_client(owner)
     slow = threading.Thread(
         target=lambda: mine.post("/v1/algo/ada/toolbox", {"sleep": 2}, format="json")
     )
     slow.start()
-    import time
-
     time.sleep(0.7)
     refused = key_client(owner).post("/v1/algo/ada/toolbox", {}, format="json")
     slow.join()
@@ -232,8 +234,6 @@ def test_team_concurrency_limit(toolbox, owner, settings):
 
 
 def test_owners_keep_processes_warm_so_callers_meet_no_cold_start(toolbox, owner, runner):
-    from execution.runner_service import RunnerService
-
     mine = key_client(owner)
     assert_error_shape(
         key_client(UserFactory()).patch(
@@ -246,7 +246,11 @@ def test_owners_keep_processes_warm_so_callers_meet_no_cold_start(toolbox, owner
     )
     response = mine.patch("/v1/models/ada/toolbox", {"warm_processes": 2}, format="json")
     assert response.status_code == 200 and response.json()["warm_processes"] == 2
-    service = RunnerService(runner)
+    service = RunnerService(
+        runner,
+        launch_spec_for_build=launch_spec_for_build,
+        reservations_wanted=services.reservations_wanted,
+    )
     service.apply_reservations()  # what the runner's maintenance loop does
     assert runner.stats()["processes"] == 2
     call = key_client(UserFactory()).post("/v1/algo/ada/toolbox", {}, format="json")
@@ -272,8 +276,6 @@ def test_nul_characters_are_answered_not_crashed_on(toolbox, owner):
 def test_the_try_it_console_calls_with_the_session_and_its_csrf_token(toolbox, owner):
     """The model page's console posts with the browser session: the gateway accepts it
     with the page's CSRF token and refuses it without (no cross-site calls)."""
-    from django.test import Client
-
     browser = Client(enforce_csrf_checks=True)
     browser.force_login(owner)
     page = browser.get("/ada/toolbox")

@@ -1,4 +1,5 @@
-"""The registry of search engines. Each engine is one module exposing the same interface:
+"""The registry of search engines, filled in CatalogConfig.ready(). Each engine is one module
+exposing the same interface:
 
     NAME: str
     search(principal, query: CatalogQuery) -> SearchResult
@@ -12,20 +13,18 @@ says so through the engine's health)."""
 
 from __future__ import annotations
 
-import importlib
 import logging
 import time
 
 from django.conf import settings
 
 from marketplace.core.metrics import search_answered
+from marketplace.core.registry import Registry
 
 logger = logging.getLogger(__name__)
 
-ENGINES = {
-    "postgresql": "catalog.search.engines.postgres",
-    "elasticsearch": "catalog.search.engines.elasticsearch",
-}
+# Engine modules by NAME.
+ENGINES: Registry = Registry("search engine")
 
 
 class EngineUnavailable(Exception):
@@ -33,7 +32,7 @@ class EngineUnavailable(Exception):
 
 
 def get(name: str):
-    return importlib.import_module(ENGINES[name])
+    return ENGINES.get(name)
 
 
 def configured():

@@ -19,6 +19,7 @@ from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError
 
 from catalog import selectors
 from marketplace.accounts.models import Membership
+from marketplace.core.health import DEGRADED, OK, ComponentHealth
 
 from .. import documents, queries
 from ..queries import CatalogQuery, SearchResult
@@ -164,8 +165,6 @@ def corrections(principal, text: str, limit: int = 3) -> list[str]:
 
 
 def health():
-    from marketplace.core.health import DEGRADED, OK, ComponentHealth
-
     alias = documents.alias_name()
     try:
         es = client()

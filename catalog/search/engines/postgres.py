@@ -18,6 +18,7 @@ from django.db.models.functions import Cast, Ln
 
 from catalog import selectors
 from catalog.filters import ModelFilter
+from marketplace.core.health import OK, ComponentHealth
 
 from ..queries import CatalogQuery, SearchResult, uses_operators
 
@@ -224,6 +225,4 @@ def corrections(principal, text: str, limit: int = 3) -> list[str]:
 
 
 def health():
-    from marketplace.core.health import OK, ComponentHealth
-
     return ComponentHealth(OK, NAME, "PostgreSQL full-text search")

@@ -1,2 +1,2 @@
-"""One module per snippet language; each registers itself with `@register`. Every module in
-this package is imported by `catalog.snippets.languages()` on first use."""
+"""One module per snippet language, each a subclass of `catalog.snippets.Language`; catalog's
+AppConfig.ready() adds them to `catalog.snippets.languages`."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from .. import ENV_API_KEY, Language, SnippetContext, fill, register
+from .. import ENV_API_KEY, Language, SnippetContext, fill
 from ..literals import shell_quote
 
 TEMPLATE = """\
@@ -16,7 +16,6 @@ set -euo pipefail
 """
 
 
-@register
 class Cli(Language):
     slug = "cli"
     label = "Command line"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .. import Language, SnippetContext, fill, register
+from .. import Language, SnippetContext, fill
 from ..literals import csharp_string
 
 TEMPLATE = """\
@@ -67,7 +67,6 @@ return 0;
 """
 
 
-@register
 class CSharp(Language):
     slug = "csharp"
     label = "C#"

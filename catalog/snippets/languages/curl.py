@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .. import Language, SnippetContext, fill, register
+from .. import Language, SnippetContext, fill
 from ..literals import shell_quote
 
 TEMPLATE = """\
@@ -23,7 +23,6 @@ curl --silent --show-error --request POST {{ endpoint }} \\
 {{ indent }}--write-out '\\n'"""
 
 
-@register
 class Curl(Language):
     slug = "curl"
     label = "cURL"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from .. import Language, SnippetContext, fill, register
+from .. import Language, SnippetContext, fill
 from ..literals import go_string
 
 TEMPLATE = """\
@@ -100,7 +100,6 @@ def _tabs(text: str) -> str:
 _TEMPLATE = _tabs(TEMPLATE)
 
 
-@register
 class Go(Language):
     slug = "go"
     label = "Go"

@@ -3,7 +3,7 @@ the call asks for the bare result (?output=raw) and prints it as the server sent
 
 from __future__ import annotations
 
-from .. import Language, SnippetContext, fill, register
+from .. import Language, SnippetContext, fill
 from ..literals import java_string
 
 TEMPLATE = """\
@@ -56,7 +56,6 @@ public class CallModel {
 """
 
 
-@register
 class Java(Language):
     slug = "java"
     label = "Java"

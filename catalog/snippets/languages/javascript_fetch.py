@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .. import Language, SnippetContext, fill, register
+from .. import Language, SnippetContext, fill
 from ..literals import js_string
 from .nodejs import input_expression
 
@@ -38,7 +38,6 @@ if (answer.error) {
 BASE64_BYTES = "Uint8Array.from(atob(BASE64), (c) => c.charCodeAt(0))"
 
 
-@register
 class JavaScriptFetch(Language):
     slug = "javascript"
     label = "JavaScript (fetch)"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .. import Language, SnippetContext, fill, register
+from .. import Language, SnippetContext, fill
 from ..literals import js_string, js_value
 
 TEMPLATE = """\
@@ -56,7 +56,6 @@ def input_expression(ctx: SnippetContext, *, binary: str) -> str:
     return js_value(ctx.data)
 
 
-@register
 class NodeJs(Language):
     slug = "nodejs"
     label = "Node.js"

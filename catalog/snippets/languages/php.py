@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .. import Language, SnippetContext, fill, register
+from .. import Language, SnippetContext, fill
 from ..literals import php_string
 
 TEMPLATE = """\
@@ -53,7 +53,6 @@ switch ($answer->metadata->content_type) {
 """
 
 
-@register
 class Php(Language):
     slug = "php"
     label = "PHP"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .. import Language, SnippetContext, fill, register
+from .. import Language, SnippetContext, fill
 from ..literals import python_string
 from .python_requests import payload_assignment
 
@@ -38,7 +38,6 @@ else:
 """
 
 
-@register
 class PythonAlgorithmia(Language):
     slug = "python-algorithmia"
     label = "Python (Algorithmia client)"

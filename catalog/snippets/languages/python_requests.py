@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .. import Language, SnippetContext, fill, register
+from .. import Language, SnippetContext, fill
 from ..literals import python_literal, python_string
 
 TEMPLATE = """\
@@ -56,7 +56,6 @@ def payload_assignment(ctx: SnippetContext) -> str:
     return f"payload = {python_literal(ctx.data, indent=len('payload = '))}"
 
 
-@register
 class PythonRequests(Language):
     slug = "python"
     label = "Python (requests)"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .. import Language, SnippetContext, fill, register
+from .. import Language, SnippetContext, fill
 from ..literals import r_string
 
 TEMPLATE = """\
@@ -47,7 +47,6 @@ switch(answer[["metadata"]][["content_type"]],
 """
 
 
-@register
 class R(Language):
     slug = "r"
     label = "R"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .. import Language, SnippetContext, fill, register
+from .. import Language, SnippetContext, fill
 from ..literals import ruby_string
 
 TEMPLATE = """\
@@ -46,7 +46,6 @@ end
 """
 
 
-@register
 class Ruby(Language):
     slug = "ruby"
     label = "Ruby"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .. import Language, SnippetContext, fill, register
+from .. import Language, SnippetContext, fill
 from ..literals import rust_string
 
 TEMPLATE = """\
@@ -65,7 +65,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 """
 
 
-@register
 class Rust(Language):
     slug = "rust"
     label = "Rust"

@@ -20,6 +20,9 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management import call_command, get_commands
 from django.core.management.base import BaseCommand
+from django.db import connections
+
+from marketplace import embedded
 
 SHUTDOWN_GRACE_SECONDS = 20
 # A child that ran this long before it died was healthy: it is restarted at once (after the
@@ -236,10 +239,8 @@ class Command(BaseCommand):
     def _stop_embedded_postgres(self) -> None:
         if settings.DATABASE_ENGINE_NAME != "embedded-postgresql":
             return
-        from django.db import connections
 
         connections.close_all()
-        from marketplace import embedded
 
         if embedded.EmbeddedPostgres(settings.VAR_DIR).stop():
             self._say("stopped the embedded PostgreSQL")
