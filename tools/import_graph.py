@@ -26,6 +26,9 @@ def app_of(module: str) -> str | None:
     for app in PROJECT_APPS + PROJECT_APPS_MOVED:
         if module == app or module.startswith(app + "."):
             return app
+    for service in ("marketplace.embedded", "marketplace.var_dir"):
+        if module == service:
+            return service
     top = module.split(".", 1)[0]
     if top == "marketplace":
         return "marketplace (project)"
