@@ -1,4 +1,4 @@
-"""Usage records, prices, rollups and budgets (DESIGN.md, billing rules).
+"""Usage records, prices, rollups and budgets (docs/billing.md).
 
 Money is Decimal credits with six places everywhere it is stored; reports sum records (or
 rollups that provably equal them) and round only for display."""

@@ -8,7 +8,7 @@ from .models import Model
 
 
 class ModelFilter(django_filters.FilterSet):
-    """The catalogue's filters (DESIGN.md: task, framework, license, owner, tags). Applied by
+    """The catalogue's filters (task, framework, license, owner, tags: docs/api.md). Applied by
     the PostgreSQL search engine to the models a principal may see; `tags` is comma-separated
     and every tag must match."""
 

@@ -333,14 +333,15 @@ def metrics_charts(metrics, *, prefix: str = "metrics") -> dict[str, SafeString]
 
 # -- the charts of the platform report ---------------------------------------------------------
 
-TOP = 10
+# How many teams or models the report's ranking chart shows.
+TOP_ENTRIES = 10
 
 
 def platform_charts(report, per_day) -> dict[str, SafeString | None]:
     """Calls and spend per day (billing's day charts), and the most called teams or models
     of `report` when it is not per day."""
     top = (
-        sorted(report.rows, key=lambda row: (-row.calls, row.label))[:TOP]
+        sorted(report.rows, key=lambda row: (-row.calls, row.label))[:TOP_ENTRIES]
         if report.group_by in ("team", "model")
         else []
     )

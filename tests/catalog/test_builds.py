@@ -1,5 +1,5 @@
 """Publishing end to end through the API: upload → build (run by the builder a Celery task
-calls) → publish, with every rule of DESIGN.md's versions and package format."""
+calls) → publish, with every rule of docs/packages.md's versions and package format."""
 
 from __future__ import annotations
 

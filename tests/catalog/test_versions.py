@@ -1,4 +1,4 @@
-"""The version resolver, exhaustively: every form of DESIGN.md against a model with public,
+"""The version resolver, exhaustively: every form of docs/api.md against a model with public,
 private and unpublished builds, for members and for everyone else."""
 
 from __future__ import annotations
