@@ -14,7 +14,7 @@ from gateway.lifecycle import (
     queue_of,
 )
 from gateway.models import Invocation
-from marketplace.core.health import DEGRADED, OK, check_execution
+from marketplace.core.health import DEGRADED, OK, checks
 from marketplace.core.models import WorkerHeartbeat
 
 
@@ -46,7 +46,7 @@ def test_dispatching_to_workers_is_degraded_until_a_live_worker_consumes_a_hardw
     WorkerHeartbeat.objects.create(
         hostname="worker@h2", queues=["hw-cpu"], started_at=now, last_seen=now
     )
-    health = check_execution()
+    health = checks.get("execution")()
     assert (health.status, health.engine) == (OK, "celery")
     assert health.message == "workers consume hw-cpu, hw-gpu"
 
@@ -54,5 +54,5 @@ def test_dispatching_to_workers_is_degraded_until_a_live_worker_consumes_a_hardw
 def test_the_local_mode_reports_this_hosts_runner(settings, tmp_path):
     settings.EXECUTION_BACKEND = "local"
     settings.RUNNER_SOCKET = str(tmp_path / "no-runner.sock")
-    health = check_execution()
+    health = checks.get("execution")()
     assert health.engine == "local" and health.status == "down" and not health.required
