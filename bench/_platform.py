@@ -36,7 +36,9 @@ def get_json(url: str, headers: dict | None = None, timeout: float = 10) -> tupl
 
 
 class Platform:
-    def __init__(self, *, web_workers: int = 2, env: dict | None = None):
+    def __init__(
+        self, *, web_workers: int = 2, worker_concurrency: int = 1, env: dict | None = None
+    ):
         self.directory = Path(tempfile.mkdtemp(prefix="bench-platform-"))
         self.directory.chmod(0o755)
         self.port = free_port()
@@ -62,7 +64,7 @@ class Platform:
                 "--web-workers",
                 str(web_workers),
                 "--worker-concurrency",
-                "1",
+                str(worker_concurrency),
                 "--no-catalog",
             ],
             cwd=ROOT,

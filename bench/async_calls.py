@@ -1,0 +1,177 @@
+"""Asynchronous calls (`output=void`): how long an accepted call waits before a worker starts
+it, and how many no-op asynchronous calls the platform completes a second, on the default
+embedded broker (PostgreSQL through kombu's SQLAlchemy transport) and, where they answer, on
+Redis and RabbitMQ. The baseline, measured in the same run on the same platform: the same
+model called synchronously, so each figure is also printed as a ratio to a synchronous call.
+
+    .venv/bin/python bench/async_calls.py [--calls 200] [--paced 50]
+        [--brokers embedded,redis,amqp] [--redis URL] [--amqp URL]
+        [--web-workers 3] [--worker-concurrency 2]
+
+Two measurements per broker, on a platform started as `make run` starts it (web workers and
+Celery concurrency as given; limits off, metering off):
+- start wait: --paced calls sent one at a time, each after the previous one finished; the wait
+  is the invocation's `started_at - created_at` (both taken by the platform's clock).
+- throughput: --calls calls sent at once by 8 clients; completed calls per second from the
+  first accepted to the last finished.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import statistics
+import sys
+import threading
+import time
+import urllib.parse
+from datetime import datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _platform import Platform, percentile
+from invoke_latency import BODY, platform_env, publish_noop
+
+
+def post(url: str, headers: dict) -> tuple[int, dict]:
+    parsed = urllib.parse.urlparse(url)
+    connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=60)
+    try:
+        connection.request("POST", f"{parsed.path}?{parsed.query}", body=BODY, headers=headers)
+        response = connection.getresponse()
+        return response.status, json.loads(response.read() or b"{}")
+    finally:
+        connection.close()
+
+
+def invocation(platform: Platform, headers: dict, request_id: str) -> dict:
+    parsed = urllib.parse.urlparse(platform.url)
+    connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=60)
+    try:
+        connection.request("GET", f"/v1/invocations/{request_id}", headers=headers)
+        return json.loads(connection.getresponse().read())
+    finally:
+        connection.close()
+
+
+def wait_final(platform: Platform, headers: dict, request_id: str, timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body = invocation(platform, headers, request_id)
+        if body.get("status") in {"succeeded", "failed", "timeout", "canceled"}:
+            return body
+        time.sleep(0.005)
+    raise RuntimeError(f"invocation {request_id} did not finish within {timeout} s")
+
+
+def moment(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def sync_latency(url: str, headers: dict, calls: int) -> list[float]:
+    latencies = []
+    for _ in range(calls):
+        started = time.perf_counter()
+        status, _body = post(url, headers)
+        if status == 200:
+            latencies.append(time.perf_counter() - started)
+    return latencies
+
+
+def start_waits(platform: Platform, url: str, headers: dict, calls: int) -> list[float]:
+    waits = []
+    for _ in range(calls):
+        status, body = post(f"{url}?output=void", headers)
+        if status != 202:
+            raise RuntimeError(f"an asynchronous call was answered {status}: {body}")
+        final = wait_final(platform, headers, body["request_id"])
+        waits.append((moment(final["started_at"]) - moment(final["created_at"])).total_seconds())
+    return waits
+
+
+def throughput(platform: Platform, url: str, headers: dict, calls: int) -> dict:
+    ids: list[str] = []
+    lock = threading.Lock()
+    per_client = -(-calls // 8)
+
+    def client():
+        mine = []
+        for _ in range(per_client):
+            status, body = post(f"{url}?output=void", headers)
+            if status == 202:
+                mine.append(body["request_id"])
+        with lock:
+            ids.extend(mine)
+
+    threads = [threading.Thread(target=client) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    finals = [wait_final(platform, headers, request_id) for request_id in ids]
+    first = min(moment(f["created_at"]) for f in finals)
+    last = max(moment(f["finished_at"]) for f in finals)
+    span = (last - first).total_seconds()
+    return {
+        "calls": len(finals),
+        "succeeded": sum(f["status"] == "succeeded" for f in finals),
+        "span_s": span,
+        "per_second": len(finals) / span if span else float("inf"),
+    }
+
+
+def measure(name: str, broker_url: str | None, args) -> dict:
+    env = platform_env(False)
+    if broker_url:
+        env["CELERY_BROKER_URL"] = broker_url
+    with Platform(
+        web_workers=args.web_workers, worker_concurrency=args.worker_concurrency, env=env
+    ) as platform:
+        url = publish_noop(platform)
+        headers = {"Authorization": f"Simple {platform.key}", "Content-Type": "application/json"}
+        sync_latency(url, headers, 20)  # warm the model process and the web workers
+        sync = sync_latency(url, headers, args.paced)
+        waits = start_waits(platform, url, headers, args.paced)
+        flow = throughput(platform, url, headers, args.calls)
+    return {"broker": name, "sync": sync, "waits": waits, "flow": flow}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calls", type=int, default=200)
+    parser.add_argument("--paced", type=int, default=50)
+    parser.add_argument("--brokers", default="embedded,redis,amqp")
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/15")
+    parser.add_argument("--amqp", default="amqp://guest:guest@127.0.0.1:5672//")
+    parser.add_argument("--web-workers", type=int, default=3)
+    parser.add_argument("--worker-concurrency", type=int, default=2)
+    args = parser.parse_args()
+    urls = {"embedded": None, "redis": args.redis, "amqp": args.amqp}
+    print(
+        f"{args.paced} paced and {args.calls} concurrent no-op asynchronous calls; "
+        f"{args.web_workers} web workers, Celery concurrency {args.worker_concurrency}"
+    )
+    print(
+        f"{'broker':<10} {'sync p50 ms':>11} {'start wait p50 ms':>17} {'p95 ms':>8} "
+        f"{'wait/sync':>9} {'async calls/s':>13} {'succeeded':>9}"
+    )
+    for name in args.brokers.split(","):
+        try:
+            result = measure(name, urls[name], args)
+        except (RuntimeError, OSError) as error:
+            print(f"{name:<10} not measured: {str(error).strip().splitlines()[-1][:200]}")
+            continue
+        sync_p50 = statistics.median(result["sync"]) * 1000
+        wait_p50 = percentile(result["waits"], 50) * 1000
+        wait_p95 = percentile(result["waits"], 95) * 1000
+        flow = result["flow"]
+        print(
+            f"{name:<10} {sync_p50:>11.1f} {wait_p50:>17.1f} {wait_p95:>8.1f} "
+            f"{wait_p50 / sync_p50:>8.1f}x {flow['per_second']:>13.1f} "
+            f"{flow['succeeded']:>4}/{flow['calls']}"
+        )
+
+
+if __name__ == "__main__":
+    main()
