@@ -17,7 +17,8 @@ from .api import InvocationOutput
 from .models import Invocation
 
 # The names these tasks had when the gateway lived in marketplace/: messages already queued
-# (and beat's schedule) name them so, and must still find them.
+# (and beat's schedule) name them so, and must still find them. The two the lifecycle queues
+# by name take theirs from it.
 TASK_PREFIX = "marketplace.gateway.tasks"
 
 
@@ -26,7 +27,7 @@ class WebhookNotDelivered(Exception):
 
 
 @shared_task(
-    name=f"{TASK_PREFIX}.execute_invocation",
+    name=lifecycle.EXECUTE_INVOCATION_TASK,
     bind=True,
     acks_late=True,
     reject_on_worker_lost=True,
@@ -47,7 +48,7 @@ def execute_invocation(self, request_id: str) -> None:
 
 
 @shared_task(
-    name=f"{TASK_PREFIX}.deliver_invocation_webhook",
+    name=lifecycle.DELIVER_WEBHOOK_TASK,
     bind=True,
     acks_late=True,
     ignore_result=True,

@@ -5,22 +5,14 @@ from __future__ import annotations
 
 from django.utils import timezone
 
-from gateway import tasks
 from gateway.lifecycle import (
-    DELIVER_WEBHOOK_TASK,
     DISPATCHED,
-    EXECUTE_INVOCATION_TASK,
     execution_health,
     queue_of,
 )
 from gateway.models import Invocation
 from marketplace.core.health import DEGRADED, OK, checks
 from marketplace.core.models import WorkerHeartbeat
-
-
-def test_the_lifecycle_queues_the_tasks_by_their_registered_names():
-    assert tasks.execute_invocation.name == EXECUTE_INVOCATION_TASK
-    assert tasks.deliver_invocation_webhook.name == DELIVER_WEBHOOK_TASK
 
 
 def test_an_async_call_goes_to_the_async_queue_and_a_dispatched_one_to_its_hardware_queue(
