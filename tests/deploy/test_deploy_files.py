@@ -1080,29 +1080,11 @@ def test_every_variable_the_deployment_sets_is_read_by_the_platform():
 def test_runner_healthcheck_asks_the_real_runner(tmp_path):
     """The runner's check goes through Django's RunnerClient to the socket the settings
     name: it passes while the real runner service answers there and fails once it stops."""
-    import threading
-
-    from catalog.launch import launch_spec_for_build
-    from catalog.services import reservations_wanted
     from execution.pool import PoolSettings, WarmPool
-    from execution.runner_service import serve
+    from tests.runner_thread import runner_serving
 
     path = tmp_path / "r.sock"
-    ready, stop = threading.Event(), threading.Event()
     pool = WarmPool(PoolSettings(max_processes=1, max_per_version=1), sandbox=False)
-    thread = threading.Thread(
-        target=serve,
-        args=(path, pool),
-        kwargs={
-            "launch_spec_for_build": launch_spec_for_build,
-            "reservations_wanted": reservations_wanted,
-            "ready": ready,
-            "stop": stop,
-        },
-        daemon=True,
-    )
-    thread.start()
-    assert ready.wait(10)
     (tmp_path / "marketplace-role").write_text("runner\n")
     env = {**os.environ, "APP_DIR": str(ROOT), "TMPDIR": str(tmp_path), "RUNNER_SOCKET": str(path)}
     env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '/usr/bin:/bin')}"
@@ -1116,12 +1098,9 @@ def test_runner_healthcheck_asks_the_real_runner(tmp_path):
             timeout=120,
         )
 
-    try:
+    with runner_serving(path, pool):
         passing = healthcheck()
         assert passing.returncode == 0, passing.stderr
-    finally:
-        stop.set()
-        thread.join(10)
     failing = healthcheck()
     assert failing.returncode != 0
     assert "runner: the model runner is not running" in failing.stderr

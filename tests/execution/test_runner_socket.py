@@ -8,15 +8,13 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import threading
 from pathlib import Path
 
 import pytest
 
-from catalog.launch import launch_spec_for_build
-from catalog.services import reservations_wanted
 from execution.pool import PoolSettings, WarmPool
-from execution.runner_service import RunnerClient, serve
+from execution.runner_service import RunnerClient
+from tests.runner_thread import runner_serving
 
 NOBODY = 65534
 
@@ -41,25 +39,6 @@ CLIENT = textwrap.dedent(
 )
 
 
-def _serve(path: Path):
-    pool = WarmPool(PoolSettings(max_processes=1, max_per_version=1), sandbox=False)
-    ready, stop = threading.Event(), threading.Event()
-    thread = threading.Thread(
-        target=serve,
-        args=(path, pool),
-        kwargs={
-            "launch_spec_for_build": launch_spec_for_build,
-            "reservations_wanted": reservations_wanted,
-            "ready": ready,
-            "stop": stop,
-        },
-        daemon=True,
-    )
-    thread.start()
-    assert ready.wait(10)
-    return stop, thread
-
-
 @pytest.fixture
 def runner_socket(settings, transactional_db):
     """A runner serving in a thread on the default socket path under a VAR_DIR of its own."""
@@ -67,10 +46,9 @@ def runner_socket(settings, transactional_db):
     settings.VAR_DIR = directory / "var"
     settings.RUNNER_SOCKET = ""
     path = directory / "var" / "run" / "runner.sock"
-    stop, thread = _serve(path)
-    yield path
-    stop.set()
-    thread.join(10)
+    pool = WarmPool(PoolSettings(max_processes=1, max_per_version=1), sandbox=False)
+    with runner_serving(path, pool):
+        yield path
     shutil.rmtree(directory, ignore_errors=True)
 
 

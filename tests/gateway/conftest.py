@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-import threading
 import uuid
 from pathlib import Path
 
@@ -11,13 +10,12 @@ from celery.contrib.testing.worker import start_worker
 from rest_framework.test import APIClient
 
 from catalog import builder, services
-from catalog.launch import launch_spec_for_build
 from execution.pool import PoolSettings, WarmPool
-from execution.runner_service import serve
 from execution.sandbox import sandbox_enabled
 from marketplace.celery import app
 from tests.catalog.conftest import write_package
 from tests.factories import UserFactory, make_key
+from tests.runner_thread import runner_serving
 
 TOOLBOX_MODEL = {
     "model.toml": """
@@ -65,23 +63,8 @@ def runner(settings):
     path = directory / "r.sock"
     settings.RUNNER_SOCKET = str(path)
     pool = WarmPool(PoolSettings(max_processes=6, max_per_version=2), sandbox=sandbox_enabled())
-    ready, stop = threading.Event(), threading.Event()
-    thread = threading.Thread(
-        target=serve,
-        args=(path, pool),
-        kwargs={
-            "launch_spec_for_build": launch_spec_for_build,
-            "reservations_wanted": services.reservations_wanted,
-            "ready": ready,
-            "stop": stop,
-        },
-        daemon=True,
-    )
-    thread.start()
-    ready.wait(10)
-    yield pool
-    stop.set()
-    thread.join(10)
+    with runner_serving(path, pool):
+        yield pool
     shutil.rmtree(directory, ignore_errors=True)
 
 
