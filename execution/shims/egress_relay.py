@@ -19,13 +19,17 @@ the sandbox's process limit whatever the model does.
 """
 
 import argparse
-import ctypes
 import errno
 import os
 import selectors
 import signal
 import socket
 import sys
+
+try:
+    import ctypes
+except ImportError:  # a Python built without libffi: the serve loop's getppid() check stays
+    ctypes = None
 
 CHUNK = 65536
 # Bytes waiting for a slow side, per direction, before the relay stops reading the other.
@@ -167,12 +171,13 @@ def listen(port):
 def die_with_parent(parent_pid):
     """Ask the kernel to kill this process when its parent ends (Linux); the serve loop
     also checks getppid(), for where this is not available."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        pr_set_pdeathsig = 1
-        libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
+    if ctypes is not None:
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            pr_set_pdeathsig = 1
+            libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
     if os.getppid() != parent_pid:  # the parent ended before the request took effect
         os._exit(0)
 
