@@ -16,6 +16,8 @@ from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal
 from django.conf import settings
 from django.db import connection, transaction
 
+from marketplace.core.change_feed import TableCache
+
 from .budgets.tasks import thresholds_crossed
 from .models import ComputePrice, UsageRecord, UsageStatus
 
@@ -26,16 +28,22 @@ MILLI = Decimal("0.001")
 ZERO = Decimal(0)
 
 
+_prices_by_class = TableCache("prices", {"billing_computeprice"})
+
+
 def price_at(hardware_class: str, when: datetime) -> Decimal:
     """The per-second price in force for a hardware class at a moment (zero before the
-    first price is set)."""
-    price = (
-        ComputePrice.objects.filter(hardware_class=hardware_class, effective_from__lte=when)
-        .order_by("-effective_from")
-        .values_list("price_per_second", flat=True)
-        .first()
+    first price is set). A class's whole schedule may be remembered (core/change_feed.py):
+    a price that takes effect later is in it already."""
+    schedule = _prices_by_class.get(
+        hardware_class,
+        lambda: tuple(
+            ComputePrice.objects.filter(hardware_class=hardware_class)
+            .order_by("-effective_from")
+            .values_list("effective_from", "price_per_second")
+        ),
     )
-    return price if price is not None else ZERO
+    return next((price for start, price in schedule if start <= when), ZERO)
 
 
 def billed_seconds(duration: Decimal) -> Decimal:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db.models import Count, Q, QuerySet
 
 from marketplace.accounts.models import Membership, Team
+from marketplace.core.change_feed import TableCache, frozen, thawed
 from marketplace.core.errors import NotFoundError
 
 from .models import Build, Model, Version, Visibility
@@ -23,8 +24,25 @@ def models_visible_to(principal) -> QuerySet[Model]:
     return models.filter(Q(visibility=Visibility.PUBLIC) | Q(owner_id__in=mine))
 
 
+_models_by_name = TableCache("models", {"catalog_model", "accounts_team"})
+
+
+def _model_named(owner_slug: str, name: str) -> Model | None:
+    """The model owner_slug/name with its owner, whoever may see it; each call gets its own
+    instances (the row may be remembered, see core/change_feed.py)."""
+
+    def load():
+        model = (
+            Model.objects.select_related("owner").filter(owner__slug=owner_slug, slug=name).first()
+        )
+        return frozen(model, "owner") if model is not None else None
+
+    snapshot = _models_by_name.get((owner_slug, name), load)
+    return thawed(snapshot) if snapshot is not None else None
+
+
 def model_get(principal, owner_slug: str, name: str) -> Model:
-    model = Model.objects.select_related("owner").filter(owner__slug=owner_slug, slug=name).first()
+    model = _model_named(owner_slug, name)
     if model is None or not (
         model.visibility == Visibility.PUBLIC or (principal and principal.is_member(model.owner))
     ):

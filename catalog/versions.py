@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from marketplace.core.change_feed import TableCache, frozen, thawed
 from marketplace.core.errors import InputError, NotFoundError
 
 from .models import Build, BuildStatus, Model, Version
@@ -71,10 +72,30 @@ class Target:
         return self.version.number if self.version else self.build.short_hash
 
 
+_resolved = TableCache("versions", {"catalog_version", "catalog_build"}, max_entries=16384)
+
+
 def resolve_version(model: Model, raw: str | None, *, is_member: bool) -> Target:
     """The build a call to `model` at version `raw` runs, for a caller who is (or is not) a
     member of the model's owner namespace. Anything the caller may not see is reported as
-    not existing."""
+    not existing. Each call gets its own instances (the rows may be remembered, see
+    core/change_feed.py)."""
+
+    def load():
+        target = _resolve(model, raw, is_member=is_member)
+        return frozen(target.build), frozen(target.version) if target.version else None
+
+    build_snapshot, version_snapshot = _resolved.get((model.pk, raw or "", is_member), load)
+    build = thawed(build_snapshot)
+    build._state.fields_cache["model"] = model
+    version = None
+    if version_snapshot is not None:
+        version = thawed(version_snapshot)
+        version._state.fields_cache.update(build=build, model=model)
+    return Target(model, build, version)
+
+
+def _resolve(model: Model, raw: str | None, *, is_member: bool) -> Target:
     spec = parse_version_spec(raw)
     name = model.full_name
     if spec.kind in ("latest_private", "hash"):

@@ -378,6 +378,10 @@ SPECTACULAR_SETTINGS = {
 }
 
 API_KEY_LAST_USED_RESOLUTION_SECONDS = 60
+# Each process remembers the rows every call reads (keys, models, versions, memberships,
+# prices, budgets) and forgets them when PostgreSQL announces a change
+# (marketplace/core/change_feed.py). Off: every call reads them from the database.
+HOT_PATH_CACHE = env_bool("HOT_PATH_CACHE", True)
 
 # -- pages, static files, security -----------------------------------------------------------
 

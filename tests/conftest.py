@@ -50,6 +50,14 @@ def _broker_released_before_the_test_database_goes(django_db_setup):
 
 
 @pytest.fixture(autouse=True)
+def _hot_path_cache_off_unless_asked(settings):
+    """A change inside a test's transaction never commits, so it is never announced: tests
+    read every row from the database, except those of the change feed itself
+    (tests/core/test_change_feed.py and the gateway's), which commit and turn it on."""
+    settings.HOT_PATH_CACHE = False
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 

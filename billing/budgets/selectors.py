@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from catalog.models import Model
 from marketplace.accounts.models import Team
+from marketplace.core.change_feed import TableCache, frozen, thawed
 from marketplace.core.errors import NotFoundError, PaymentRequiredError
 
 from ..models import Budget, BudgetAlert, ComputePrice, MonthlySpend
@@ -31,9 +32,24 @@ def month_spent(team, project: str = "", month: date | None = None) -> Decimal:
     return row.total if row is not None else Decimal(0)
 
 
+_budgets_by_team = TableCache("budgets", {"billing_budget"}, max_entries=16384)
+
+
+def team_budgets(team_id: int) -> list[Budget]:
+    """The team's budgets (the whole team's and its projects'), each call its own instances
+    (the rows may be remembered, see core/change_feed.py)."""
+    snapshots = _budgets_by_team.get(
+        team_id, lambda: tuple(frozen(b) for b in Budget.objects.filter(team_id=team_id))
+    )
+    return [thawed(snapshot) for snapshot in snapshots]
+
+
 def cap_check(team, project: str) -> None:
     """Raise 402 when a hard-capped budget of the team, or of this call's project, is spent
-    for the current month. One indexed query."""
+    for the current month. No query for a team without such a budget, else one indexed
+    query."""
+    if not any(b.hard_cap and b.project in ("", project) for b in team_budgets(team.pk)):
+        return
     month = current_month()
     spent = MonthlySpend.objects.filter(
         team=OuterRef("team"), project=OuterRef("project"), month=month

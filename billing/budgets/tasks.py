@@ -20,7 +20,7 @@ from marketplace.core.webhooks import WEBHOOK_RETRY
 
 from ..models import Budget, BudgetAlert
 from . import notifications
-from .selectors import current_month, month_spent
+from .selectors import current_month, month_spent, team_budgets
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def sweep_budget_alerts() -> int:
 def thresholds_crossed(record, *, month: date, spent: dict[str, Decimal]) -> None:
     """After a record is added to the month's totals: queue one notification per threshold
     the addition crossed (the alert row makes a second notification impossible)."""
-    budgets = Budget.objects.filter(team_id=record.team_id, project__in=list(spent))
+    budgets = [b for b in team_budgets(record.team_id) if b.project in spent]
     for budget in budgets:
         new = spent[budget.project]
         old = new - record.total

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from marketplace.core.change_feed import TableCache
+
 from .models import Membership, Role, Team, User
 
 ADMIN_ROLES = {Role.OWNER, Role.ADMIN}
@@ -16,10 +18,15 @@ def role_of(user: User, team: Team) -> str | None:
     if cache is None:
         cache = user._team_roles = {}
     if team.pk not in cache:
-        cache[team.pk] = (
-            Membership.objects.filter(team=team, user=user).values_list("role", flat=True).first()
-        )
+        cache[team.pk] = _roles.get((user.pk, team.pk), lambda: _role_in_database(user, team))
     return cache[team.pk]
+
+
+_roles = TableCache("roles", {"accounts_membership"}, max_entries=16384)
+
+
+def _role_in_database(user: User, team: Team) -> str | None:
+    return Membership.objects.filter(team=team, user=user).values_list("role", flat=True).first()
 
 
 def forget_roles(user: User) -> None:

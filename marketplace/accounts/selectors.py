@@ -6,10 +6,27 @@ import uuid
 
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 
+from marketplace.core.change_feed import TableCache, frozen, thawed
 from marketplace.core.errors import NotFoundError
 
 from .models import ApiKey, Membership, Team, User
 from .policies import ADMIN_ROLES
+
+_keys_by_prefix = TableCache(
+    "api keys", {"accounts_apikey", "accounts_team", "accounts_user"}, max_entries=16384
+)
+
+
+def api_key_by_prefix(prefix: str) -> ApiKey | None:
+    """The key with this public prefix, with its team and creator, or None. Each call gets
+    its own instances (the rows may be remembered, see core/change_feed.py)."""
+
+    def load():
+        key = ApiKey.objects.select_related("team", "created_by").filter(prefix=prefix).first()
+        return frozen(key, "team", "created_by") if key is not None else None
+
+    snapshot = _keys_by_prefix.get(prefix, load)
+    return thawed(snapshot) if snapshot is not None else None
 
 
 def teams_for_user(user: User, *, include_personal: bool = True) -> QuerySet[Team]:

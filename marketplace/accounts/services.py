@@ -23,7 +23,7 @@ from marketplace.core.errors import (
     NotFoundError,
 )
 
-from . import events, policies
+from . import events, policies, selectors
 from .models import (
     NAMESPACE_SLUG_PATTERN,
     ApiKey,
@@ -427,11 +427,7 @@ def api_key_authenticate(raw_key: str) -> ApiKey:
     raw_key = (raw_key or "").strip()
     if not raw_key.startswith(KEY_PREFIX) or len(raw_key) != KEY_LOOKUP_LENGTH + _KEY_SECRET_LENGTH:
         raise AuthenticationError("Invalid API key")
-    key = (
-        ApiKey.objects.select_related("team", "created_by")
-        .filter(prefix=raw_key[:KEY_LOOKUP_LENGTH])
-        .first()
-    )
+    key = selectors.api_key_by_prefix(raw_key[:KEY_LOOKUP_LENGTH])
     if key is None or not hmac.compare_digest(key.secret_hash, hash_secret(raw_key)):
         raise AuthenticationError("Invalid API key")
     if key.is_revoked:
