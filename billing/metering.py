@@ -101,9 +101,9 @@ def usage_status(invocation_status: str, error_type: str) -> str:
     return invocation_status
 
 
-def record_invocation(invocation) -> UsageRecord | None:
-    """The usage record of an invocation that has just reached its final status. Must run
-    inside the transaction that set it."""
+def usage_of(invocation) -> UsageRecord | None:
+    """The usage record of an invocation that has just reached its final status (None with
+    metering off); `usage_write` or `record_invocation` store it."""
     if not settings.BILLING_METERING:
         return None
     error_type = ((invocation.error or {}).get("error_type") or "")[:64]
@@ -119,7 +119,7 @@ def record_invocation(invocation) -> UsageRecord | None:
     )
     model = invocation.model
     key = invocation.api_key
-    record = UsageRecord(
+    return UsageRecord(
         request_id=invocation.pk,
         team_id=invocation.caller_team_id,
         user_id=invocation.caller_user_id,
@@ -147,7 +147,50 @@ def record_invocation(invocation) -> UsageRecord | None:
         total=cost.total,
         day=started_at.date(),
     )
-    _insert(record)
+
+
+@dataclass(frozen=True)
+class UsageWrite:
+    """A usage record as common table expressions (`usage`, then `spend`) that insert it
+    once and add it to the month's totals for each row of the CTE named by `after`, so
+    that the statement finishing a call records its usage in the same round trip, in one
+    transaction. Select `spent_sql` from it and pass what it returns to `recorded`."""
+
+    record: UsageRecord
+    sql: str
+    params: list
+    spent_sql = "(SELECT json_agg(json_build_array(project, total::text)) FROM spend)"
+
+    def recorded(self, spent: list | None) -> None:
+        """After the statement: queue the budget alerts the record crossed (nothing when it
+        was recorded before, as `spent` is then empty)."""
+        if not spent:
+            logger.info("usage of %s was already recorded", self.record.request_id)
+            return
+        if self.record.total > 0:
+            thresholds_crossed(
+                self.record,
+                month=month_of(self.record.day),
+                spent={project: Decimal(total) for project, total in spent},
+            )
+
+
+def usage_write(invocation, *, after: str) -> UsageWrite | None:
+    """The usage of `invocation` (see `usage_of`) as a UsageWrite run for each row of the
+    CTE `after`; None with metering off."""
+    record = usage_of(invocation)
+    if record is None:
+        return None
+    sql, params = _usage_ctes(record, after)
+    return UsageWrite(record, sql, params)
+
+
+def record_invocation(invocation) -> UsageRecord | None:
+    """Store the usage record of an invocation that has just reached its final status (in
+    the transaction that set it)."""
+    record = usage_of(invocation)
+    if record is not None:
+        _insert(record)
     return record
 
 
@@ -201,32 +244,39 @@ def record_rejection(
     return record
 
 
+def _usage_ctes(record: UsageRecord, after: str) -> tuple[str, list]:
+    fields = UsageRecord._meta.concrete_fields
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    # Typed, as a SELECT list does not take its types from the INSERT's columns.
+    placeholders = ", ".join(f"%s::{f.cast_db_type(connection)}" for f in fields)
+    values = [f.get_db_prep_save(getattr(record, f.attname), connection) for f in fields]
+    projects = [""] + ([record.project] if record.project else [])
+    rows = ", ".join(["(%s::bigint, %s::text, %s::date, %s::numeric)"] * len(projects))
+    month = month_of(record.day)
+    sql = f"""
+usage AS (
+    INSERT INTO billing_usagerecord ({columns})
+    SELECT {placeholders} FROM {after}
+    ON CONFLICT (request_id) DO NOTHING RETURNING request_id
+),
+spend AS (
+    INSERT INTO billing_monthlyspend (team_id, project, month, total, calls)
+    SELECT v.team_id, v.project, v.month, v.total, 1
+    FROM usage, (VALUES {rows}) AS v (team_id, project, month, total)
+    ON CONFLICT (team_id, project, month) DO UPDATE SET
+        total = billing_monthlyspend.total + EXCLUDED.total,
+        calls = billing_monthlyspend.calls + 1
+    RETURNING project, total
+)"""  # noqa: S608 - only column names and placeholders are formatted in
+    params = values + [v for p in projects for v in (record.team_id, p, month, record.total)]
+    return sql, params
+
+
 def _insert(record: UsageRecord) -> None:
     """Insert the record, once, and add it to the month's running totals."""
+    ctes, params = _usage_ctes(record, "(SELECT 1) AS one")
+    write = UsageWrite(record, ctes, params)
     with connection.cursor() as cursor:
-        fields = [f for f in UsageRecord._meta.concrete_fields]
-        columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-        placeholders = ", ".join(["%s"] * len(fields))
-        values = [f.get_db_prep_save(getattr(record, f.attname), connection) for f in fields]
-        cursor.execute(
-            f"INSERT INTO billing_usagerecord ({columns}) VALUES ({placeholders}) "  # noqa: S608
-            "ON CONFLICT (request_id) DO NOTHING RETURNING request_id",
-            values,
-        )
-        if cursor.fetchone() is None:
-            logger.info("usage of %s was already recorded", record.request_id)
-            return
-        projects = [""] + ([record.project] if record.project else [])
-        month = month_of(record.day)
-        rows = ", ".join(["(%s, %s, %s, %s, 1)"] * len(projects))
-        params = [v for p in projects for v in (record.team_id, p, month, record.total)]
-        cursor.execute(
-            "INSERT INTO billing_monthlyspend (team_id, project, month, total, calls) "  # noqa: S608
-            f"VALUES {rows} ON CONFLICT (team_id, project, month) DO UPDATE SET "
-            "total = billing_monthlyspend.total + EXCLUDED.total, "
-            "calls = billing_monthlyspend.calls + 1 RETURNING project, total",
-            params,
-        )
-        spent = {project: total for project, total in cursor.fetchall()}
-    if record.total > 0:
-        thresholds_crossed(record, month=month, spent=spent)
+        cursor.execute(f"WITH {ctes} SELECT {write.spent_sql}", params)
+        spent = cursor.fetchone()[0]
+    write.recorded(spent)

@@ -376,17 +376,10 @@ def finish(invocation: Invocation, result: ExecutionResult, *, status: str | Non
         "finished_at": now,
         "input_data": None,
     }
-    with transaction.atomic():
-        # The final status and the usage record commit together or not at all.
-        updated = Invocation.objects.filter(
-            pk=invocation.pk, status__in=[InvocationStatus.QUEUED, InvocationStatus.RUNNING]
-        ).update(**fields, started_at=invocation.started_at or now)
-        for key, value in fields.items():
-            setattr(invocation, key, value)
-        if invocation.started_at is None:
-            invocation.started_at = now
-        if updated:
-            metering.record_invocation(invocation)
+    invocation.started_at = invocation.started_at or now
+    for key, value in fields.items():
+        setattr(invocation, key, value)
+    updated = _record_final(invocation, {**fields, "started_at": invocation.started_at})
     # The caller receives exactly what the model answered.
     invocation.result, invocation.error = result.result, result.error
     invocation.stdout = (result.stdout or "")[:65536]
@@ -396,6 +389,35 @@ def finish(invocation: Invocation, result: ExecutionResult, *, status: str | Non
         _notify_finished(invocation)
         if invocation.webhook_url:
             transaction.on_commit(lambda: _queue_webhook(invocation))
+    return bool(updated)
+
+
+_FINAL_UPDATE = (
+    "UPDATE gateway_invocation SET {sets} WHERE id = %s AND status IN (%s, %s) RETURNING id"
+)
+
+
+def _record_final(invocation: Invocation, fields: dict) -> bool:
+    """Give a queued or running invocation its final `fields` and its usage record, in one
+    statement (one round trip, atomic by itself): the final status and the usage record
+    commit together or not at all. Returns whether this call recorded them."""
+    meta = Invocation._meta
+    columns = [meta.get_field(name) for name in fields]
+    sets = ", ".join(f"{connection.ops.quote_name(field.column)} = %s" for field in columns)
+    params = [field.get_db_prep_save(fields[field.name], connection) for field in columns]
+    params += [invocation.pk, InvocationStatus.QUEUED, InvocationStatus.RUNNING]
+    sql = f"WITH finished AS ({_FINAL_UPDATE.format(sets=sets)})"
+    usage = metering.usage_write(invocation, after="finished")
+    if usage is not None:
+        sql += f", {usage.sql} SELECT (SELECT count(*) FROM finished), {usage.spent_sql}"  # noqa: S608
+        params += usage.params
+    else:
+        sql += " SELECT (SELECT count(*) FROM finished), NULL"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        updated, spent = cursor.fetchone()
+    if updated and usage is not None:
+        usage.recorded(spent)
     return bool(updated)
 
 
