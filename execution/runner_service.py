@@ -26,6 +26,7 @@ import http.client
 import json
 import logging
 import os
+import select
 import socket
 import socketserver
 import struct
@@ -320,24 +321,80 @@ class _UnixConnection(http.client.HTTPConnection):
         self.sock.connect(self._path)
 
 
+_kept = threading.local()
+
+
+def _kept_connection(path: str) -> tuple[_UnixConnection, bool]:
+    """This thread's open connection to the runner at `path` and whether it was used before;
+    a connection the runner has closed since, or one inherited through fork, is replaced."""
+    kept = getattr(_kept, "connection", None)
+    if kept is not None:
+        connection, kept_path, pid = kept
+        if kept_path == path and pid == os.getpid() and _still_open(connection):
+            return connection, True
+        _drop_kept_connection()
+    connection = _UnixConnection(path, None)
+    _kept.connection = (connection, path, os.getpid())
+    return connection, False
+
+
+def _still_open(connection: _UnixConnection) -> bool:
+    """Idle and open: the runner sent nothing (a close would read as end of file)."""
+    sock = connection.sock
+    if sock is None:
+        return True  # not connected yet, or closed by http.client after a response
+    readable, _, _ = select.select([sock], [], [], 0)
+    return not readable
+
+
+def _drop_kept_connection() -> None:
+    kept = getattr(_kept, "connection", None)
+    _kept.connection = None
+    if kept is not None:
+        kept[0].close()
+
+
 class RunnerClient:
+    """Requests to this host's runner, over one connection per thread that stays open
+    between calls (the runner speaks HTTP/1.1 and keeps it alive)."""
+
     def __init__(self, path: Path | None = None):
         self.path = str(path or socket_path())
 
     def _request(self, method: str, route: str, body: dict | None, timeout: float) -> dict:
-        connection = _UnixConnection(self.path, timeout)
+        payload = json.dumps(body).encode() if body is not None else None
+        headers = {"Content-Type": "application/json"} if payload else {}
+        connection, reused = _kept_connection(self.path)
         try:
-            payload = json.dumps(body).encode() if body is not None else None
-            headers = {"Content-Type": "application/json"} if payload else {}
-            connection.request(method, route, body=payload, headers=headers)
+            connection.timeout = timeout
+            if connection.sock is not None:
+                connection.sock.settimeout(timeout)
+            try:
+                connection.request(method, route, body=payload, headers=headers)
+            except (BrokenPipeError, ConnectionResetError):
+                if not reused:
+                    raise
+                # The runner closed the kept connection (it restarted) before it could read
+                # the request: nothing ran, so send it once more on a new connection.
+                _drop_kept_connection()
+                connection, reused = _kept_connection(self.path)
+                connection.timeout = timeout
+                connection.request(method, route, body=payload, headers=headers)
             response = connection.getresponse()
-            return json.loads(response.read())
+            answer = json.loads(response.read())
+            if response.will_close:
+                _drop_kept_connection()
+            return answer
         except (FileNotFoundError, ConnectionRefusedError) as exc:
+            _drop_kept_connection()
             raise RunnerUnavailable(f"the model runner is not running ({self.path})") from exc
         except (OSError, http.client.HTTPException, ValueError) as exc:
+            _drop_kept_connection()
             raise RunnerUnavailable(f"the model runner did not answer: {exc}") from exc
-        finally:
-            connection.close()
+        except BaseException:
+            # Interrupted mid-request (a timeout signal): the connection's state is unknown.
+            _drop_kept_connection()
+            raise
 
     def call(
         self, *, build_id: str, content_type: str, data, timeout: float, request_id: str
