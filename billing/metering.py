@@ -8,6 +8,7 @@ budget caps) get theirs from `record_rejection`."""
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -244,11 +245,19 @@ def record_rejection(
     return record
 
 
-def _usage_ctes(record: UsageRecord, after: str) -> tuple[str, list]:
+@functools.cache
+def _usage_columns() -> tuple[str, str]:
+    """The usage record's columns, and a typed placeholder for each (a SELECT list does not
+    take its types from the INSERT's columns)."""
     fields = UsageRecord._meta.concrete_fields
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    # Typed, as a SELECT list does not take its types from the INSERT's columns.
     placeholders = ", ".join(f"%s::{f.cast_db_type(connection)}" for f in fields)
+    return columns, placeholders
+
+
+def _usage_ctes(record: UsageRecord, after: str) -> tuple[str, list]:
+    fields = UsageRecord._meta.concrete_fields
+    columns, placeholders = _usage_columns()
     values = [f.get_db_prep_save(getattr(record, f.attname), connection) for f in fields]
     projects = [""] + ([record.project] if record.project else [])
     rows = ", ".join(["(%s::bigint, %s::text, %s::date, %s::numeric)"] * len(projects))

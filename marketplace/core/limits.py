@@ -362,6 +362,9 @@ taken AS (
 )
 SELECT (SELECT slot FROM candidate), (SELECT slot FROM taken)
 """
+_REFUND_SQL = (
+    "UPDATE gateway_rate_limit SET level = GREATEST(level - %s, 0) WHERE subject = ANY(%s)"
+)
 _RELEASE_SQL = (
     "DELETE FROM gateway_concurrency_slot WHERE subject = %s AND slot = %s AND token = %s"
 )
@@ -460,14 +463,15 @@ class PostgresLimiter(Limiter):
         def work(cursor):
             cursor.execute(sql, params)
             rows = {key: (allowed, level) for key, allowed, level in cursor.fetchall()}
-            return rows, all(allowed for allowed, _ in rows.values())
+            charged = [key for key, (allowed, _) in rows.items() if allowed]
+            if len(charged) < len(rows) and charged:
+                # Another subject refused: give back what this request was charged. A refusal
+                # is rare (a subject at its limit), so the common path is one statement;
+                # meanwhile a concurrent request may see these levels one request higher.
+                cursor.execute(_REFUND_SQL, [cost, charged])
+            return rows
 
-        if len(subjects) == 1:
-            # One statement is atomic by itself, and a refusal stores only an equivalent
-            # state, so there is nothing to roll back.
-            rows, _ = self._run(work)
-        else:
-            rows = self._run(work, transaction=True)
+        rows = self._run(work)
         return [rows[subject.key] for subject in subjects]
 
     def acquire_slot(self, key: str, limit: int, ttl_ms: int) -> Slot | None:
