@@ -440,9 +440,19 @@ def api_key_authenticate(raw_key: str) -> ApiKey:
     return key
 
 
+# Key id -> when this process last wrote its last use: the key's row may be remembered
+# (core/change_feed.py) from before that write, which is not announced.
+_last_used_written: dict = {}
+
+
 def _touch_last_used(key: ApiKey) -> None:
     now = timezone.now()
     resolution = timedelta(seconds=settings.API_KEY_LAST_USED_RESOLUTION_SECONDS)
-    if key.last_used_at is None or now - key.last_used_at >= resolution:
+    last = max(filter(None, (key.last_used_at, _last_used_written.get(key.pk))), default=None)
+    if last is None or now - last >= resolution:
         ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
-        key.last_used_at = now
+        if len(_last_used_written) > 100_000:
+            _last_used_written.clear()
+        _last_used_written[key.pk] = now
+        last = now
+    key.last_used_at = last

@@ -35,6 +35,7 @@ CHANNEL = "marketplace_changed"
 HEARTBEAT_SECONDS = 0.2
 FRESH_WITHIN = 0.6
 RECONNECT_SECONDS = 1.0
+APPLICATION_NAME = "marketplace change feed"
 
 NOTIFY_FUNCTION_SQL = f"""
 CREATE OR REPLACE FUNCTION marketplace_notify_change() RETURNS trigger AS $$
@@ -178,6 +179,7 @@ class _Feed:
         params = connections["default"].get_connection_params()
         params.pop("cursor_factory", None)
         params.pop("context", None)
+        params["application_name"] = APPLICATION_NAME
         return psycopg.connect(autocommit=True, **params)
 
     def _listen(self, stopping: threading.Event) -> None:
