@@ -285,7 +285,7 @@ def _insert(record: UsageRecord) -> None:
     """Insert the record, once, and add it to the month's running totals."""
     ctes, params = _usage_ctes(record, "(SELECT 1) AS one")
     write = UsageWrite(record, ctes, params)
-    with connection.cursor() as cursor:
+    with connection.prepared_cursor() as cursor:
         cursor.execute(f"WITH {ctes} SELECT {write.spent_sql}", params)
         spent = cursor.fetchone()[0]
     write.recorded(spent)

@@ -413,7 +413,7 @@ def _record_final(invocation: Invocation, fields: dict) -> bool:
         params += usage.params
     else:
         sql += " SELECT (SELECT count(*) FROM finished), NULL"
-    with connection.cursor() as cursor:
+    with connection.prepared_cursor() as cursor:
         cursor.execute(sql, params)
         updated, spent = cursor.fetchone()
     if updated and usage is not None:

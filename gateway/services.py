@@ -218,7 +218,7 @@ def _insert(invocation: Invocation) -> None:
         field.get_db_prep_save(getattr(invocation, field.attname), connection)
         for field in Invocation._meta.concrete_fields
     ]
-    with connection.cursor() as cursor:
+    with connection.prepared_cursor() as cursor:
         cursor.execute(_insert_sql(), values)
     invocation._state.adding = False
     invocation._state.db = connection.alias

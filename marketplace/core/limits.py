@@ -430,11 +430,11 @@ class PostgresLimiter(Limiter):
     @staticmethod
     def _run_on(conn, work: Callable, transaction: bool):
         if not transaction:
-            with conn.cursor() as cursor:
+            with conn.prepared_cursor() as cursor:
                 return work(cursor)
         conn.set_autocommit(False)
         try:
-            with conn.cursor() as cursor:
+            with conn.prepared_cursor() as cursor:
                 result, commit = work(cursor)
             if commit:
                 conn.commit()
