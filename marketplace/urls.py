@@ -5,7 +5,10 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from catalog.sitemaps import SITEMAPS, robots_txt
 
+# The gateway's routes come first: a call (/v1/algo/...) is the most frequent request, and
+# Django tries the patterns in order. No other API route shares their prefixes.
 api_patterns = [
+    path("", include("gateway.urls")),
     path("schema", SpectacularAPIView.as_view(), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("", include("marketplace.accounts.api_urls")),
@@ -14,12 +17,11 @@ api_patterns = [
     path("", include("billing.api_urls")),
     path("", include("billing.budgets.api_urls")),
     path("", include("marketplace.audit.api_urls")),
-    path("", include("gateway.urls")),
 ]
 
 urlpatterns = [
-    path("admin/", admin.site.urls),
     path("v1/", include(api_patterns)),
+    path("admin/", admin.site.urls),
     path("sitemap.xml", sitemap, {"sitemaps": SITEMAPS}, name="sitemap"),
     path("robots.txt", robots_txt, name="robots"),
     path("", include("marketplace.core.urls")),

@@ -16,6 +16,7 @@ after it) is never stored: each cache has a generation that every forget bumps."
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -25,7 +26,8 @@ from typing import Any
 
 import psycopg
 from django.conf import settings
-from django.db import connections
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.models.base import ModelState
 
 logger = logging.getLogger(__name__)
 
@@ -225,20 +227,33 @@ def caches() -> list[TableCache]:
     return _feed.caches()
 
 
+@functools.cache
+def _attnames(model) -> tuple[str, ...]:
+    return tuple(field.attname for field in model._meta.concrete_fields)
+
+
 def frozen(instance, *related: str) -> tuple:
     """A model instance as plain values (and its `related` instances, already loaded), for a
     TableCache: `thawed` makes a new instance from it for each request."""
-    fields = type(instance)._meta.concrete_fields
+    model = type(instance)
     return (
-        type(instance),
-        tuple(getattr(instance, field.attname) for field in fields),
+        model,
+        tuple(getattr(instance, name) for name in _attnames(model)),
         tuple((name, frozen(getattr(instance, name))) for name in related),
     )
 
 
 def thawed(snapshot: tuple):
+    """A new instance from `frozen` values, as a query would have loaded it. It skips
+    Model.__init__ (its field descriptors and init signals, which none of the cached models
+    has receivers for; tests/core/test_change_feed.py checks), a fifth of what a call spent
+    on its cached rows."""
     model, values, related = snapshot
-    instance = model.from_db("default", None, values)
+    instance = model.__new__(model)
+    instance.__dict__.update(zip(_attnames(model), values, strict=True))
+    state = instance._state = ModelState()
+    state.adding = False
+    state.db = DEFAULT_DB_ALIAS
     for name, snap in related:
-        instance._state.fields_cache[name] = thawed(snap)
+        state.fields_cache[name] = thawed(snap)
     return instance

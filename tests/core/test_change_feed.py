@@ -235,3 +235,24 @@ def test_the_cache_is_off_when_the_setting_is(settings):
     _key, raw = make_key(UserFactory())
     api_key_authenticate(raw)
     assert queries_of(lambda: api_key_authenticate(raw)) > 0
+
+
+def test_thawed_instances_are_what_a_query_loads():
+    from django.db.models.signals import post_init, pre_init
+
+    from catalog.models import Build, Model, Version
+    from marketplace.accounts.models import ApiKey, Team, User
+
+    cached = (ApiKey, Team, User, Model, Build, Version)
+    for signal in (pre_init, post_init):
+        assert not [s for s in cached if signal.has_listeners(s)], "thawed() skips __init__"
+    key, _raw = make_key(UserFactory())
+    loaded = ApiKey.objects.select_related("team", "created_by").get(pk=key.pk)
+    thawed = change_feed.thawed(change_feed.frozen(loaded, "team", "created_by"))
+    for field in ApiKey._meta.concrete_fields:
+        assert getattr(thawed, field.attname) == getattr(loaded, field.attname)
+    assert not thawed._state.adding and thawed._state.db == "default"
+    assert thawed.team.slug == loaded.team.slug and thawed.created_by == loaded.created_by
+    thawed.name = "renamed"
+    thawed.save(update_fields=["name"])  # a thawed instance is a real row
+    assert ApiKey.objects.get(pk=key.pk).name == "renamed"
