@@ -215,7 +215,7 @@ def platform_env(metering: bool) -> dict:
     return {
         "RATE_LIMIT_PER_KEY_PER_MINUTE": "1000000",
         "TEAM_RATE_LIMIT_PER_MINUTE": "1000000",
-        "TEAM_CONCURRENCY_LIMIT": "256",
+        "TEAM_CONCURRENCY_LIMIT": "32",  # the default
         "RUNNER_MAX_PER_VERSION": "4",
         "LOG_LEVEL": "WARNING",
         "BILLING_METERING": "true" if metering else "false",

@@ -336,18 +336,19 @@ ON CONFLICT (subject) DO UPDATE SET
 RETURNING r.subject, r.last_allowed, r.level
 """  # noqa: S608
 
-# Take a free slot number, starting the search at a random one; a slot whose row has expired
-# is free. Two callers can pick the same number: the loser's ON CONFLICT finds a live row,
-# takes nothing, and retries (`candidate` set, `taken` null).
+# Take a free slot number, searching from a random one (any free slot will do: without an
+# ORDER BY the search stops at the first, instead of checking every slot); a slot whose row
+# has expired is free. Two callers can pick the same number: the loser's ON CONFLICT finds a
+# live row, takes nothing, and retries (`candidate` set, `taken` null).
 _ACQUIRE_SQL = """
 WITH c AS (SELECT clock_timestamp() AS now),
 candidate AS (
-    SELECT g.slot FROM generate_series(0, %(limit)s - 1) AS g (slot)
+    SELECT g.n %% %(limit)s AS slot
+    FROM generate_series(%(offset)s, %(offset)s + %(limit)s - 1) AS g (n)
     WHERE NOT EXISTS (
         SELECT 1 FROM gateway_concurrency_slot s, c
-        WHERE s.subject = %(subject)s AND s.slot = g.slot AND s.expires_at > c.now
+        WHERE s.subject = %(subject)s AND s.slot = g.n %% %(limit)s AND s.expires_at > c.now
     )
-    ORDER BY (g.slot + %(offset)s) %% %(limit)s
     LIMIT 1
 ),
 taken AS (
