@@ -277,7 +277,7 @@ class KeyDetailApi(APIView):
 
     @extend_schema(
         responses={200: KeyOutput},
-        summary="Revoke a key (it stops working at once)",
+        summary="Revoke a key (it stops working on every server within a second)",
         tags=["keys"],
     )
     def delete(self, request, key_id):
