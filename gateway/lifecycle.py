@@ -384,12 +384,16 @@ def finish(invocation: Invocation, result: ExecutionResult, *, status: str | Non
     invocation.result, invocation.error = result.result, result.error
     invocation.stdout = (result.stdout or "")[:65536]
     metrics.invocation_finished(invocation, recorded=bool(updated))
-    if updated and (invocation.is_async or invocation.backend == DISPATCHED):
-        # Only a caller waiting on another host (a dispatched call) listens for this.
-        _notify_finished(invocation)
-        if invocation.webhook_url:
-            transaction.on_commit(lambda: _queue_webhook(invocation))
+    if updated and invocation.webhook_url and _announced(invocation):
+        transaction.on_commit(lambda: _queue_webhook(invocation))
     return bool(updated)
+
+
+def _announced(invocation: Invocation) -> bool:
+    """Whether the end of this call is announced on NOTIFY_CHANNEL (by `_record_final`): only
+    a caller waiting on another host (a dispatched call) listens, and async calls may have
+    their invocation waited for."""
+    return invocation.is_async or invocation.backend == DISPATCHED
 
 
 _FINAL_UPDATE = (
@@ -398,8 +402,8 @@ _FINAL_UPDATE = (
 
 
 def _record_final(invocation: Invocation, fields: dict) -> bool:
-    """Give a queued or running invocation its final `fields` and its usage record, in one
-    statement (one round trip, atomic by itself): the final status and the usage record
+    """Give a queued or running invocation its final `fields`, its usage record and (when
+    `_announced`) its NOTIFY, in one statement (one round trip, atomic by itself): they
     commit together or not at all. Returns whether this call recorded them."""
     meta = Invocation._meta
     columns = [meta.get_field(name) for name in fields]
@@ -413,17 +417,16 @@ def _record_final(invocation: Invocation, fields: dict) -> bool:
         params += usage.params
     else:
         sql += " SELECT (SELECT count(*) FROM finished), NULL"
+    if _announced(invocation):
+        # Sent at commit, and only if this statement recorded the outcome.
+        sql += ", (SELECT pg_notify(%s, id::text) FROM finished)"
+        params.append(NOTIFY_CHANNEL)
     with connection.prepared_cursor() as cursor:
         cursor.execute(sql, params)
-        updated, spent = cursor.fetchone()
+        updated, spent = cursor.fetchone()[:2]
     if updated and usage is not None:
         usage.recorded(spent)
     return bool(updated)
-
-
-def _notify_finished(invocation: Invocation) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_notify(%s, %s)", [NOTIFY_CHANNEL, str(invocation.pk)])
 
 
 def _queue_webhook(invocation: Invocation) -> None:
