@@ -8,7 +8,7 @@ to the file descriptor named by MARKETPLACE_RESULT_FD, so nothing the model prin
 corrupt a result. What the model prints while handling a request is returned with it.
 """
 
-import base64
+import binascii
 import contextlib
 import importlib.util
 import io
@@ -35,13 +35,13 @@ def _decode(request):
     content_type = request.get("content_type", "json")
     data = request.get("data")
     if content_type == "binary":
-        return base64.b64decode(data or "")
+        return binascii.a2b_base64(data or "")
     return data
 
 
 def _encode(result):
     if isinstance(result, bytes | bytearray | memoryview):
-        return base64.b64encode(bytes(result)).decode("ascii"), "binary"
+        return binascii.b2a_base64(bytes(result), newline=False).decode("ascii"), "binary"
     if isinstance(result, str):
         return result, "text"
     return result, "json"
