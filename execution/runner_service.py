@@ -41,6 +41,7 @@ from django.db import close_old_connections, connection, connections
 
 from marketplace.core.logging import logged_runner_call
 
+from .cgroups import CgroupError, cgroup_support
 from .pool import PoolBusy, PoolSettings, WarmPool
 from .process import LaunchSpec, ModelCrashed, ModelProcessError, ModelStartError, ModelTimeout
 from .sandbox import SandboxUnavailable
@@ -273,6 +274,10 @@ def serve(
     _private_socket_directory(path)
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
+    # What cgroups models get is probed once per process: now, not in the first call's
+    # cold start (it also clears the cgroups a dead runner left behind).
+    with contextlib.suppress(CgroupError):
+        cgroup_support()
     service = RunnerService(
         pool,
         launch_spec_for_build=launch_spec_for_build,
