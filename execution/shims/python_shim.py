@@ -15,7 +15,6 @@ import io
 import json
 import os
 import sys
-import traceback
 
 _OUTPUT_LIMIT = 64 * 1024
 
@@ -51,8 +50,21 @@ def _error(exc, *, error_type=None):
     return {
         "message": str(exc) or type(exc).__name__,
         "error_type": error_type or getattr(exc, "error_type", None) or "AlgorithmError",
-        "stacktrace": traceback.format_exc(),
+        "stacktrace": _stacktrace(exc),
     }
+
+
+def _stacktrace(exc):
+    """The stack trace of `exc`, being handled. traceback (with linecache, tokenize and
+    textwrap: a few ms) is imported when a model first fails, not on every start, where it
+    would delay every cold start; after the model's folder went on sys.path, so a module of
+    the model's that shadows one of those leaves the exception's own line instead."""
+    try:
+        import traceback  # noqa: PLC0415 - only once a model fails, see above
+
+        return traceback.format_exc()
+    except Exception:
+        return f"{type(exc).__name__}: {exc}\n"
 
 
 def main():
