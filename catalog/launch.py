@@ -12,7 +12,11 @@ from .models import Build, BuildStatus
 
 def launch_spec_for_build(build_id: str) -> LaunchSpec:
     """How to start the model of one successful build (its environment already exists)."""
-    build = Build.objects.filter(pk=build_id, status=BuildStatus.SUCCEEDED).first()
+    build = (
+        Build.objects.select_related("model")  # model_spec_for reads the model's owner
+        .filter(pk=build_id, status=BuildStatus.SUCCEEDED)
+        .first()
+    )
     if build is None:
         raise LookupError(f"no successful build {build_id}")
     spec = builder.model_spec_for(build, services.package_dir(build))

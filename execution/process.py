@@ -37,6 +37,7 @@ import threading
 import time
 import uuid
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -106,6 +107,68 @@ class CallResult:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+@dataclass
+class Command:
+    """A model's command as it is run: `argv` (wrapped in the sandbox, or not), the
+    environment and working directory it starts with, and what to call in the child just
+    before exec (None: nothing)."""
+
+    argv: list[str]
+    env: dict[str, str]
+    cwd: str | None = None
+    preexec: Callable[[], None] | None = None
+
+
+def launch_command(
+    spec: LaunchSpec,
+    *,
+    sandbox: bool,
+    tmp_dir: str,
+    argv: list[str] | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> Command:
+    """How `spec` is run, with `tmp_dir` (a host directory the model may write) as its /tmp:
+    the sandbox's command or, without a sandbox, the unconfined one. `argv` (taken as it is,
+    no placeholders) replaces the spec's own, to run something else exactly as the model is;
+    `extra_env` adds to the model's environment. The cgroup and the rlimits are not part of
+    it: ModelProcess.start adds them."""
+    package = SANDBOX_PACKAGE_DIR if sandbox else str(spec.package_dir)
+    shims = SANDBOX_SHIMS_DIR if sandbox else str(Path(__file__).parent / "shims")
+    tmp = "/tmp" if sandbox else tmp_dir  # noqa: S108 - the sandbox's own /tmp
+    if argv is None:
+        argv = [part.format(package=package, shims=shims) for part in spec.argv]
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": tmp,
+        "TMPDIR": tmp,
+        "LANG": "C.UTF-8",
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "OMP_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+    }
+    env.update({k: v.format(package=package, shims=shims) for k, v in spec.env.items()})
+    env.update(extra_env or {})
+    if sandbox:
+        confined = confine(
+            argv,
+            package_dir=spec.package_dir,
+            tmp_dir=tmp_dir,
+            read_only_paths=spec.read_only_paths,
+            egress_socket=egress_socket() if spec.network else None,
+            env=env,
+        )
+        # bubblewrap clears the environment and sets the model's itself (--setenv).
+        return Command(confined.argv, {"PATH": env["PATH"]}, None, confined.preexec)
+    unconfined = run_unsandboxed(
+        argv, visible_paths=[spec.package_dir, tmp_dir, *spec.read_only_paths]
+    )
+    return Command(unconfined.argv, env, str(spec.package_dir), unconfined.preexec)
 
 
 class ModelProcessError(Exception):
@@ -188,30 +251,12 @@ class ModelProcess:
         owner = sandbox_owner()
         if owner is not None:  # the platform is root; the model is not
             os.chown(self._tmp_dir, *owner)
-        package = SANDBOX_PACKAGE_DIR if self.sandbox else str(spec.package_dir)
-        shims = SANDBOX_SHIMS_DIR if self.sandbox else str(Path(__file__).parent / "shims")
-        tmp = "/tmp" if self.sandbox else self._tmp_dir  # noqa: S108 - the sandbox's own /tmp
-        argv = [part.format(package=package, shims=shims) for part in spec.argv]
-        env = {
-            "PATH": "/usr/local/bin:/usr/bin:/bin",
-            "HOME": tmp,
-            "TMPDIR": tmp,
-            "LANG": "C.UTF-8",
-            "PYTHONUNBUFFERED": "1",
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "OMP_NUM_THREADS": "1",
-            "OPENBLAS_NUM_THREADS": "1",
-            "MKL_NUM_THREADS": "1",
-            "HF_HUB_OFFLINE": "1",
-            "TRANSFORMERS_OFFLINE": "1",
-        }
-        env.update({k: v.format(package=package, shims=shims) for k, v in spec.env.items()})
-
         pass_fds: tuple[int, ...] = ()
         read_fd = write_fd = None
+        result_env = {}
         if spec.result_channel == "fd":
             read_fd, write_fd = os.pipe()
-            env["MARKETPLACE_RESULT_FD"] = str(write_fd)
+            result_env["MARKETPLACE_RESULT_FD"] = str(write_fd)
             pass_fds = (write_fd,)
         elif spec.result_channel == "fifo":
             fifo = os.path.join(self._tmp_dir, "algoout")
@@ -222,27 +267,10 @@ class ModelProcess:
             # open/close cycles (the ADK reopens it for every response).
             read_fd = os.open(fifo, os.O_RDWR)
 
-        confined_preexec = None
         try:
-            if self.sandbox:
-                confined = confine(
-                    argv,
-                    package_dir=spec.package_dir,
-                    tmp_dir=self._tmp_dir,
-                    read_only_paths=spec.read_only_paths,
-                    egress_socket=egress_socket() if spec.network else None,
-                    env=env,
-                )
-                full_argv, confined_preexec = confined.argv, confined.preexec
-                child_env = {"PATH": env["PATH"]}
-                cwd = None
-            else:
-                unconfined = run_unsandboxed(
-                    argv,
-                    visible_paths=[spec.package_dir, self._tmp_dir, *spec.read_only_paths],
-                )
-                full_argv, confined_preexec = unconfined.argv, unconfined.preexec
-                child_env, cwd = env, str(spec.package_dir)
+            command = launch_command(
+                spec, sandbox=self.sandbox, tmp_dir=self._tmp_dir, extra_env=result_env
+            )
         except BaseException:
             for fd in (read_fd, write_fd):
                 if fd is not None:
@@ -265,17 +293,17 @@ class ModelProcess:
             if cgroup is not None:
                 cgroup.enter()
             apply_limits(limits, limit_data=limit_data)
-            if confined_preexec is not None:
-                confined_preexec()
+            if command.preexec is not None:
+                command.preexec()
 
         try:
             self.process = subprocess.Popen(  # noqa: S603 - argv built from the manifest's runtime
-                full_argv,
+                command.argv,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                env=child_env,
-                cwd=cwd,
+                env=command.env,
+                cwd=command.cwd,
                 pass_fds=pass_fds,
                 start_new_session=True,
                 preexec_fn=prepare_child,

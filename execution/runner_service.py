@@ -33,14 +33,16 @@ import struct
 import tempfile
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 from django.conf import settings
-from django.db import close_old_connections, connections
+from django.db import close_old_connections, connection, connections
 
 from marketplace.core.logging import logged_runner_call
 
+from .cgroups import CgroupError, cgroup_support
 from .pool import PoolBusy, PoolSettings, WarmPool
 from .process import LaunchSpec, ModelCrashed, ModelProcessError, ModelStartError, ModelTimeout
 from .sandbox import SandboxUnavailable
@@ -82,19 +84,39 @@ class RunnerService:
         self.reservations_wanted = reservations_wanted
         self._specs: dict[str, object] = {}
         self._lock = threading.Lock()
+        # A call's build is looked up on this one long-lived thread, whose database
+        # connection outlives each lookup: a request thread's own connection would be
+        # opened for the lookup (about 10 ms of a cold start) and closed with the request.
+        self._lookups = ThreadPoolExecutor(max_workers=1, thread_name_prefix="build-lookup")
 
-    def _factory(self, build_id: str):
+    def _factory(self, build_id: str, *, on_lookup_thread: bool = False):
         def factory():
             with self._lock:
                 spec = self._specs.get(build_id)
             if spec is None:
-                close_old_connections()
-                spec = self.launch_spec_for_build(build_id)
+                if on_lookup_thread:
+                    spec = self._lookups.submit(self._look_up, build_id).result()
+                else:
+                    close_old_connections()
+                    spec = self.launch_spec_for_build(build_id)
                 with self._lock:
                     self._specs[build_id] = spec
             return spec
 
         return factory
+
+    def _look_up(self, build_id: str) -> LaunchSpec:
+        """On the lookup thread: its connection is kept while it works (one round trip
+        checks it before each lookup), and replaced when it does not (a database that
+        restarted)."""
+        if connection.connection is not None and not connection.is_usable():
+            connection.close()
+        return self.launch_spec_for_build(build_id)
+
+    def close(self) -> None:
+        """Close the lookup thread's database connection, then let the thread end."""
+        self._lookups.submit(connections.close_all).result()
+        self._lookups.shutdown()
 
     @logged_runner_call
     def call(self, body: dict) -> dict:
@@ -103,7 +125,7 @@ class RunnerService:
         try:
             outcome = self.pool.call(
                 build_id,
-                self._factory(build_id),
+                self._factory(build_id, on_lookup_thread=True),
                 body.get("content_type", "json"),
                 body.get("data"),
                 timeout=timeout,
@@ -253,6 +275,10 @@ def serve(
     _private_socket_directory(path)
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
+    # What cgroups models get is probed once per process: now, not in the first call's
+    # cold start (it also clears the cgroups a dead runner left behind).
+    with contextlib.suppress(CgroupError):
+        cgroup_support()
     service = RunnerService(
         pool,
         launch_spec_for_build=launch_spec_for_build,
@@ -287,6 +313,7 @@ def serve(
         server.serve_forever(poll_interval=0.5)
     finally:
         server.server_close()
+        service.close()
         pool.close()
         with contextlib.suppress(FileNotFoundError):
             path.unlink()

@@ -8,14 +8,13 @@ to the file descriptor named by MARKETPLACE_RESULT_FD, so nothing the model prin
 corrupt a result. What the model prints while handling a request is returned with it.
 """
 
-import base64
+import binascii
 import contextlib
 import importlib.util
 import io
 import json
 import os
 import sys
-import traceback
 
 _OUTPUT_LIMIT = 64 * 1024
 
@@ -35,13 +34,13 @@ def _decode(request):
     content_type = request.get("content_type", "json")
     data = request.get("data")
     if content_type == "binary":
-        return base64.b64decode(data or "")
+        return binascii.a2b_base64(data or "")
     return data
 
 
 def _encode(result):
     if isinstance(result, bytes | bytearray | memoryview):
-        return base64.b64encode(bytes(result)).decode("ascii"), "binary"
+        return binascii.b2a_base64(bytes(result), newline=False).decode("ascii"), "binary"
     if isinstance(result, str):
         return result, "text"
     return result, "json"
@@ -51,8 +50,21 @@ def _error(exc, *, error_type=None):
     return {
         "message": str(exc) or type(exc).__name__,
         "error_type": error_type or getattr(exc, "error_type", None) or "AlgorithmError",
-        "stacktrace": traceback.format_exc(),
+        "stacktrace": _stacktrace(exc),
     }
+
+
+def _stacktrace(exc):
+    """The stack trace of `exc`, being handled. traceback (with linecache, tokenize and
+    textwrap: a few ms) is imported when a model first fails, not on every start, where it
+    would delay every cold start; after the model's folder went on sys.path, so a module of
+    the model's that shadows one of those leaves the exception's own line instead."""
+    try:
+        import traceback  # noqa: PLC0415 - only once a model fails, see above
+
+        return traceback.format_exc()
+    except Exception:
+        return f"{type(exc).__name__}: {exc}\n"
 
 
 def main():

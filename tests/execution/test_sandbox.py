@@ -597,6 +597,19 @@ def test_a_model_that_fails_to_load_says_why(tmp_path):
     assert_nothing_left(process)
 
 
+@needs_bwrap
+def test_a_model_error_is_reported_even_when_the_model_shadows_traceback(tmp_path):
+    """The shim imports traceback only when a model fails, after the model's folder went
+    on sys.path: a traceback.py of the model's own must not turn the error into a crash."""
+    spec = model(tmp_path, "def apply(data):\n    raise ValueError('boom')\n")
+    (spec.package_dir / "traceback.py").write_text("raise RuntimeError('not the real one')\n")
+    with running(spec) as process:
+        answer = process.call("json", {}, timeout=10)
+        assert answer.error["message"] == "boom"
+        assert answer.error["stacktrace"] == "ValueError: boom\n"
+        assert process.call("json", {}, timeout=10).error["message"] == "boom"
+
+
 # -- output ---------------------------------------------------------------------------------
 
 
