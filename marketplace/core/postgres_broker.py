@@ -4,11 +4,13 @@ LISTEN/NOTIFY instead of sleeping between polls.
 kombu's SQLAlchemy transport keeps messages as rows of `kombu_message`: a put inserts one, a
 get marks the oldest visible row of the queue invisible (`visible = false`) in one
 transaction, and a consumer that finds every queue empty sleeps `polling_interval` (1 s)
-before it looks again; so does one whose prefetch is used up. This transport keeps all of
-that (the tables, the rows, the visibility) and changes only the waiting:
+before it looks again; so does one whose prefetch is used up. This transport keeps the
+tables, the rows and their visibility, and changes the waiting and the round trips:
 
-- `_put` sends `pg_notify` on the queue's channel in the transaction that inserts the row,
+- A put is one statement that inserts the row and sends `pg_notify` on the queue's channel,
   so the notification is delivered when, and only if, the message is committed.
+- A look is one statement that takes the oldest visible message of every queue consumed
+  (kombu's made a transaction of five to seven round trips per queue).
 - A consumer LISTENs on the channels of the queues it consumes, on a connection of its own,
   before it polls; when the poll finds nothing it waits on that connection until a
   notification comes, an acknowledgement or rejection frees a prefetch slot (a local pipe),
@@ -28,6 +30,7 @@ import contextlib
 import hashlib
 import os
 import select
+import threading
 import time
 from json import dumps, loads
 from queue import Empty
@@ -223,6 +226,10 @@ class Listener:
         self._wake_reader, self._wake_writer = os.pipe()
         os.set_blocking(self._wake_reader, False)
         os.set_blocking(self._wake_writer, False)
+        # An acknowledgement may come on another thread while the transport closes: it must
+        # not write to a descriptor number that was closed and then given to another file.
+        self._pipe_lock = threading.Lock()
+        self._pipe_open = True
 
     def listen(self, channels: set[str]) -> bool:
         """LISTEN on every channel given (connecting first if need be). False when the
@@ -262,14 +269,19 @@ class Listener:
                 self._drop_connection()
 
     def wake(self) -> None:
-        with contextlib.suppress(BlockingIOError, OSError):
-            os.write(self._wake_writer, b"\0")
+        with self._pipe_lock:
+            if self._pipe_open:
+                # A full pipe has wake-ups enough already.
+                with contextlib.suppress(BlockingIOError):
+                    os.write(self._wake_writer, b"\0")
 
     def close(self) -> None:
         self._drop_connection()
-        for fd in (self._wake_reader, self._wake_writer):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        with self._pipe_lock:
+            if self._pipe_open:
+                self._pipe_open = False
+                os.close(self._wake_reader)
+                os.close(self._wake_writer)
 
     def _drain_wake_ups(self) -> None:
         with contextlib.suppress(BlockingIOError):
