@@ -3,6 +3,7 @@ import os
 
 from celery import Celery
 from celery.beat import PersistentScheduler, SchedulingError
+from kombu.transport import TRANSPORT_ALIASES
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "marketplace.settings")
 
@@ -25,6 +26,10 @@ class ReconnectingScheduler(PersistentScheduler):
                     connection.release()
             raise
 
+
+# The embedded broker's transport (kombu's SQLAlchemy transport woken by LISTEN/NOTIFY), by
+# the URL scheme settings give it; kombu imports it the first time a connection uses it.
+TRANSPORT_ALIASES.setdefault("pglisten", "marketplace.core.postgres_broker:Transport")
 
 app = Celery("marketplace")
 app.config_from_object("django.conf:settings", namespace="CELERY")

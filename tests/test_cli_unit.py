@@ -11,6 +11,7 @@ import base64
 import email.policy
 import hashlib
 import io
+import itertools
 import json
 import os
 import re
@@ -942,3 +943,28 @@ def test_entry_point_errors_have_no_traceback(tmp_path):
     done = _run_process("call", "a/b", "-d", "{oops", extra_env={"XDG_CONFIG_HOME": str(tmp_path)})
     assert done.returncode == 2
     assert b"-d is not valid JSON" in done.stderr
+
+
+def test_a_build_is_looked_at_soon_then_less_and_less_often(monkeypatch):
+    """The first look again comes after POLL_FIRST_INTERVAL, each next one POLL_BACKOFF
+    times later, never more than POLL_INTERVAL apart (no time passes: sleep is recorded)."""
+
+    class Builds:
+        looks = 0
+
+        def call_json(self, method, path, query=None):
+            if path.endswith("/logs"):
+                return 200, {"text": "", "offset": 0, "complete": True}
+            self.looks += 1
+            status = "succeeded" if self.looks > 12 else "building"
+            return 200, {"build": {"id": "b1", "status": status}}
+
+    slept = []
+    monkeypatch.setattr(commands, "POLL_INTERVAL", 1.0)
+    monkeypatch.setattr(commands.time, "sleep", slept.append)
+    build = commands.BuildFollower(Builds(), "alice/sentiment", "b1", timeout=3600).run()
+    assert build["status"] == "succeeded"
+    assert len(slept) == 12
+    assert slept[0] == commands.POLL_FIRST_INTERVAL
+    assert all(b == min(a * commands.POLL_BACKOFF, 1.0) for a, b in itertools.pairwise(slept))
+    assert slept[-1] == 1.0

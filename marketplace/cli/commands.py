@@ -30,7 +30,12 @@ from .client import (
 )
 from .packaging import build_package, multipart_body
 
-POLL_INTERVAL = 1.0  # seconds between two looks at a build
+# Following a build: the first look again after POLL_FIRST_INTERVAL seconds, each next one
+# POLL_BACKOFF times later, up to POLL_INTERVAL. A build of a model with no requirements
+# ends well within a second, and its publisher should not wait out a whole second for it.
+POLL_FIRST_INTERVAL = 0.05
+POLL_BACKOFF = 1.5
+POLL_INTERVAL = 1.0
 UPLOAD_TIMEOUT = 900.0  # socket timeout while the package is sent and the server answers
 CALL_DEFAULT_TIMEOUT = 300  # the server's default for ?timeout=
 POLL_RETRIES = 5  # consecutive network/5xx failures tolerated while following a build
@@ -216,6 +221,7 @@ class BuildFollower:
     def run(self) -> dict:
         deadline = time.monotonic() + self.timeout
         last_status = None
+        delay = min(POLL_FIRST_INTERVAL, POLL_INTERVAL)
         while True:
             build = self.status()
             status = build.get("status")
@@ -229,7 +235,7 @@ class BuildFollower:
                 for _ in range(10):
                     if complete:
                         break
-                    time.sleep(min(POLL_INTERVAL, 0.5))
+                    time.sleep(min(delay, 0.5))
                     complete = self.fetch_logs()
                 self._newline()
                 return build
@@ -240,7 +246,8 @@ class BuildFollower:
                     "on on the server (raise --timeout, or publish again later: the same package "
                     "is the same build)"
                 )
-            time.sleep(POLL_INTERVAL)
+            time.sleep(delay)
+            delay = min(delay * POLL_BACKOFF, POLL_INTERVAL)
 
     def _newline(self) -> None:
         if not self.log_ends_with_newline:

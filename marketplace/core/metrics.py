@@ -37,6 +37,7 @@ from sqlalchemy import and_, column, create_engine, func, inspect, select, table
 from sqlalchemy.exc import ProgrammingError
 
 from .logging import log_build, log_invocation
+from .postgres_broker import broker_database_url
 from .registry import Registry
 
 logger = logging.getLogger(__name__)
@@ -172,8 +173,8 @@ collectors: Registry = Registry("metric collector")
 
 class QueueDepthCollector:
     """Messages waiting in each queue this platform's workers consume, asked of the broker
-    (kombu's SQLAlchemy transport: visible rows of kombu_message; Redis: the length of the
-    queue's lists; AMQP: a passive declare)."""
+    (kombu's SQLAlchemy transport and the embedded broker built on it: visible rows of
+    kombu_message; Redis: the length of the queue's lists; AMQP: a passive declare)."""
 
     def collect(self):
         up = GaugeMetricFamily("marketplace_broker_up", "Whether the broker answered the scrape.")
@@ -206,8 +207,9 @@ def platform_queues() -> list[str]:
 
 def queue_depths(queues: list[str]) -> dict[str, int]:
     url = settings.CELERY_BROKER_URL
-    if url.startswith("sqla+"):
-        return _sqlalchemy_queue_depths(url.removeprefix("sqla+"), queues)
+    database_url = broker_database_url(url)
+    if database_url:
+        return _sqlalchemy_queue_depths(database_url, queues)
     return _kombu_queue_depths(url, queues)
 
 
