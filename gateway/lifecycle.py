@@ -226,8 +226,9 @@ def wait_for_invocation(request_id: str, timeout: float) -> Invocation:
 
 
 def hold_running_call(cursor, request_id: str) -> None:
-    """Taken by the worker inside the transaction that claims the call, so the claim is
-    never visible without it; held by its session until `release_running_call`."""
+    """The lock a worker's session holds on a call it runs, until `release_running_call`.
+    A worker takes it in the statement that claims the call (`_CLAIM_SQL`); this takes it
+    for a session that stands in for a worker."""
     cursor.execute(
         "SELECT pg_advisory_lock(hashtextextended(%s, %s))", [request_id, _RUNNING_LOCK_SEED]
     )
@@ -297,25 +298,30 @@ def execute_queued(request_id: str, *, worker: str, put_back_if_runner_down: boo
     not up and `put_back_if_runner_down`."""
     held = False
     try:
-        with transaction.atomic():
-            invocation = (
-                Invocation.objects.select_for_update(skip_locked=True)
-                .filter(pk=request_id, status=InvocationStatus.QUEUED)
-                .first()
-            )
-            if invocation is None:
-                return
-            # On this worker a call dispatched here runs on this host's runner.
-            backend = "local" if invocation.backend == DISPATCHED else invocation.backend
-            if backend == "local" and put_back_if_runner_down and not _runner_ready():
-                raise RunnerNotReady(request_id)
-            invocation.status = InvocationStatus.RUNNING
-            invocation.started_at = timezone.now()
-            invocation.worker = worker[:255]
-            with connection.cursor() as cursor:
-                hold_running_call(cursor, request_id)
-                held = True
-            invocation.save(update_fields=["status", "started_at", "worker"])
+        # What the call needs (its model and owner for the usage record and the logs, its
+        # build, version and key) in one read, unlocked: the claim below decides.
+        invocation = (
+            Invocation.objects.select_related("model__owner", "version", "build", "api_key")
+            .filter(pk=request_id, status=InvocationStatus.QUEUED)
+            .first()
+        )
+        if invocation is None:
+            return
+        # On this worker a call dispatched here runs on this host's runner.
+        backend = "local" if invocation.backend == DISPATCHED else invocation.backend
+        if backend == "local" and put_back_if_runner_down and not _runner_ready():
+            raise RunnerNotReady(request_id)
+        started_at = timezone.now()
+        with connection.prepared_cursor() as cursor:
+            claim = (InvocationStatus.RUNNING, started_at, worker[:255], request_id)
+            lock = (InvocationStatus.QUEUED, request_id, _RUNNING_LOCK_SEED)
+            cursor.execute(_CLAIM_SQL, [*claim, *lock])
+            held = cursor.fetchone() is not None
+        if not held:
+            return  # claimed by another worker, or cancelled, since the read
+        invocation.status = InvocationStatus.RUNNING
+        invocation.started_at = started_at
+        invocation.worker = worker[:255]
         try:
             run_invocation(invocation, invocation.input_data, backend=backend)
         except Exception as exc:  # the outcome is recorded by run_invocation
@@ -330,6 +336,15 @@ def execute_queued(request_id: str, *, worker: str, put_back_if_runner_down: boo
         if held and connection.is_usable():
             with connection.cursor() as cursor:
                 release_running_call(cursor, request_id)
+
+
+# The claim: only a still-queued call becomes running on this worker, and its lock is taken
+# by the same statement (see `hold_running_call`), so the claim is never visible without it.
+_CLAIM_SQL = (
+    "UPDATE gateway_invocation SET status = %s, started_at = %s, worker = %s "
+    "WHERE id = %s AND status = %s "
+    "RETURNING pg_advisory_lock(hashtextextended(%s, %s))"
+)
 
 
 def _runner_ready() -> bool:
