@@ -1,4 +1,6 @@
+import celery
 from django.apps import AppConfig
+from django.core.exceptions import ImproperlyConfigured
 
 from marketplace.core import health
 
@@ -9,6 +11,12 @@ class GatewayConfig(AppConfig):
     verbose_name = "Invocation gateway"
 
     def ready(self):
+        if celery.current_app.main != "marketplace":
+            # Its calls would be queued on Celery's default broker, never the platform's.
+            raise ImproperlyConfigured(
+                "the platform's Celery app is not loaded: set DJANGO_SETTINGS_MODULE before "
+                "anything imports the marketplace package (see marketplace/__init__.py)"
+            )
         # Imported here: they import models, which Django loads after every apps.py.
         from catalog.pages import model_page_facts  # noqa: PLC0415
 

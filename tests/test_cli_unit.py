@@ -968,3 +968,22 @@ def test_a_build_is_looked_at_soon_then_less_and_less_often(monkeypatch):
     assert slept[0] == commands.POLL_FIRST_INTERVAL
     assert all(b == min(a * commands.POLL_BACKOFF, 1.0) for a, b in itertools.pairwise(slept))
     assert slept[-1] == 1.0
+
+
+def test_the_client_does_not_load_celery():
+    """`marketplace publish` starts without Celery (half of its start time); Django
+    processes, which have DJANGO_SETTINGS_MODULE, load it with the package."""
+    import os
+    import subprocess
+    import sys
+
+    probe = "import sys, marketplace.cli; print('celery' in sys.modules)"
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    client = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
+    assert client.stdout.strip() == "False", client.stderr
+    django_env = {**env, "DJANGO_SETTINGS_MODULE": "marketplace.settings"}
+    probe = "import sys, marketplace; print(marketplace.celery_app.main)"
+    server = subprocess.run(
+        [sys.executable, "-c", probe], env=django_env, capture_output=True, text=True
+    )
+    assert server.stdout.strip() == "marketplace", server.stderr
