@@ -194,18 +194,11 @@ def run_on_a_worker(invocation: Invocation, request: ExecutionRequest) -> Execut
 # Waiting for a worker, and noticing that it was lost.
 
 
-def _listen_connection() -> psycopg.Connection:
-    params = connection.get_connection_params()
-    params.pop("cursor_factory", None)
-    params.pop("context", None)
-    return psycopg.connect(autocommit=True, **params)
-
-
 def wait_for_invocation(request_id: str, timeout: float) -> Invocation:
     """Block until the invocation is final or `timeout` passes; returns it either way."""
     deadline = time.monotonic() + timeout
     retries = LOST_WORKER_RETRIES
-    with _listen_connection() as listener:
+    with connection.independent_connection() as listener:
         listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
         while True:
             invocation = Invocation.objects.select_related("build").get(pk=request_id)

@@ -24,7 +24,6 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import psycopg
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models.base import ModelState
@@ -177,17 +176,12 @@ class _Feed:
             thread.join(timeout=5)
         self.forget()
 
-    def _connect(self) -> psycopg.Connection:
-        params = connections["default"].get_connection_params()
-        params.pop("cursor_factory", None)
-        params.pop("context", None)
-        params["application_name"] = APPLICATION_NAME
-        return psycopg.connect(autocommit=True, **params)
-
     def _listen(self, stopping: threading.Event) -> None:
         while not stopping.is_set():
             try:
-                with self._connect() as conn:
+                with connections["default"].independent_connection(
+                    application_name=APPLICATION_NAME
+                ) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
                     # Whatever was remembered before listening may have changed unheard.
                     self.forget()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import time
 
-import psycopg
 import pytest
 from django.db import connection, connections
 
@@ -28,10 +27,7 @@ def test_a_terminated_connection_is_not_usable_and_is_replaced():
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         pid = cursor.fetchone()[0]
-    params = connection.get_connection_params()
-    params.pop("cursor_factory", None)
-    params.pop("context", None)
-    with psycopg.connect(autocommit=True, **params) as other:
+    with connection.independent_connection() as other:
         other.execute("SELECT pg_terminate_backend(%s)", [pid])
     deadline = time.monotonic() + 30
     while connection.is_usable() and time.monotonic() < deadline:

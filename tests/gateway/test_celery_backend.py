@@ -11,12 +11,12 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from billing.models import UsageRecord
 from gateway.lifecycle import (
     RUNNER_WAIT_RETRIES,
-    _listen_connection,
     hold_running_call,
     recover_lost_call,
     worker_lost,
@@ -95,8 +95,8 @@ def running_call(db):
 
 @pytest.fixture
 def listener():
-    with _listen_connection() as connection:
-        yield connection
+    with connection.independent_connection() as session:
+        yield session
 
 
 def _wait_until_session_ended(listener, backend_pid: int) -> None:
@@ -114,7 +114,7 @@ def _wait_until_session_ended(listener, backend_pid: int) -> None:
 
 
 def test_a_call_whose_worker_session_holds_its_lock_is_not_lost(running_call, listener):
-    with _listen_connection() as worker_session:
+    with connection.independent_connection() as worker_session:
         backend_pid = worker_session.execute("SELECT pg_backend_pid()").fetchone()[0]
         hold_running_call(worker_session, str(running_call.pk))
         assert not worker_lost(listener, running_call)
@@ -137,7 +137,7 @@ def test_a_worker_whose_heartbeat_stopped_is_lost_even_if_its_session_lingers(
         started_at=timezone.now() - timedelta(minutes=5),
         last_seen=timezone.now() - timedelta(minutes=2),
     )
-    with _listen_connection() as worker_session:
+    with connection.independent_connection() as worker_session:
         hold_running_call(worker_session, str(running_call.pk))
         assert worker_lost(listener, running_call)
         WorkerHeartbeat.objects.filter(hostname="worker@h1").update(last_seen=timezone.now())
@@ -167,7 +167,7 @@ def test_a_lost_call_that_may_not_run_twice_fails_clearly_and_is_not_billed(db, 
 
 def test_the_lock_is_per_call(running_call, listener):
     other = _running_call(worker="worker@h2")
-    with _listen_connection() as worker_session:
+    with connection.independent_connection() as worker_session:
         hold_running_call(worker_session, str(other.pk))
         assert worker_lost(listener, running_call) and not worker_lost(listener, other)
 

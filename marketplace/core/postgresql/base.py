@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import select
 
+import psycopg
 from django.db.backends.postgresql import base
 from django.utils.asyncio import async_unsafe
 
@@ -35,6 +36,16 @@ class DatabaseWrapper(base.DatabaseWrapper):
         except (OSError, ValueError):
             return False
         return not readable or super().is_usable()
+
+    def independent_connection(self, **options) -> psycopg.Connection:
+        """A psycopg connection of its own to this database, in autocommit and outside
+        Django's care (closing it is the caller's): to LISTEN, or to act as another session
+        would. `options` are psycopg.connect's (application_name=...)."""
+        params = self.get_connection_params()
+        # Django's cursor class and adapters are for its own connections.
+        params.pop("cursor_factory", None)
+        params.pop("context", None)
+        return psycopg.connect(autocommit=True, **params, **options)
 
     @async_unsafe
     def prepared_cursor(self):
