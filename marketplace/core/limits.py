@@ -411,49 +411,26 @@ def close_own_connections() -> None:
 class PostgresLimiter(Limiter):
     engine = "postgresql"
 
-    def _run(self, work: Callable, *, transaction: bool = False):
-        """Run `work(cursor)` committed at once, never inside the caller's transaction (see
-        the module docstring). With `transaction`, `work` returns (result, commit?) and runs
-        between BEGIN and COMMIT or ROLLBACK; otherwise each statement is its own."""
+    def _run(self, work: Callable):
+        """Run `work(cursor)`, each of its statements committed at once, never inside the
+        caller's transaction (see the module docstring)."""
         default = connections[DEFAULT_DB_ALIAS]
         own = default.in_atomic_block or not default.get_autocommit()
         conn = _own_connection() if own else default
         reused = conn.connection is not None
         try:
-            return self._run_on(conn, work, transaction)
+            return self._run_on(conn, work)
         except (OperationalError, InterfaceError):
             if not (own and reused):
                 raise
             # A reused connection of ours may have died while idle: once more on a new one.
             conn.close()
-            return self._run_on(conn, work, transaction)
+            return self._run_on(conn, work)
 
     @staticmethod
-    def _run_on(conn, work: Callable, transaction: bool):
-        if not transaction:
-            with conn.prepared_cursor() as cursor:
-                return work(cursor)
-        conn.set_autocommit(False)
-        try:
-            with conn.prepared_cursor() as cursor:
-                result, commit = work(cursor)
-            if commit:
-                conn.commit()
-            else:
-                conn.rollback()
-        except BaseException:
-            try:
-                conn.rollback()
-            except Exception:
-                conn.close()
-            raise
-        finally:
-            if conn.connection is not None:
-                try:
-                    conn.set_autocommit(True)
-                except Exception:
-                    conn.close()  # never leave a connection half in a transaction
-        return result
+    def _run_on(conn, work: Callable):
+        with conn.prepared_cursor() as cursor:
+            return work(cursor)
 
     def hit(self, subjects: Sequence[Subject], cost: int) -> list[tuple[bool, int]]:
         sql = _HIT_SQL.format(values=", ".join(["(%s::text, %s::bigint)"] * len(subjects)))
