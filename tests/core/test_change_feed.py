@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 from decimal import Decimal
 
-import psycopg
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -52,10 +51,7 @@ def wait_until(condition, message: str):
 
 def elsewhere(sql: str, params=()) -> None:
     """Run `sql` on a connection of its own, committed, like another process would."""
-    params_ = connection.get_connection_params()
-    params_.pop("cursor_factory", None)
-    params_.pop("context", None)
-    with psycopg.connect(autocommit=True, **params_) as other:
+    with connection.independent_connection() as other:
         other.execute(sql, params)
 
 
@@ -106,14 +102,25 @@ def test_a_disabled_account_is_heard_through_its_keys(feed):
 
 
 def test_bookkeeping_updates_do_not_empty_the_caches(feed):
-    key, raw = make_key(UserFactory())
-    api_key_authenticate(raw)
-    heard = change_feed._feed.notices
+    keys = change_feed.TableCache("test: keys", {"accounts_apikey"})
+    teams = change_feed.TableCache("test: teams", {"accounts_team"})
+    key, _raw = make_key(UserFactory())
+
+    def team_change_heard() -> None:
+        teams.get("t", lambda: "remembered")
+        elsewhere("UPDATE accounts_team SET name = name || '!' WHERE id = %s", [key.team_id])
+        wait_until(lambda: len(teams) == 0, "the team change was not heard")
+
+    # Notifications arrive in commit order: once a later change is heard, so is the key's
+    # creation, which would otherwise empty `keys` after the next line.
+    team_change_heard()
+    keys.get("k", lambda: "remembered")
     elsewhere("UPDATE accounts_apikey SET last_used_at = now() WHERE id = %s", [key.pk])
-    # Then a change that is announced, so that we know the first one would have been heard.
-    elsewhere("UPDATE accounts_team SET name = name || '!' WHERE id = %s", [key.team_id])
-    wait_until(lambda: change_feed._feed.notices > heard, "the team change was not heard")
-    assert change_feed._feed.notices == heard + 1
+    team_change_heard()
+    assert len(keys) == 1, "an update of last_used_at alone emptied the keys' caches"
+    # An update of a column a cache reads is heard.
+    elsewhere("UPDATE accounts_apikey SET name = 'renamed' WHERE id = %s", [key.pk])
+    wait_until(lambda: len(keys) == 0, "the key's rename was not heard")
 
 
 def test_a_new_version_is_what_latest_resolves_to(feed):
