@@ -108,6 +108,27 @@ class Platform:
         self.stop()
 
 
+def publish(platform: Platform, folder: Path) -> None:
+    """`marketplace publish` of `folder` as the next major, public version of demo/NAME, with
+    the platform's demo key (its team is "demo"), as a user would from a shell."""
+    env = {
+        **os.environ,
+        "MARKETPLACE_API_URL": platform.url,
+        "MARKETPLACE_API_KEY": platform.key,
+        "XDG_CONFIG_HOME": str(folder.parent),
+    }
+    arguments = ["publish", str(folder), "--owner", "demo", "--bump", "major"]
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "marketplace"), *arguments, "--visibility", "public"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"publish failed:\n{result.stdout}\n{result.stderr}")
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     if not ordered:

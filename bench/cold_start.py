@@ -35,7 +35,7 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _platform import ROOT, Platform, get_json, percentile
+from _platform import ROOT, Platform, get_json, percentile, publish
 
 MODEL_TOML = """
 name = "{name}"
@@ -122,36 +122,6 @@ class BareRunner:
     def close(self) -> None:
         self.process.stdin.close()
         self.process.wait(30)
-
-
-def publish(platform: Platform, folder: Path) -> None:
-    """Publish `folder` as a new major version of demo/NAME."""
-    env = {
-        **os.environ,
-        "MARKETPLACE_API_URL": platform.url,
-        "MARKETPLACE_API_KEY": platform.key,
-        "XDG_CONFIG_HOME": str(folder.parent),
-    }
-    cli = Path(sys.executable).parent / "marketplace"
-    result = subprocess.run(
-        [
-            str(cli),
-            "publish",
-            str(folder),
-            "--owner",
-            "demo",
-            "--bump",
-            "major",
-            "--visibility",
-            "public",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise SystemExit(f"publish failed:\n{result.stdout}\n{result.stderr}")
 
 
 def call(platform: Platform, url: str) -> tuple[float, str]:

@@ -36,7 +36,7 @@ from decimal import Decimal
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _platform import ROOT, Platform, free_port, percentile
+from _platform import ROOT, Platform, free_port, percentile, publish
 
 BODY = json.dumps({"text": "hi"}).encode()
 
@@ -142,28 +142,7 @@ def publish_noop(platform: Platform) -> str:
         'name = "noop"\nruntime = "python"\nentrypoint = "predict.py:apply"\n'
     )
     (folder / "predict.py").write_text("def apply(data):\n    return {'echo': data}\n")
-    env = {
-        **os.environ,
-        "MARKETPLACE_API_URL": platform.url,
-        "MARKETPLACE_API_KEY": platform.key,
-        "XDG_CONFIG_HOME": str(folder.parent),
-    }
-    subprocess.run(
-        [
-            str(Path(sys.executable).parent / "marketplace"),
-            "publish",
-            str(folder),
-            "--owner",
-            "demo",
-            "--bump",
-            "major",
-            "--visibility",
-            "public",
-        ],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
+    publish(platform, folder)
     return f"{platform.url}/v1/algo/demo/noop"
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -20,7 +19,7 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _platform import Platform
+from _platform import Platform, publish
 
 MODEL_TOML = """
 name = "{name}"
@@ -52,34 +51,8 @@ def _bare(folder: Path) -> float:
 
 
 def _publish_and_call(platform: Platform, folder: Path, name: str) -> tuple[float, float]:
-    env = {
-        **os.environ,
-        "MARKETPLACE_API_URL": platform.url,
-        "MARKETPLACE_API_KEY": platform.key,
-        "XDG_CONFIG_HOME": str(folder.parent),
-    }
-    cli = Path(sys.executable).parent / "marketplace"
     started = time.perf_counter()
-    # The demo key belongs to the team "demo", so that is where it publishes.
-    result = subprocess.run(
-        [
-            str(cli),
-            "publish",
-            str(folder),
-            "--owner",
-            "demo",
-            "--bump",
-            "major",
-            "--visibility",
-            "public",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise SystemExit(f"publish failed:\n{result.stdout}\n{result.stderr}")
+    publish(platform, folder)
     published = time.perf_counter()
     request = urllib.request.Request(
         f"{platform.url}/v1/algo/demo/{name}",
