@@ -443,3 +443,22 @@ class RunnerClient:
 
     def health(self) -> dict:
         return self._request("GET", "/health", None, 5)
+
+    def is_up(self) -> bool:
+        """Whether the runner answers. While this thread's connection to it is open and idle
+        that is known without asking (a runner that stopped would have closed it)."""
+        kept = getattr(_kept, "connection", None)
+        if kept is not None:
+            connection, path, pid = kept
+            if (
+                path == self.path
+                and pid == os.getpid()
+                and connection.sock is not None
+                and _still_open(connection)
+            ):
+                return True
+        try:
+            self.health()
+        except RunnerUnavailable:
+            return False
+        return True

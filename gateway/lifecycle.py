@@ -43,7 +43,7 @@ from execution.backends import (
     ExecutionUnavailable,
     get_backend,
 )
-from execution.runner_service import RunnerClient, RunnerUnavailable
+from execution.runner_service import RunnerClient
 from marketplace.core import metrics
 from marketplace.core.errors import UnavailableError
 from marketplace.core.health import DEGRADED, OK, ComponentHealth
@@ -341,11 +341,7 @@ _CLAIM_SQL = (
 
 
 def _runner_ready() -> bool:
-    try:
-        RunnerClient().health()
-    except RunnerUnavailable:
-        return False
-    return True
+    return RunnerClient().is_up()
 
 
 # Recording the outcome.

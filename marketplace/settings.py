@@ -253,6 +253,12 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Celery's Django fixup closes every database connection before and after each task unless
+# this is set: a new PostgreSQL session per task was half of an asynchronous call's worker
+# time. Connections are instead kept as in a web request, by CONN_MAX_AGE and the health
+# check (marketplace.core.apps connects close_old_connections to every task's start and
+# end); the fixup still closes them once every this many tasks.
+CELERY_DB_REUSE_MAX = 1000
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 3600)
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 60
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

@@ -10,6 +10,7 @@ import json
 import time
 
 import pytest
+from django.db import connection
 
 from gateway.models import Invocation
 from tests.gateway.conftest import key_client
@@ -81,3 +82,32 @@ def test_signing_secret_is_for_admins(toolbox, owner):
     MembershipFactory(team=team, user=member, role="member")
     assert key_client(member).get("/v1/teams/lab/signing-secret").status_code == 403
     assert key_client(UserFactory()).get("/v1/teams/lab/signing-secret").status_code == 404
+
+
+def test_calls_still_run_after_the_database_ended_every_worker_session(
+    toolbox, owner, async_worker
+):
+    """A worker keeps its database session from one task to the next (CELERY_DB_REUSE_MAX)
+    instead of opening one per task; a session PostgreSQL ended meanwhile (a restart, an
+    administrator) is noticed before the next task uses it, and that task runs."""
+    mine = key_client(owner)
+    first = mine.post("/v1/algo/ada/toolbox?output=void", {"text": "1"}, format="json")
+    assert _wait_final(first.json()["request_id"]).status == "succeeded"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        ended = [pid for pid, terminated in cursor.fetchall() if terminated]
+        assert ended, "no other session to end"
+        deadline = time.monotonic() + 30
+        while True:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)", [ended])
+            if cursor.fetchone()[0] == 0:
+                break
+            assert time.monotonic() < deadline, "the sessions did not end"
+            time.sleep(0.05)
+    second = mine.post("/v1/algo/ada/toolbox?output=void", {"text": "2"}, format="json")
+    assert second.status_code == 202, second.content
+    invocation = _wait_final(second.json()["request_id"])
+    assert invocation.status == "succeeded", invocation.error
