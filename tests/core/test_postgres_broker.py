@@ -182,6 +182,37 @@ def test_a_consumer_whose_listening_connection_died_listens_again(broker_url, qu
         consumer.close()
 
 
+def test_a_put_on_a_pooled_session_the_database_ended_opens_a_new_one(broker_url, queue):
+    """Without pool_pre_ping's round trip (`_drop_if_closed` looks at the socket instead), a
+    producer whose pooled session PostgreSQL terminated (a restart, an administrator) still
+    puts its next message, on a new session, and nothing is lost."""
+    with Connection(broker_url) as connection:
+        producer = connection.Producer()
+        producer.publish(
+            {"n": 1}, exchange=queue.exchange, routing_key=queue.routing_key, declare=[queue]
+        )
+        engine, _session = connection.default_channel._open()
+        with engine.connect() as pooled:
+            session = pooled.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        with psycopg.connect(**_connect_kwargs(broker_url), autocommit=True) as admin:
+            assert admin.execute("SELECT pg_terminate_backend(%s)", [session]).fetchone() == (True,)
+            deadline = time.monotonic() + DELIVERY_TIMEOUT
+            while admin.execute(
+                "SELECT 1 FROM pg_stat_activity WHERE pid = %s", [session]
+            ).fetchone():
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+        producer.publish({"n": 2}, exchange=queue.exchange, routing_key=queue.routing_key)
+        with engine.connect() as pooled:
+            assert pooled.exec_driver_sql("SELECT pg_backend_pid()").scalar() != session
+    consumer = Consumer(broker_url, queue, polling_interval=NEVER, expect=2)
+    consumer.start()
+    try:
+        assert consumer.finish() == [{"n": 1}, {"n": 2}]
+    finally:
+        consumer.close()
+
+
 def test_an_acknowledgement_wakes_a_consumer_held_back_by_its_prefetch(broker_url, queue, waits):
     publish(broker_url, queue, {"n": 1})
     publish(broker_url, queue, {"n": 2})
