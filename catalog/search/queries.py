@@ -29,6 +29,8 @@ class CatalogQuery:
     page: int = 1
     page_size: int = 20
     facets: tuple[str, ...] = field(default=FACETS)
+    # The words exactly as typed: no spelling correction ("search instead for ...").
+    verbatim: bool = False
 
     @classmethod
     def from_params(cls, params) -> CatalogQuery:
@@ -67,6 +69,7 @@ class CatalogQuery:
             sort=sort if text or sort != "relevance" else "popular",
             page=page,
             page_size=page_size,
+            verbatim=(params.get("verbatim") or "").strip().lower() in ("1", "true", "yes"),
         )
 
 
@@ -88,6 +91,9 @@ class SearchResult:
     count: int
     facets: dict[str, list[dict]]
     engine: str
+    # Not empty when the words as typed found nothing (or far less) and the results are
+    # those of this corrected query instead.
+    corrected_query: str = ""
 
 
 # -- Elasticsearch request bodies -----------------------------------------------------------

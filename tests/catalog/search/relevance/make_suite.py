@@ -29,11 +29,56 @@ SIZE = 6000
 QUERIES = 300
 SLUG = re.compile(r"^[a-z][a-z0-9_-]{1,63}$")
 WORD = re.compile(r"[a-z]+")
-STOP = set(
-    "a an and are as at be by for from has have in into is it its of on or that the this to "
-    "was were will with your you can not all any our use using used via based simple "
-    "package library python module tool tools".split()
-)
+STOP = {
+    "a",
+    "an",
+    "and",
+    "are",
+    "as",
+    "at",
+    "be",
+    "by",
+    "for",
+    "from",
+    "has",
+    "have",
+    "in",
+    "into",
+    "is",
+    "it",
+    "its",
+    "of",
+    "on",
+    "or",
+    "that",
+    "the",
+    "this",
+    "to",
+    "was",
+    "were",
+    "will",
+    "with",
+    "your",
+    "you",
+    "can",
+    "not",
+    "all",
+    "any",
+    "our",
+    "use",
+    "using",
+    "used",
+    "via",
+    "based",
+    "simple",
+    "package",
+    "library",
+    "python",
+    "module",
+    "tool",
+    "tools",
+    "",
+}
 PLACEHOLDERS = re.compile(
     r"short description|add a short|example package|test package|my (first|own)|"
     r"placeholder|hello world|^\W*$|description|todo|lorem|package takeover|a python package$",
@@ -70,11 +115,15 @@ def catalogue(source: Path) -> list[tuple[str, str]]:
 
 
 def queries(rows: list[tuple[str, str]]) -> list[tuple[str, str, str]]:
-    document_frequency = Counter(w for _, tagline in rows for w in set(WORD.findall(tagline.lower())))
+    document_frequency = Counter(
+        w for _, tagline in rows for w in set(WORD.findall(tagline.lower()))
+    )
     rng = random.Random(16)
     chosen = []
     for name, tagline in rng.sample(rows, len(rows)):
-        words = [w for w in dict.fromkeys(WORD.findall(tagline.lower())) if len(w) >= 3 and w not in STOP]
+        words = [
+            w for w in dict.fromkeys(WORD.findall(tagline.lower())) if len(w) >= 3 and w not in STOP
+        ]
         if len(words) < 3 or not any(len(w) >= 4 for w in words):
             continue
         rarest = sorted(words, key=lambda w: (document_frequency[w], words.index(w)))[:3]
