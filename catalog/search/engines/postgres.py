@@ -199,31 +199,53 @@ def _word_counts(words, scopes) -> dict[str, int]:
     return {word: int(found.get(word, 0)) for word in words}
 
 
+def _edits(a: str, b: str) -> int:
+    """Edits between two words, a swap of neighbours counting as one (optimal string
+    alignment), as Elasticsearch's fuzziness counts them."""
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        current = [i]
+        for j, y in enumerate(b, 1):
+            cost = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (x != y))
+            if i > 1 and j > 1 and x == b[j - 2] and a[i - 2] == y:
+                cost = min(cost, previous2[j - 2] + 1)
+            current.append(cost)
+        previous2, previous = previous, current
+    return previous[-1]
+
+
 def _candidates(words: list[str], scopes) -> dict[str, list[tuple[str, str]]]:
     """For each typed word, the visible dictionary words within its edits allowed, closest
     and most common first, with their tsquery text. The trigram index finds candidates
-    (`%` with the low session threshold of settings.py), levenshtein keeps the close ones."""
+    (`%` with the low session threshold of settings.py), levenshtein keeps the near ones
+    (one more edit, for swapped letters, which `_edits` then counts as one)."""
     if not words:
         return {}
     with connection.cursor() as cursor:
         cursor.execute(
             """
-            SELECT typed, d.word, plainto_tsquery('english', d.word)::text
+            SELECT typed, edits, d.word, plainto_tsquery('english', d.word)::text,
+                   sum(d.model_count)
             FROM unnest(%s::text[], %s::int[]) AS t(typed, edits)
             JOIN catalog_search_word AS d ON d.word %% t.typed
             WHERE d.scope = ANY(%s) AND d.model_count > 0
               AND length(d.word) BETWEEN length(typed) - edits AND length(typed) + edits
-              AND levenshtein_less_equal(d.word, typed, edits) <= edits
-            GROUP BY typed, d.word
-            ORDER BY typed, levenshtein(d.word, typed), sum(d.model_count) DESC, d.word
+              AND levenshtein_less_equal(d.word, typed, edits + 1) <= edits + 1
+            GROUP BY typed, edits, d.word
             """,
             [words, [analysis.edits_allowed(w) for w in words], scopes],
         )
-        found: dict[str, list[tuple[str, str]]] = {}
-        for typed, word, lexeme in cursor.fetchall():
-            if lexeme and len(found.setdefault(typed, [])) < CANDIDATES_PER_WORD:
-                found[typed].append((word, lexeme))
-    return found
+        rows = cursor.fetchall()
+    near: dict[str, list[tuple[int, int, str, str]]] = {}
+    for typed, edits, word, lexeme, count in rows:
+        distance = _edits(word, typed)
+        if lexeme and distance <= edits:
+            near.setdefault(typed, []).append((distance, -count, word, lexeme))
+    return {
+        typed: [(word, lexeme) for _, _, word, lexeme in sorted(found)[:CANDIDATES_PER_WORD]]
+        for typed, found in near.items()
+    }
 
 
 def _count(models, terms: list[Term]) -> int:
@@ -375,7 +397,9 @@ def search(principal, query: CatalogQuery) -> SearchResult:
                     score=RawSQL(score, score_params, output_field=FloatField())  # noqa: S611
                 )
             else:  # only stop words or punctuation
-                matching = ranked = models.none()
+                # Not .none(): the count and facets need a statement that finds nothing.
+                matching = models.filter(RawSQL("false", [], output_field=BooleanField()))  # noqa: S611
+                ranked = matching.annotate(score=Value(0.0, output_field=FloatField()))
         else:
             matching, ranked = _websearch(models, query)
         models = matching
