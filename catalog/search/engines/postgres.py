@@ -56,8 +56,9 @@ OTHER_WEIGHT = 1.0
 PREFIX_WEIGHT = 0.5
 # How much a long text (many distinct words) weakens its matches: score / (1 + k ln(1+n)).
 LENGTH_NORMALISATION = 0.05
-# Name similarity, only for words that matched: the share of the name's words the query holds.
-NAME_COVERAGE_WEIGHT = 1.0
+# Name similarity, only for words that matched: the share of the name's words the query
+# holds, times this share of an average matched word's score.
+NAME_COVERAGE_WEIGHT = 0.3
 EXACT_NAME_BONUS = 10.0
 # Times ln(1 + calls over 30 days): at most ~0.14 for a million calls, less than a rare word.
 POPULARITY_WEIGHT = 0.01
@@ -350,12 +351,20 @@ def _score(terms: list[Term], idf: list[float], text: str) -> tuple[str, list]:
     words = [w for term in terms for w in term.words]
     sql = (
         f"({' + '.join(held)}) / (1 + {LENGTH_NORMALISATION} * ln(1 + length({_SV})))"
-        f" + {NAME_COVERAGE_WEIGHT} * LEAST(1.0, ({' + '.join(name_hits) or '0'})::float"
+        f" + %s * LEAST(1.0, ({' + '.join(name_hits) or '0'})::float"
         """ / cardinality(regexp_split_to_array("catalog_model"."slug", '[-_]+')))"""
         f' + CASE WHEN "catalog_model"."slug" IN (%s, %s, %s) THEN {EXACT_NAME_BONUS} ELSE 0 END'
         f' + {POPULARITY_WEIGHT} * ln(1 + "catalog_model"."calls_30d")'
     )
-    params = [*held_params, *name_params, text.strip().lower(), "-".join(words), "_".join(words)]
+    coverage_weight = NAME_COVERAGE_WEIGHT * sum(idf) / len(idf)
+    params = [
+        *held_params,
+        coverage_weight,
+        *name_params,
+        text.strip().lower(),
+        "-".join(words),
+        "_".join(words),
+    ]
     return sql, params
 
 
@@ -398,7 +407,7 @@ def search(principal, query: CatalogQuery) -> SearchResult:
                 )
             else:  # only stop words or punctuation
                 # Not .none(): the count and facets need a statement that finds nothing.
-                matching = models.filter(RawSQL("false", [], output_field=BooleanField()))  # noqa: S611
+                matching = models.filter(RawSQL("false", [], output_field=BooleanField()))
                 ranked = matching.annotate(score=Value(0.0, output_field=FloatField()))
         else:
             matching, ranked = _websearch(models, query)

@@ -7,7 +7,6 @@ cannot run."""
 from __future__ import annotations
 
 import io
-
 import logging
 import socket
 import time
