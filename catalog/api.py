@@ -110,6 +110,11 @@ class ModelListOutput(serializers.Serializer):
         child=FacetValueOutput(many=True), help_text="Per facet, its values and their counts"
     )
     engine = serializers.CharField(help_text="The search engine that answered")
+    corrected_query = serializers.CharField(
+        allow_null=True,
+        help_text="Set when the words as typed matched nothing (or far fewer models): the "
+        "results are this corrected query's; ask again with verbatim=1 for the words as typed",
+    )
 
 
 class BuildOutput(serializers.Serializer):
@@ -222,6 +227,9 @@ class ModelListApi(APIView):
             OpenApiParameter("sort", str, enum=["relevance", "popular", "recent"]),
             OpenApiParameter("page", int),
             OpenApiParameter("page_size", int),
+            OpenApiParameter(
+                "verbatim", bool, description="1: no spelling correction, the words as typed"
+            ),
         ],
     )
     def get(self, request):
@@ -248,6 +256,9 @@ class ModelListApi(APIView):
                 ).data,
                 "facets": found.facets,
                 "engine": found.engine,
+                # The words as typed matched nothing (or far less): the results are those of
+                # this corrected query; `verbatim=1` asks for the words as typed.
+                "corrected_query": found.corrected_query or None,
             }
         )
 

@@ -94,6 +94,26 @@ class Model(models.Model):
         return reverse("catalog:model", kwargs={"owner": self.owner.slug, "name": self.slug})
 
 
+class SearchWord(models.Model):
+    """A word of the catalogue (lower-cased, from any searchable field of a model) and how
+    many models hold it, per scope: 0 for public models, else the owning team's id for its
+    private ones. Typos are corrected against these words, and only those of scopes the
+    visitor may see. Kept by a trigger (migration 0007), rebuilt by `search_reindex`."""
+
+    PUBLIC = 0
+
+    pk = models.CompositePrimaryKey("word", "scope")
+    word = models.TextField()
+    scope = models.IntegerField()
+    model_count = models.IntegerField(default=0)
+
+    class Meta:
+        db_table = "catalog_search_word"
+
+    def __str__(self) -> str:
+        return f"{self.word} ({self.model_count} in scope {self.scope})"
+
+
 class BuildStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
     BUILDING = "building", "Building"

@@ -24,6 +24,16 @@ def models_visible_to(principal) -> QuerySet[Model]:
     return models.filter(Q(visibility=Visibility.PUBLIC) | Q(owner_id__in=mine))
 
 
+def private_owner_ids(principal) -> list[int]:
+    """The owners whose private models the principal may see: the private half of
+    `models_visible_to`, as ids."""
+    if principal is None or principal.user is None:
+        return []
+    if principal.team_key:
+        return [principal.key.team_id]
+    return sorted(Membership.objects.filter(user=principal.user).values_list("team_id", flat=True))
+
+
 _models_by_name = TableCache("models", {"catalog_model", "accounts_team"})
 
 

@@ -58,6 +58,11 @@ def explore(request):
         "clear_filters_url": navigation.query_string(
             CatalogQuery(text=query.text, sort=query.sort)
         ),
+        # The words as typed found nothing (or far less): these are the corrected words'
+        # results; the visitor may insist on the words as typed (verbatim).
+        "corrected_query": found.corrected_query,
+        "corrected_url": navigation.query_string(query, text=found.corrected_query, page=1),
+        "verbatim_url": navigation.query_string(query, verbatim=True, page=1),
         "corrections": [
             (text, navigation.query_string(query, text=text, page=1))
             for text in (

@@ -192,6 +192,9 @@ _options = DATABASES["default"].setdefault("OPTIONS", {})
 _options["options"] = (
     _options.get("options", "")
     + " -c pg_trgm.word_similarity_threshold=0.5"
+    # The `%` of spelling candidates in the word dictionary (engines/postgres.py): a letter
+    # dropped from a five-letter word leaves a similarity of 0.2; levenshtein then decides.
+    + " -c pg_trgm.similarity_threshold=0.2"
     # Data is on SSD or cached: with the default 4.0 the planner scans the whole catalogue
     # for text searches that its GIN indexes answer in a fraction (bench/search_latency.py).
     + " -c random_page_cost=1.1"

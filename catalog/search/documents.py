@@ -97,6 +97,25 @@ ANALYSIS = {
         "english_possessive": {"type": "stemmer", "language": "possessive_english"},
         "english_stop": {"type": "stop", "stopwords": "_english_"},
         "english_stemmer": {"type": "stemmer", "language": "english"},
+        # Every word is indexed, as migration 0007's catalog_search_split does: the words
+        # between separators (LaTeX/MathML: LaTeX, MathML), then the words inside those
+        # (La, Te, X, Math, ML; gpt2: gpt, 2), each time keeping the token as written.
+        "word_runs": {
+            "type": "pattern_capture",
+            "preserve_original": True,
+            "patterns": ["([\\p{L}\\p{N}]+)"],
+        },
+        "word_parts": {
+            "type": "word_delimiter_graph",
+            "preserve_original": True,
+            "generate_word_parts": True,
+            "generate_number_parts": True,
+            "split_on_case_change": True,
+            "split_on_numerics": True,
+            "catenate_words": False,
+            "catenate_numbers": False,
+            "stem_english_possessive": True,
+        },
         "prefix_edge_ngram": {"type": "edge_ngram", "min_gram": 1, "max_gram": PREFIX_MAX_GRAM},
         "spell_shingle": {"type": "shingle", "min_shingle_size": 2, "max_shingle_size": 3},
     },
@@ -106,23 +125,26 @@ ANALYSIS = {
     "analyzer": {
         # Every field the main query searches drops the same English stop words, so a stop
         # word in a query ("for") is dropped on all of them instead of being required in one.
+        # Indexing flattens the word-part graph; the query side keeps it.
         "english_text": {
             "type": "custom",
-            "tokenizer": "standard",
+            "tokenizer": "whitespace",
             "filter": [
-                "english_possessive",
+                "word_runs",
+                "word_parts",
+                "flatten_graph",
                 "lowercase",
                 "asciifolding",
                 "english_stop",
                 "english_stemmer",
             ],
         },
-        "english_name": {
+        "english_query": {
             "type": "custom",
-            "char_filter": ["name_separators"],
-            "tokenizer": "standard",
+            "tokenizer": "whitespace",
             "filter": [
-                "english_possessive",
+                "word_runs",
+                "word_parts",
                 "lowercase",
                 "asciifolding",
                 "english_stop",
@@ -156,8 +178,10 @@ ANALYSIS = {
 
 def _keyword_with_text() -> dict:
     """An exact value for filters, facets and sorts, with its words searchable."""
-    return {"type": "keyword", "fields": {"text": {"type": "text", "analyzer": "english_name"}}}
+    return {"type": "keyword", "fields": {"text": _ENGLISH}}
 
+
+_ENGLISH = {"type": "text", "analyzer": "english_text", "search_analyzer": "english_query"}
 
 # Subfields of the name and the title: unstemmed words for typos, edge n-grams for prefixes.
 _WORDS_AND_PREFIXES = {
@@ -170,15 +194,14 @@ MAPPINGS = {
     "dynamic": "strict",
     "properties": {
         "name": {
-            "type": "text",
-            "analyzer": "english_name",
+            **_ENGLISH,
             "fields": {
                 **_WORDS_AND_PREFIXES,
                 "keyword": {"type": "keyword", "normalizer": "folded"},
             },
         },
-        "title": {"type": "text", "analyzer": "english_text", "fields": _WORDS_AND_PREFIXES},
-        "tagline": {"type": "text", "analyzer": "english_text"},
+        "title": {**_ENGLISH, "fields": _WORDS_AND_PREFIXES},
+        "tagline": _ENGLISH,
         "tags": _keyword_with_text(),
         "task": _keyword_with_text(),
         "framework": _keyword_with_text(),
@@ -186,7 +209,7 @@ MAPPINGS = {
         "owner": _keyword_with_text(),
         "owner_id": {"type": "long"},
         "visibility": {"type": "keyword"},
-        "readme": {"type": "text", "analyzer": "english_text"},
+        "readme": _ENGLISH,
         "calls_30d": {"type": "long"},
         "created_at": {"type": "date"},
         "updated_at": {"type": "date"},

@@ -22,6 +22,8 @@ def query_string(query: CatalogQuery, **changes) -> str:
         params.append(("sort", query.sort))
     if query.page > 1:
         params.append(("page", query.page))
+    if query.verbatim:
+        params.append(("verbatim", 1))
     return "?" + urlencode(params) if params else "?"
 
 

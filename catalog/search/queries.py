@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 from marketplace.core.errors import InputError
 
+from . import analysis
+
 SORTS = ("relevance", "popular", "recent")
 FACETS = ("task", "framework", "license", "owner", "tags")
 MAX_QUERY_LENGTH = 200
@@ -29,6 +31,8 @@ class CatalogQuery:
     page: int = 1
     page_size: int = 20
     facets: tuple[str, ...] = field(default=FACETS)
+    # The words exactly as typed: no spelling correction ("search instead for ...").
+    verbatim: bool = False
 
     @classmethod
     def from_params(cls, params) -> CatalogQuery:
@@ -67,6 +71,7 @@ class CatalogQuery:
             sort=sort if text or sort != "relevance" else "popular",
             page=page,
             page_size=page_size,
+            verbatim=(params.get("verbatim") or "").strip().lower() in ("1", "true", "yes"),
         )
 
 
@@ -88,6 +93,9 @@ class SearchResult:
     count: int
     facets: dict[str, list[dict]]
     engine: str
+    # Not empty when the words as typed found nothing (or far less) and the results are
+    # those of this corrected query instead.
+    corrected_query: str = ""
 
 
 # -- Elasticsearch request bodies -----------------------------------------------------------
@@ -108,24 +116,24 @@ FACET_SIZE = 200
 TAG_FACET_SIZE = 30
 MAX_CORRECTION_WORDS = 8
 
-# Weighted like the tsvector: A name and title, B tagline, tags, task and framework,
-# C owner, D README (PostgreSQL's default weights 1, 0.4, 0.2, 0.1, times ten).
+# Where a word matched, as the PostgreSQL ranking weighs it: name > title > tagline > tags >
+# task, framework, owner > README.
 TEXT_FIELDS = [
     "name^10",
-    "title^10",
-    "tagline^4",
+    "title^8",
+    "tagline^6",
     "tags.text^4",
-    "task.text^4",
-    "framework.text^4",
+    "task.text^3",
+    "framework.text^3",
     "owner.text^2",
     "readme",
 ]
 PREFIX_FIELDS = ["name.prefix^2", "title.prefix"]
-TYPO_FIELDS = ["name.words^2", "title.words"]
 # The exact name wins over everything else; popularity and recency only reorder close scores.
 EXACT_NAME_BOOST = 100.0
-POPULARITY_WEIGHT = 1.0  # times log10(1 + calls over 30 days): at most ~3 for 1,000 calls
-RECENCY_WEIGHT = 0.5  # times a gaussian decay of the age of the last update
+# Popularity and recency only break near-ties: a fraction of one matched word's score.
+POPULARITY_WEIGHT = 0.1  # times log10(1 + calls over 30 days): at most ~0.3 for 1,000 calls
+RECENCY_WEIGHT = 0.05  # times a gaussian decay of the age of the last update
 RECENCY_SCALE = "180d"
 
 SIMPLE_QUERY_FLAGS = "AND|OR|NOT|PHRASE|PRECEDENCE|WHITESPACE"
@@ -206,24 +214,45 @@ def _filters(query: CatalogQuery, private_owner_ids) -> list[dict]:
     return filters
 
 
-def _text_query(text: str) -> dict:
+def _text_query(text: str, verbatim: bool = False) -> dict:
+    """Websearch syntax as written; otherwise one clause per term (token) of the query, the
+    words inside it all required, each matched in its best field with typos forgiven
+    (fuzziness AUTO:4,8, as the PostgreSQL engine corrects them), and a model holding enough
+    terms (`analysis.MINIMUM_SHOULD_MATCH`: 2 of 3...) matches; or, while typing, every word
+    starting a word of the name or title."""
     syntax = simple_query_string(text)
     if not syntax:
         return {"match_none": {}}
-    main = {
-        "simple_query_string": {
-            "query": syntax,
-            "fields": TEXT_FIELDS,
-            "default_operator": "and",
-            "flags": SIMPLE_QUERY_FLAGS,
-            "lenient": True,
-        }
-    }
     if uses_operators(text):
-        return main
-    plain = " ".join(words(text))
+        return {
+            "simple_query_string": {
+                "query": syntax,
+                "fields": TEXT_FIELDS,
+                "default_operator": "and",
+                "flags": SIMPLE_QUERY_FLAGS,
+                "lenient": True,
+            }
+        }
+    terms = analysis.terms(text)
+    if not terms:
+        return {"match_none": {}}
+    fuzzy = {} if verbatim else {"fuzziness": analysis.FUZZINESS, "prefix_length": 0}
+    each_term = [
+        {
+            "multi_match": {
+                "query": " ".join(words),
+                "type": "best_fields",
+                "fields": TEXT_FIELDS,
+                "operator": "and",
+                "tie_breaker": 0.3,
+                **fuzzy,
+            }
+        }
+        for words in terms
+    ]
+    plain = " ".join(w for words in terms for w in words)
     alternatives = [
-        main,
+        {"bool": {"should": each_term, "minimum_should_match": analysis.MINIMUM_SHOULD_MATCH}},
         # While typing: every word may be the start of a word of the name or title.
         {
             "multi_match": {
@@ -234,19 +263,6 @@ def _text_query(text: str) -> dict:
             }
         },
     ]
-    if len(plain) >= MIN_TYPO_LENGTH:
-        alternatives.append(
-            {
-                "multi_match": {
-                    "query": plain,
-                    "fields": TYPO_FIELDS,
-                    "operator": "and",
-                    "fuzziness": "AUTO",
-                    "prefix_length": 0,
-                    "boost": 0.5,
-                }
-            }
-        )
     return {"bool": {"should": alternatives, "minimum_should_match": 1}}
 
 
@@ -273,7 +289,7 @@ def elasticsearch_search_body(query: CatalogQuery, private_owner_ids) -> dict:
     """The `_search` body of a catalogue search: hits, total and facets in one request."""
     bool_query: dict = {"filter": _filters(query, private_owner_ids)}
     if query.text:
-        bool_query["must"] = [_text_query(query.text)]
+        bool_query["must"] = [_text_query(query.text, query.verbatim)]
         bool_query["should"] = [
             {
                 "constant_score": {

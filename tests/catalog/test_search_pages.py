@@ -72,14 +72,17 @@ def test_facet_links_toggle_and_active_filters_can_be_removed(shelf, client):
     assert b'aria-current="true"' in narrowed.content
 
 
-def test_nothing_found_suggests_a_correction(shelf, client):
+def test_misspelt_words_are_answered_corrected_and_the_page_says_so(shelf, client):
     page = client.get("/explore/", {"q": "sentimemt scroe"})
-    assert page.context["count"] == 0
-    texts = [text for text, _ in page.context["corrections"]]
-    assert texts and texts[0] == "sentiment score"
-    assert b"Did you mean" in page.content
-    follow = client.get("/explore/" + page.context["corrections"][0][1])
-    assert [m.slug for m in follow.context["models"]] == ["sentiment"]
+    assert page.context["corrected_query"] == "sentiment score"
+    assert [m.slug for m in page.context["models"]] == ["sentiment"]
+    assert b"Showing results for" in page.content and b"search instead for" in page.content
+    # The link that insists on the words as typed finds nothing, and suggests the correction.
+    verbatim = client.get("/explore/" + page.context["verbatim_url"])
+    assert verbatim.context["count"] == 0 and not verbatim.context["corrected_query"]
+    texts = [text for text, _ in verbatim.context["corrections"]]
+    assert texts == ["sentiment score"]
+    assert b"Did you mean" in verbatim.content
 
 
 def test_corrections_never_come_from_a_private_model(shelf, client):

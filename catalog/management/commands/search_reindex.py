@@ -1,4 +1,15 @@
-"""Rebuild the Elasticsearch index of the catalogue with no downtime.
+"""Rebuild every derived search structure of the whole catalogue, in batches, with a
+progress bar: what a catalogue imported in bulk (`bulk_create`, COPY, a restore with the
+triggers off) needs to be searchable the same as one published model by model.
+
+The steps, in order (`STEPS`; `--step NAME` runs only some):
+
+- `vectors`: each model's search vector and trigram text, recomputed by the trigger of
+  migration 0007 (`UPDATE ... SET slug = slug`), one batch of ids per statement;
+- `dictionary`: the word dictionary typos are corrected against (`catalog_search_word`),
+  counted again from every model in batches, inside one transaction that holds the table
+  so that no write's trigger counts a word twice meanwhile; the swap is atomic;
+- `elasticsearch` (only when ELASTICSEARCH_URL is set): the index, rebuilt with no downtime:
 
 1. install (or refresh) the index template: settings, analyzers, mappings;
 2. create a new index named by the time, and stream every model into it in chunks;
@@ -12,8 +23,9 @@
    Dirty flags are cleared before that comparison reads the rows, so a write landing
    during it marks its row dirty again for `index_dirty_models`.
 
-Stops with a clear error, leaving the alias untouched, when ELASTICSEARCH_URL is not set,
-the cluster does not answer, or any document fails to index."""
+The Elasticsearch step stops with a clear error, leaving the alias untouched, when the
+cluster does not answer or any document fails to index; asked for by `--step elasticsearch`
+without ELASTICSEARCH_URL, it is an error too."""
 
 from __future__ import annotations
 
@@ -22,6 +34,7 @@ import json
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connection, transaction
 from elasticsearch import ApiError, NotFoundError, TransportError, helpers
 
 from catalog.models import Model
@@ -35,18 +48,107 @@ def _fingerprint(document: dict) -> bytes:
     return hashlib.blake2b(encoded, digest_size=16).digest()
 
 
+class Progress:
+    """A progress bar on the command's output: `label [#####.....] done/total`."""
+
+    WIDTH = 30
+
+    def __init__(self, stdout, label: str, total: int):
+        self.stdout, self.label, self.total, self.done = stdout, label, total, 0
+        self.interactive = getattr(stdout, "isatty", lambda: False)()
+        self.draw()
+
+    def advance(self, count: int) -> None:
+        self.done += count
+        if self.interactive or self.done >= self.total:
+            self.draw()
+
+    def draw(self) -> None:
+        filled = self.WIDTH * self.done // self.total if self.total else self.WIDTH
+        bar = "#" * filled + "." * (self.WIDTH - filled)
+        end = "\n" if self.done >= self.total else ""
+        self.stdout.write(f"\r{self.label:<12} [{bar}] {self.done}/{self.total}", ending=end)
+        self.stdout.flush()
+
+
+def _batches_of_ids(batch_size: int):
+    """Every model id, in batches (keyset pagination, so a long run reads each row once)."""
+    last = None
+    while True:
+        rows = Model.objects.order_by("pk")
+        if last is not None:
+            rows = rows.filter(pk__gt=last)
+        ids = list(rows.values_list("pk", flat=True)[:batch_size])
+        if not ids:
+            return
+        yield ids
+        last = ids[-1]
+
+
+DICTIONARY_BATCH = """
+INSERT INTO catalog_search_word (word, scope, model_count)
+SELECT word, CASE WHEN visibility = 'public' THEN 0 ELSE owner_id END, count(*)
+FROM catalog_model,
+     unnest(catalog_search_words(catalog_model_search_body(
+         slug, title, tagline, tags, task, framework, readme))) AS word
+WHERE id = ANY(%s)
+GROUP BY 1, 2
+ON CONFLICT (word, scope)
+DO UPDATE SET model_count = catalog_search_word.model_count + EXCLUDED.model_count
+"""
+
+
 class Command(BaseCommand):
     help = (
-        "Build a new Elasticsearch index of every model, then switch the search alias to it "
-        "atomically and delete the old index."
+        "Rebuild the search vectors, the word dictionary and (when ELASTICSEARCH_URL is set) "
+        "the Elasticsearch index of every model, in batches."
     )
+    # Each step NAME is the method step_NAME(chunk_size), run in this order; a new derived
+    # structure is one more name and method.
+    STEPS = ("vectors", "dictionary", "elasticsearch")
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--chunk-size", type=int, default=500, help="models per bulk request (500)"
+            "--chunk-size", type=int, default=500, help="models per batch or bulk request (500)"
+        )
+        parser.add_argument(
+            "--step",
+            action="append",
+            choices=self.STEPS,
+            help="run only this step (repeatable); default: every step that applies",
         )
 
-    def handle(self, *args, chunk_size: int, **options):
+    def handle(self, *args, chunk_size: int, step=None, **options):
+        steps = step or [
+            s for s in self.STEPS if s != "elasticsearch" or settings.ELASTICSEARCH_URL
+        ]
+        for name in self.STEPS:
+            if name in steps:
+                getattr(self, f"step_{name}")(chunk_size)
+
+    def step_vectors(self, chunk_size: int) -> None:
+        progress = Progress(self.stdout, "vectors", Model.objects.count())
+        for ids in _batches_of_ids(chunk_size):
+            with connection.cursor() as cursor:
+                # The BEFORE trigger recomputes the vector; no word changes, so the
+                # dictionary's AFTER trigger does nothing.
+                cursor.execute("UPDATE catalog_model SET slug = slug WHERE id = ANY(%s)", [ids])
+            progress.advance(len(ids))
+
+    def step_dictionary(self, chunk_size: int) -> None:
+        with transaction.atomic(), connection.cursor() as cursor:
+            # Writers of models wait (their trigger needs the table) until the new
+            # counts commit; readers keep reading the old ones until then.
+            cursor.execute("LOCK TABLE catalog_search_word IN EXCLUSIVE MODE")
+            cursor.execute("DELETE FROM catalog_search_word")
+            progress = Progress(self.stdout, "dictionary", Model.objects.count())
+            for ids in _batches_of_ids(chunk_size):
+                cursor.execute(DICTIONARY_BATCH, [ids])
+                progress.advance(len(ids))
+            cursor.execute("SELECT count(*) FROM catalog_search_word")
+            self.stdout.write(f"{cursor.fetchone()[0]} words in the dictionary")
+
+    def step_elasticsearch(self, chunk_size: int) -> None:
         if not settings.ELASTICSEARCH_URL:
             raise CommandError(
                 "ELASTICSEARCH_URL is not set: there is no Elasticsearch to index into "

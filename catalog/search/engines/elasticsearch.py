@@ -18,7 +18,6 @@ from django.conf import settings
 from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError, helpers
 
 from catalog import selectors
-from marketplace.accounts.models import Membership
 from marketplace.core.health import DEGRADED, OK, ComponentHealth
 
 from .. import documents, queries
@@ -86,13 +85,8 @@ def answering(what: str):
 
 
 def private_owner_ids(principal) -> list[int]:
-    """The owners whose private models the principal may see: the private half of
-    `selectors.models_visible_to`, as ids for the visibility filter."""
-    if principal is None or principal.user is None:
-        return []
-    if principal.team_key:
-        return [principal.key.team_id]
-    return sorted(Membership.objects.filter(user=principal.user).values_list("team_id", flat=True))
+    """The owners whose private models the principal may see, for the visibility filter."""
+    return selectors.private_owner_ids(principal)
 
 
 def _search(body: dict, what: str):

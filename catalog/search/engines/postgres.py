@@ -1,11 +1,28 @@
-"""PostgreSQL full-text search: a weighted tsvector kept by a trigger, websearch_to_tsquery
-syntax (quotes, -word, or), prefix matching on the last word while typing, trigram word
-similarity for typos, visibility in the WHERE clause, facets over the same filtered set."""
+"""PostgreSQL full-text search.
+
+Every word is indexed (migration 0007 splits `a/b`, `a.b`, `CamelCase`... and keeps the
+token too) in a weighted tsvector kept by a trigger: A name, B title, C tagline, D tags,
+task, framework, owner and README. A plain query is cut the same way
+(`catalog.search.analysis`); each of its terms is a tsquery, and a model matches when it
+holds enough of them (`analysis.required`: 2 of 3 words, say), found through the GIN index
+as an OR of the possible combinations. Ranking: per matched term, how rare it is (idf from
+the word dictionary) times where it matched (name > title > tagline > tags > the rest), with
+length normalisation; an exact name wins; popularity only breaks near-ties.
+
+Typos are corrected per word against the dictionary of the catalogue's own words
+(`catalog_search_word`, scoped by visibility): a word of 4+ letters that no visible model
+holds is replaced by a visible word within Elasticsearch's fuzziness AUTO (pg_trgm finds
+candidates, levenshtein measures them), the one that occurs most with the other words; the
+search answers for the corrected words when the typed ones all together match nothing, or
+far fewer models, and says so (`SearchResult.corrected_query`). Queries with websearch
+syntax (quotes, -word, or) are taken as written."""
 
 from __future__ import annotations
 
-import difflib
+import itertools
+import math
 import re
+from dataclasses import dataclass
 
 from django.contrib.postgres.search import (
     SearchQuery,
@@ -13,42 +30,56 @@ from django.contrib.postgres.search import (
     TrigramWordSimilarity,
 )
 from django.db import connection
-from django.db.models import Case, F, FloatField, Q, Value, When
+from django.db.models import BooleanField, Case, F, FloatField, Q, Value, When
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast, Ln
 
 from catalog import selectors
 from catalog.filters import ModelFilter
+from catalog.models import SearchWord
 from marketplace.core.health import OK, ComponentHealth
 
+from .. import analysis
 from ..queries import CatalogQuery, SearchResult, uses_operators
 
 NAME = "postgresql"
 
-_WORD = re.compile(r"[\w]+", re.UNICODE)
-
-
 MIN_TYPO_LENGTH = 4
 MIN_PREFIX_LENGTH = 3
 
+# Where a term matched, by tsvector weight: name > title > tagline > tags > the rest (the
+# tags share weight D with the README and are told apart by the tags column).
+FIELD_WEIGHTS = (("A", 1.5), ("B", 1.35), ("C", 1.2))
+TAG_WEIGHT = 1.1
+OTHER_WEIGHT = 1.0
+# The last term matched only as the start of a word (while typing).
+PREFIX_WEIGHT = 0.5
+# How much a long text (many distinct words) weakens its matches: score / (1 + k ln(1+n)).
+LENGTH_NORMALISATION = 0.05
+# Name similarity, only for words that matched: the share of the name's words the query
+# holds, times this share of an average matched word's score.
+NAME_COVERAGE_WEIGHT = 0.3
+EXACT_NAME_BONUS = 10.0
+# Times ln(1 + calls over 30 days): at most ~0.14 for a million calls, less than a rare word.
+POPULARITY_WEIGHT = 0.01
+# Combinations of terms beyond which minimum-should-match is counted per row instead.
+MAX_COMBINATIONS = 64
+
+# Spelling: candidates kept per unknown word; "far fewer" is this many times fewer models;
+# counts stop at COUNT_CAP (enough to compare, cheap on broad words).
+CANDIDATES_PER_WORD = 4
+FAR_MORE = 20
+COUNT_CAP = 200
+
+_WORD = re.compile(r"[\w]+", re.UNICODE)
+_LEXEME = re.compile(r"'((?:[^']|'')*)'(:\*)?")
+_SV = '"catalog_model"."search_vector"'
+
 
 def _plain(text: str) -> bool:
-    """True when the query uses no websearch syntax (quotes, -word, or): only then do
-    prefix and typo matching widen it, or they would undo what the syntax asked."""
+    """True when the query uses no websearch syntax (quotes, -word, or): only then are its
+    words matched one by one, partially and with typos forgiven."""
     return not uses_operators(text)
-
-
-def _prefix_query(text: str) -> SearchQuery | None:
-    if not _plain(text):
-        return None
-    words = _WORD.findall(text.lower())
-    if not words:
-        return None
-    if len(words[-1]) < MIN_PREFIX_LENGTH:
-        # "b:*" would match most of the catalogue; one or two letters match as words.
-        return None
-    # Every word but the last must match as typed; the last may be the start of a word.
-    terms = " & ".join([*words[:-1], f"{words[-1]}:*"])
-    return SearchQuery(terms, search_type="raw", config="simple")
 
 
 def filtered(principal, query: CatalogQuery):
@@ -63,47 +94,326 @@ def filtered(principal, query: CatalogQuery):
     return ModelFilter(data, queryset=selectors.models_visible_to(principal)).qs
 
 
+def visible_scopes(principal) -> list[int]:
+    """The dictionary scopes the principal may read: public, and the teams whose private
+    models it may see (the private half of `selectors.models_visible_to`)."""
+    return [SearchWord.PUBLIC, *selectors.private_owner_ids(principal)]
+
+
+# -- terms ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Term:
+    """One token of the query: its words, and each word's tsquery (English lexemes; '' for a
+    stop word)."""
+
+    words: list[str]
+    lexemes: list[str]
+    prefix: str = ""  # the last word as the start of a word, while typing
+
+    @property
+    def exact(self) -> str:
+        found = [lexeme for lexeme in self.lexemes if lexeme]
+        return " & ".join(found)
+
+    @property
+    def tsquery(self) -> str:
+        if self.prefix:
+            return f"({self.exact} | {self.prefix})" if self.exact else self.prefix
+        return f"({self.exact})"
+
+    def replaced(self, index: int, word: str, lexeme: str) -> Term:
+        words, lexemes = list(self.words), list(self.lexemes)
+        words[index], lexemes[index] = word, lexeme
+        return Term(words, lexemes)
+
+
+def _lexemes(words: list[str]) -> list[str]:
+    """Each word's tsquery text in the English configuration, in one round trip."""
+    if not words:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT plainto_tsquery('english', w)::text FROM unnest(%s::text[]) "
+            "WITH ORDINALITY AS t(w, i) ORDER BY i",
+            [words],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _terms(text: str) -> list[Term]:
+    cut = analysis.terms(text)
+    flat = [word for words in cut for word in words]
+    lexemes = iter(_lexemes(flat))
+    terms = [Term(words, [next(lexemes) for _ in words]) for words in cut]
+    # While typing, the last word may be the start of a longer one (not a stop word: the
+    # index holds none, so "very" would only find words that start with it).
+    if terms and len(terms[-1].words[-1]) >= MIN_PREFIX_LENGTH and terms[-1].lexemes[-1]:
+        terms[-1].prefix = f"'{terms[-1].words[-1]}':*"
+    return [term for term in terms if term.exact or term.prefix]
+
+
+def _weighted(tsquery: str, weight: str) -> str:
+    """The tsquery restricted to one weight: 'word' -> 'word':A, 'wor':* -> 'wor':*A."""
+    return _LEXEME.sub(lambda m: f"'{m.group(1)}':{'*' if m.group(2) else ''}{weight}", tsquery)
+
+
+def _all_of(terms: list[Term]) -> str:
+    return " & ".join(term.tsquery for term in terms)
+
+
+def _matching(terms: list[Term]) -> tuple[str, list]:
+    """The SQL condition of minimum-should-match, with its parameters."""
+    need = analysis.required(len(terms))
+    if math.comb(len(terms), need) <= MAX_COMBINATIONS:
+        either = " | ".join(
+            f"({_all_of(list(combination))})" for combination in itertools.combinations(terms, need)
+        )
+        return f"{_SV} @@ %s::tsquery", [either]
+    anyone = " | ".join(term.tsquery for term in terms)
+    held = " + ".join(f"({_SV} @@ %s::tsquery)::int" for _ in terms)
+    return (
+        f"{_SV} @@ %s::tsquery AND {held} >= %s",
+        [anyone, *(term.tsquery for term in terms), need],
+    )
+
+
+def _holding(models, tsquery: str):
+    # Every RawSQL here is built from constants; what was typed only reaches it as parameters.
+    holds = RawSQL(f"{_SV} @@ %s::tsquery", [tsquery], output_field=BooleanField())  # noqa: S611
+    return models.filter(holds)
+
+
+# -- the dictionary ---------------------------------------------------------------------------
+
+
+def _word_counts(words, scopes) -> dict[str, int]:
+    """How many visible models hold each word (0 for a word none holds)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT word, sum(model_count) FROM catalog_search_word "
+            "WHERE word = ANY(%s) AND scope = ANY(%s) AND model_count > 0 GROUP BY word",
+            [sorted(set(words)), scopes],
+        )
+        found = dict(cursor.fetchall())
+    return {word: int(found.get(word, 0)) for word in words}
+
+
+def _edits(a: str, b: str) -> int:
+    """Edits between two words, a swap of neighbours counting as one (optimal string
+    alignment), as Elasticsearch's fuzziness counts them."""
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        current = [i]
+        for j, y in enumerate(b, 1):
+            cost = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (x != y))
+            if i > 1 and j > 1 and x == b[j - 2] and a[i - 2] == y:
+                cost = min(cost, previous2[j - 2] + 1)
+            current.append(cost)
+        previous2, previous = previous, current
+    return previous[-1]
+
+
+def _candidates(words: list[str], scopes) -> dict[str, list[tuple[str, str]]]:
+    """For each typed word, the visible dictionary words within its edits allowed, closest
+    and most common first, with their tsquery text. The trigram index finds candidates
+    (`%` with the low session threshold of settings.py), levenshtein keeps the near ones
+    (one more edit, for swapped letters, which `_edits` then counts as one)."""
+    if not words:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT typed, edits, d.word, plainto_tsquery('english', d.word)::text,
+                   sum(d.model_count)
+            FROM unnest(%s::text[], %s::int[]) AS t(typed, edits)
+            JOIN catalog_search_word AS d ON d.word %% t.typed
+            WHERE d.scope = ANY(%s) AND d.model_count > 0
+              AND length(d.word) BETWEEN length(typed) - edits AND length(typed) + edits
+              AND levenshtein_less_equal(d.word, typed, edits + 1) <= edits + 1
+            GROUP BY typed, edits, d.word
+            """,
+            [words, [analysis.edits_allowed(w) for w in words], scopes],
+        )
+        rows = cursor.fetchall()
+    near: dict[str, list[tuple[int, int, str, str]]] = {}
+    for typed, edits, word, lexeme, count in rows:
+        distance = _edits(word, typed)
+        if lexeme and distance <= edits:
+            near.setdefault(typed, []).append((distance, -count, word, lexeme))
+    return {
+        typed: [(word, lexeme) for _, _, word, lexeme in sorted(found)[:CANDIDATES_PER_WORD]]
+        for typed, found in near.items()
+    }
+
+
+def _count(models, terms: list[Term]) -> int:
+    if not terms:
+        return 0
+    return _holding(models.order_by(), _all_of(terms)).values("pk")[:COUNT_CAP].count()
+
+
+def _corrected(models, terms: list[Term], scopes) -> list[Term] | None:
+    """The terms with misspelt words corrected, when the words as typed all together match
+    no model, or far fewer than the corrected ones; else None.
+
+    Words no visible model holds are corrected first, each to the candidate found most often
+    with the query's other known words. When every word is known but together they match
+    nothing, the one replacement of one word that matches most is tried instead."""
+    typed_words = {w for term in terms for w in term.words if analysis.edits_allowed(w)}
+    if not typed_words:
+        return None
+    counts = _word_counts(typed_words, scopes)
+    unknown = sorted(w for w, n in counts.items() if n == 0)
+    candidates = _candidates(unknown, scopes)
+    typed_count = None
+    if candidates:
+        known = [t for t in terms if not any(w in candidates for w in t.words)]
+        corrected = []
+        for term in terms:
+            for index, word in enumerate(term.words):
+                if word in candidates:
+                    options = [term.replaced(index, c, lexeme) for c, lexeme in candidates[word]]
+                    term = max(options, key=lambda option: _count(models, [*known, option]))
+            corrected.append(term)
+    else:
+        typed_count = _count(models, terms)
+        if typed_count:
+            return None
+        candidates = _candidates(sorted(typed_words), scopes)
+        options = [
+            [*terms[:position], term.replaced(index, c, lexeme), *terms[position + 1 :]]
+            for position, term in enumerate(terms)
+            for index, word in enumerate(term.words)
+            for c, lexeme in candidates.get(word, ())
+            if c != word
+        ]
+        if not options:
+            return None
+        corrected = max(options, key=lambda option: _count(models, option))
+    if typed_count is None:
+        typed_count = _count(models, terms)
+    corrected_count = _count(models, corrected)
+    if corrected_count > 0 and (typed_count == 0 or corrected_count >= FAR_MORE * typed_count):
+        return corrected
+    return None
+
+
+def _corrected_text(text: str, terms: list[Term], corrected: list[Term]) -> str:
+    """The query as typed with each corrected word replaced."""
+    replacements = {
+        typed: right
+        for before, after in zip(terms, corrected, strict=True)
+        for typed, right in zip(before.words, after.words, strict=True)
+        if typed != right
+    }
+    pattern = re.compile(
+        "|".join(sorted(map(re.escape, replacements), key=len, reverse=True)), re.IGNORECASE
+    )
+    return pattern.sub(lambda m: replacements[m.group(0).lower()], text)
+
+
+# -- ranking ----------------------------------------------------------------------------------
+
+
+def _idf(terms: list[Term], scopes) -> list[float]:
+    """ln(1 + N / (1 + models holding the term's rarest word)), N the catalogue's size."""
+    words = [w for term in terms for w in term.words]
+    counts = _word_counts(words, scopes)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE oid = 'catalog_model'::regclass")
+        size = max(1.0, float(cursor.fetchone()[0]))
+    return [math.log(1.0 + size / (1.0 + min(counts[w] for w in term.words))) for term in terms]
+
+
+def _score(terms: list[Term], idf: list[float], text: str) -> tuple[str, list]:
+    held, held_params = [], []
+    name_hits, name_params = [], []
+    for term, weight in zip(terms, idf, strict=True):
+        cases, params = [], []
+        if term.exact:
+            for label, field_weight in FIELD_WEIGHTS:
+                cases.append(f"WHEN {_SV} @@ %s::tsquery THEN {field_weight}")
+                params.append(_weighted(f"({term.exact})", label))
+            cases.append(f'WHEN "catalog_model"."tags" && %s::varchar[] THEN {TAG_WEIGHT}')
+            params.append(term.words)
+            cases.append(f"WHEN {_SV} @@ %s::tsquery THEN {OTHER_WEIGHT}")
+            params.append(f"({term.exact})")
+            name_hits.append(f"({_SV} @@ %s::tsquery)::int")
+            name_params.append(_weighted(f"({term.exact})", "A"))
+        if term.prefix:
+            cases.append(f"WHEN {_SV} @@ %s::tsquery THEN {PREFIX_WEIGHT}")
+            params.append(term.prefix)
+        held.append(f"%s * (CASE {' '.join(cases)} ELSE 0 END)")
+        held_params += [weight, *params]
+    words = [w for term in terms for w in term.words]
+    sql = (
+        f"({' + '.join(held)}) / (1 + {LENGTH_NORMALISATION} * ln(1 + length({_SV})))"
+        f" + %s * LEAST(1.0, ({' + '.join(name_hits) or '0'})::float"
+        """ / cardinality(regexp_split_to_array("catalog_model"."slug", '[-_]+')))"""
+        f' + CASE WHEN "catalog_model"."slug" IN (%s, %s, %s) THEN {EXACT_NAME_BONUS} ELSE 0 END'
+        f' + {POPULARITY_WEIGHT} * ln(1 + "catalog_model"."calls_30d")'
+    )
+    coverage_weight = NAME_COVERAGE_WEIGHT * sum(idf) / len(idf)
+    params = [
+        *held_params,
+        coverage_weight,
+        *name_params,
+        text.strip().lower(),
+        "-".join(words),
+        "_".join(words),
+    ]
+    return sql, params
+
+
+def _websearch(models, query: CatalogQuery):
+    """A query with websearch syntax, taken as written."""
+    websearch = SearchQuery(query.text, search_type="websearch", config="english")
+    models = models.filter(search_vector=websearch)
+    ranked = models.annotate(
+        score=SearchRank(F("search_vector"), websearch, cover_density=True)
+        + Case(
+            When(slug=query.text.strip().lower(), then=Value(EXACT_NAME_BONUS)),
+            default=Value(0.0),
+            output_field=FloatField(),
+        )
+        + Ln(Cast(F("calls_30d"), FloatField()) + 1.0) * POPULARITY_WEIGHT
+    )
+    return models, ranked
+
+
 def search(principal, query: CatalogQuery) -> SearchResult:
     models = filtered(principal, query)
     matching = models
+    corrected_query = ""
     if query.text:
-        websearch = SearchQuery(query.text, search_type="websearch", config="english")
-        prefix = _prefix_query(query.text)
-        combined = websearch | prefix if prefix is not None else websearch
-        lowered = query.text.lower()
-        # Typo matching compares the words only, as the Elasticsearch engine does:
-        # punctuation ("(a+)+$", "sentiment';--") must not make a short word long enough
-        # to match by resemblance.
-        plain = " ".join(_WORD.findall(lowered))
-        condition = Q(search_vector=combined)
-        if _plain(query.text) and len(plain) >= MIN_TYPO_LENGTH:
-            # `%>` (word similarity above the session threshold) is answered by the trigram
-            # GIN index; a similarity() comparison in the WHERE clause would scan every row.
-            condition |= Q(search_text__trigram_word_similar=plain)
-        models = models.filter(condition)
-        matching = models
-        models = models.annotate(
-            similarity=TrigramWordSimilarity(Value(plain), "search_text"),
-        )
+        if _plain(query.text):
+            terms = _terms(query.text)
+            scopes = visible_scopes(principal)
+            if terms and not query.verbatim:
+                corrected = _corrected(models, terms, scopes)
+                if corrected is not None:
+                    corrected_query = _corrected_text(query.text, terms, corrected)
+                    terms = corrected
+            if terms:
+                condition, params = _matching(terms)
+                holds = RawSQL(condition, params, output_field=BooleanField())  # noqa: S611
+                matching = models.filter(holds)
+                score, score_params = _score(terms, _idf(terms, scopes), query.text)
+                ranked = matching.annotate(
+                    score=RawSQL(score, score_params, output_field=FloatField())  # noqa: S611
+                )
+            else:  # only stop words or punctuation
+                # Not .none(): the count and facets need a statement that finds nothing.
+                matching = models.filter(RawSQL("false", [], output_field=BooleanField()))
+                ranked = matching.annotate(score=Value(0.0, output_field=FloatField()))
+        else:
+            matching, ranked = _websearch(models, query)
+        models = matching
         if query.sort == "relevance":
-            models = (
-                models.annotate(
-                    text_rank=SearchRank(F("search_vector"), combined, cover_density=True),
-                    exact=Case(
-                        When(slug=lowered, then=Value(10.0)),
-                        default=Value(0.0),
-                        output_field=FloatField(),
-                    ),
-                    popularity=Ln(Cast(F("calls_30d"), FloatField()) + 1.0),
-                )
-                .annotate(
-                    score=F("exact")
-                    + F("text_rank")
-                    + F("similarity") * 0.5
-                    + F("popularity") * 0.02
-                )
-                .order_by("-score", "-calls_30d", "owner__slug", "slug")
-            )
+            models = ranked.order_by("-score", "-calls_30d", "owner__slug", "slug")
     if query.sort == "popular" or (query.sort == "relevance" and not query.text):
         models = models.order_by("-calls_30d", "-updated_at", "owner__slug", "slug")
     elif query.sort == "recent":
@@ -111,7 +421,7 @@ def search(principal, query: CatalogQuery) -> SearchResult:
     count, facets = _count_and_facets(matching, query)
     start = (query.page - 1) * query.page_size
     page = list(models[start : start + query.page_size])
-    return SearchResult(page, count, facets, "postgresql")
+    return SearchResult(page, count, facets, "postgresql", corrected_query=corrected_query)
 
 
 FACET_COLUMNS = {"task": "task", "framework": "framework", "license": "license"}
@@ -176,52 +486,15 @@ def suggest(principal, text: str, limit: int = 8) -> list:
 
 
 def corrections(principal, text: str, limit: int = 3) -> list[str]:
-    """The query with each unknown word replaced by the closest word of the visible models
-    that resemble it. Candidate models come from the trigram index (names and titles); the
-    replacement words from their name, title, tagline and tags, so a misspelt tagline word
-    next to a misspelt name is corrected too."""
-    words = _WORD.findall(text.lower())
-    if not words or len(words) > 8:
+    """The query with its unknown words corrected from the dictionary of words the principal
+    may see, when that finds models; at most one suggestion (the best)."""
+    if not _plain(text):
         return []
-    visible = selectors.models_visible_to(principal)
-    unknown = [
-        w
-        for w in words
-        if len(w) >= 3
-        and not visible.filter(search_vector=SearchQuery(w, config="english")).exists()
-    ]
-    if not unknown:
+    terms = _terms(text)
+    if not terms:
         return []
-    condition = Q()
-    for word in unknown:
-        condition |= Q(search_text__trigram_word_similar=word)
-    for word in set(words) - set(unknown):
-        condition |= Q(search_vector=SearchQuery(word, config="english"))
-    candidates = (
-        visible.filter(condition)
-        .order_by("-calls_30d")
-        .values_list("slug", "title", "tagline", "tags")[:50]
-    )
-    vocabulary = sorted(
-        {
-            w
-            for slug, title, tagline, tags in candidates
-            for w in _WORD.findall(" ".join([slug, title, tagline, *tags]).lower())
-            if len(w) >= 3
-        }
-    )
-    options = [
-        difflib.get_close_matches(w, vocabulary, n=limit, cutoff=0.6) or [w]
-        if w in unknown
-        else [w]
-        for w in words
-    ]
-    suggestions = []
-    for i in range(limit):
-        candidate = " ".join(choice[min(i, len(choice) - 1)] for choice in options)
-        if candidate not in suggestions and candidate != " ".join(words):
-            suggestions.append(candidate)
-    return suggestions
+    corrected = _corrected(selectors.models_visible_to(principal), terms, visible_scopes(principal))
+    return [_corrected_text(text, terms, corrected)][:limit] if corrected else []
 
 
 def health():

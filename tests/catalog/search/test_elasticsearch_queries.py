@@ -146,10 +146,37 @@ def _text_clauses(body: dict) -> list[dict]:
 def test_plain_text_also_matches_prefixes_and_typos(typo):
     body = elasticsearch_search_body(CatalogQuery(text=typo), [])
     kinds = [next(iter(c)) for c in _text_clauses(body)]
-    assert kinds == ["simple_query_string", "multi_match", "multi_match"]
-    prefix, fuzzy = _text_clauses(body)[1]["multi_match"], _text_clauses(body)[2]["multi_match"]
+    assert kinds == ["bool", "multi_match"]
+    terms, prefix = _text_clauses(body)[0]["bool"], _text_clauses(body)[1]["multi_match"]
     assert all(f.split("^")[0].endswith(".prefix") for f in prefix["fields"])
-    assert fuzzy["fuzziness"] == "AUTO" and fuzzy["operator"] == "and"
+    # One clause per word, each fuzzy as Elasticsearch's AUTO (4+ letters one edit, 8+ two).
+    assert len(terms["should"]) == len(typo.split())
+    for clause in terms["should"]:
+        assert clause["multi_match"]["fuzziness"] == "AUTO:4,8"
+        assert clause["multi_match"]["operator"] == "and"
+    assert terms["minimum_should_match"] == "2<-1 5<-25%"
+
+
+def test_a_model_holding_two_of_three_words_matches_and_verbatim_is_not_fuzzy():
+    body = elasticsearch_search_body(CatalogQuery(text="adversarial eval harness"), [])
+    terms = _text_clauses(body)[0]["bool"]
+    assert [c["multi_match"]["query"] for c in terms["should"]] == [
+        "adversarial",
+        "eval",
+        "harness",
+    ]
+    # "2<-1": up to two words all are required, from three one may be missing.
+    assert terms["minimum_should_match"].startswith("2<-1")
+    verbatim = elasticsearch_search_body(
+        CatalogQuery(text="adversarial eval harness", verbatim=True), []
+    )
+    assert not _has_key(verbatim, "fuzziness")
+
+
+def test_a_token_joining_words_is_one_term_of_all_its_words():
+    body = elasticsearch_search_body(CatalogQuery(text="ARIMA/GARCH TensorFlow"), [])
+    terms = _text_clauses(body)[0]["bool"]["should"]
+    assert [c["multi_match"]["query"] for c in terms] == ["arima garch", "tensor flow"]
 
 
 @pytest.mark.parametrize(
@@ -163,18 +190,19 @@ def test_operators_are_taken_literally_without_fuzziness_or_prefixes(text):
     assert not _has_key(body, "fuzziness")
 
 
-def test_short_words_are_not_fuzzy_and_text_without_words_matches_nothing():
-    assert not _has_key(elasticsearch_search_body(CatalogQuery(text="nlp"), []), "fuzziness")
+def test_text_without_words_matches_nothing():
     body = elasticsearch_search_body(CatalogQuery(text="((("), [])
     assert _top_bool(body)["must"] == [{"match_none": {}}]
 
 
 def test_weights_mirror_the_tsvector_and_the_exact_name_wins():
     body = elasticsearch_search_body(CatalogQuery(text="Sentiment "), [])
-    fields = _text_clauses(body)[0]["simple_query_string"]["fields"]
+    (term,) = _text_clauses(body)[0]["bool"]["should"]
+    fields = term["multi_match"]["fields"]
     weight = {f.split("^")[0]: float(f.split("^")[1]) if "^" in f else 1.0 for f in fields}
-    assert weight["name"] == weight["title"] > weight["tagline"] == weight["tags.text"]
-    assert weight["tags.text"] == weight["task.text"] == weight["framework.text"]
+    # name > title > tagline > tags > README, as the PostgreSQL ranking.
+    assert weight["name"] > weight["title"] > weight["tagline"] > weight["tags.text"]
+    assert weight["tags.text"] > weight["task.text"] == weight["framework.text"]
     assert weight["framework.text"] > weight["owner.text"] > weight["readme"]
     (exact,) = _top_bool(body)["should"]
     assert exact["constant_score"]["filter"] == {"term": {"name.keyword": "sentiment"}}
@@ -280,7 +308,8 @@ def test_the_mapping_defines_every_analyzer_it_uses():
     analysis = documents.INDEX_SETTINGS["analysis"]
     assert set(_analyzers_used(documents.MAPPINGS)) <= set(analysis["analyzer"])
     for analyzer in analysis["analyzer"].values():
-        assert set(analyzer["filter"]) <= set(analysis["filter"]) | {"lowercase", "asciifolding"}
+        built_in = {"lowercase", "asciifolding", "flatten_graph"}
+        assert set(analyzer["filter"]) <= set(analysis["filter"]) | built_in
         assert set(analyzer.get("char_filter", [])) <= set(analysis["char_filter"])
     assert analysis["filter"]["english_stemmer"] == {"type": "stemmer", "language": "english"}
     assert analysis["filter"]["prefix_edge_ngram"]["type"] == "edge_ngram"
@@ -291,6 +320,24 @@ def test_the_mapping_defines_every_analyzer_it_uses():
     for facet in ("task", "framework", "license", "owner", "tags", "visibility"):
         assert properties[facet]["type"] == "keyword"
     assert documents.MAPPINGS["dynamic"] == "strict"
+
+
+def test_every_word_is_indexed_with_the_token_kept_on_every_text_field():
+    analysis = documents.INDEX_SETTINGS["analysis"]
+    parts = analysis["filter"]["word_parts"]
+    assert parts["type"] == "word_delimiter_graph" and parts["preserve_original"]
+    assert parts["split_on_case_change"] and parts["split_on_numerics"]
+    assert analysis["filter"]["word_runs"]["preserve_original"]
+    index, query = analysis["analyzer"]["english_text"], analysis["analyzer"]["english_query"]
+    assert index["tokenizer"] == query["tokenizer"] == "whitespace"
+    assert "flatten_graph" in index["filter"] and "flatten_graph" not in query["filter"]
+    assert [f for f in index["filter"] if f != "flatten_graph"] == query["filter"]
+    properties = documents.MAPPINGS["properties"]
+    for name in ("name", "title", "tagline", "readme"):
+        assert properties[name]["analyzer"] == "english_text"
+        assert properties[name]["search_analyzer"] == "english_query"
+    for name in ("tags", "task", "framework", "owner"):
+        assert properties[name]["fields"]["text"]["analyzer"] == "english_text"
 
 
 def test_the_template_covers_the_indices_the_reindex_makes(settings):
