@@ -1,11 +1,14 @@
 """Invocation overhead: a warm no-op model called through the full gateway (auth, version
 resolution, rate and concurrency limits (on, far above the load), invocation record,
 metering, runner round trip, sandboxed process) against a bare gunicorn WSGI app returning
-the same bytes, at the same concurrency and with the same number of gunicorn workers.
-Prints p50/p99 latency and throughput, and their ratios.
+the same bytes, at the same concurrency and with the same number of gunicorn workers and
+threads per worker. Prints p50/p99 latency and throughput, and their ratios.
 
     .venv/bin/python bench/invoke_latency.py [--concurrency 8] [--seconds 10] [--workers 3]
-        [--metering on|off|compare] [--rounds 3] [--price 0.00001]
+        [--threads 4] [--metering on|off|compare] [--rounds 3] [--price 0.00001]
+
+--threads is the platform's WEB_THREADS (default 4, marketplace/core/gunicorn_conf.py); the
+bare app gets as many. --threads 1 measures plain sync workers.
 
 --metering on|off starts the platform with BILLING_METERING on or off. With metering on, the
 no-op model's hardware class gets a compute price (--price credits per second, a
@@ -107,7 +110,7 @@ def combine(results: list[dict]) -> dict:
     }
 
 
-def bare_server(workers: int) -> tuple[subprocess.Popen, str]:
+def bare_server(workers: int, threads: int) -> tuple[subprocess.Popen, str]:
     port = free_port()
     process = subprocess.Popen(
         [
@@ -117,6 +120,8 @@ def bare_server(workers: int) -> tuple[subprocess.Popen, str]:
             f"127.0.0.1:{port}",
             "--workers",
             str(workers),
+            "--threads",
+            str(threads),
             "--log-level",
             "warning",
         ],
@@ -216,7 +221,7 @@ def prepare(platform: Platform, *, metering: bool, price: str) -> tuple[str, dic
 
 
 def run_bare(args) -> dict:
-    bare_process, bare_url = bare_server(args.workers)
+    bare_process, bare_url = bare_server(args.workers, args.threads)
     try:
         headers = {"Content-Type": "application/json"}
         load(bare_url, headers, concurrency=args.concurrency, seconds=1)
@@ -252,7 +257,7 @@ def single(args) -> None:
     bare = run_bare(args)
     print(
         f"concurrency {args.concurrency}, {args.seconds:g} s each, {args.workers} gunicorn "
-        f"workers each; gateway: {described}"
+        f"workers of {args.threads} threads each; gateway: {described}"
     )
     print_rows([("gateway", gateway), ("bare app", bare)])
     print(
@@ -290,7 +295,8 @@ def compare(args) -> None:
     results = {name: combine(r) for name, r in runs.items()}
     print(
         f"concurrency {args.concurrency}, {args.rounds} alternating rounds of "
-        f"{args.seconds:g} s per platform, {args.workers} gunicorn workers each; "
+        f"{args.seconds:g} s per platform, {args.workers} gunicorn workers of {args.threads} "
+        "threads each; "
         f"{targets['metering on'][2]}"
     )
     print_rows([*((f"gateway, {n}", r) for n, r in results.items()), ("bare app", bare)], p95=True)
@@ -327,12 +333,19 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=int(os.environ.get("WEB_THREADS", "4")),
+        help="threads per gunicorn worker, on both sides (the platform's WEB_THREADS)",
+    )
     parser.add_argument("--metering", choices=["on", "off", "compare"], default="on")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (compare)")
     parser.add_argument(
         "--price", default="0.00001", help="credits per second with metering on (0: unpriced)"
     )
     args = parser.parse_args()
+    os.environ["WEB_THREADS"] = str(args.threads)  # the platforms started below inherit it
     if args.metering == "compare":
         compare(args)
     else:
