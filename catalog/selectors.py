@@ -9,6 +9,7 @@ from django.db.models import Count, Max, Q, QuerySet
 from django.db.models.functions import Coalesce
 
 from marketplace.accounts.models import Membership, Team
+from marketplace.accounts.namespaces import slug_from_client_name
 from marketplace.core.change_feed import TableCache, frozen, thawed
 from marketplace.core.errors import NotFoundError
 
@@ -56,7 +57,10 @@ def _model_named(owner_slug: str, name: str) -> Model | None:
 
 
 def model_get(principal, owner_slug: str, name: str) -> Model:
-    model = _model_named(owner_slug, name)
+    """The model owner/name if the principal may see it, else 404 (a private model is 404 to
+    others, never 403). The owner may be written as its Algorithmia client alias
+    (`acme_research` for `acme-research`: marketplace/accounts/namespaces.py)."""
+    model = _model_named(slug_from_client_name(owner_slug), name)
     if model is None or not (
         model.visibility == Visibility.PUBLIC or (principal and principal.is_member(model.owner))
     ):
@@ -65,7 +69,8 @@ def model_get(principal, owner_slug: str, name: str) -> Model:
 
 
 def owner_get(slug: str) -> Team:
-    team = Team.objects.filter(slug=slug).first()
+    """A namespace by its slug or its Algorithmia client alias."""
+    team = Team.objects.filter(slug=slug_from_client_name(slug)).first()
     if team is None:
         raise NotFoundError(f"No user or team named {slug!r}")
     return team
