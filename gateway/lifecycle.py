@@ -387,10 +387,25 @@ def finish(invocation: Invocation, result: ExecutionResult, *, status: str | Non
     # The caller receives exactly what the model answered.
     invocation.result, invocation.error = result.result, result.error
     invocation.stdout = (result.stdout or "")[:65536]
+    if not updated:
+        _told_the_recorded_cancel(invocation)
     metrics.invocation_finished(invocation, recorded=bool(updated))
     if updated and invocation.webhook_url and _announced(invocation):
         transaction.on_commit(lambda: _queue_webhook(invocation))
     return bool(updated)
+
+
+def _told_the_recorded_cancel(invocation: Invocation) -> None:
+    """A call canceled while it ran was recorded canceled before its process was killed
+    (`cancel`); the caller still waiting for it is told that, not the kill it caused."""
+    recorded = (
+        Invocation.objects.filter(pk=invocation.pk, status=InvocationStatus.CANCELED)
+        .values_list("error", flat=True)
+        .first()
+    )
+    if recorded is not None:
+        invocation.status, invocation.error = InvocationStatus.CANCELED, recorded
+        invocation.result, invocation.stdout = None, ""
 
 
 def _announced(invocation: Invocation) -> bool:

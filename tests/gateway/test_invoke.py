@@ -241,6 +241,33 @@ def test_rate_limits_answer_429_with_headers(toolbox, owner, settings):
     assert key_client(owner).post("/v1/algo/ada/toolbox", {}, format="json").status_code == 200
 
 
+def test_a_synchronous_call_canceled_while_it_runs_answers_canceled(toolbox, owner, runner):
+    """Its process is killed; its caller hears the cancel that was recorded, not the kill."""
+    answers = []
+    slow = threading.Thread(
+        target=lambda: answers.append(
+            key_client(owner).post("/v1/algo/ada/toolbox", {"sleep": 60}, format="json")
+        )
+    )
+    slow.start()
+    deadline = time.monotonic() + 60
+    while runner.stats()["busy"] == 0:
+        assert time.monotonic() < deadline, "the call never started"
+        time.sleep(0.1)
+    request_id = Invocation.objects.get(status="running").pk
+    canceled = key_client(owner).post(f"/v1/invocations/{request_id}/cancel")
+    assert canceled.status_code == 200 and canceled.json()["status"] == "canceled"
+    slow.join(timeout=30)
+    assert not slow.is_alive(), "the call was not stopped"
+    [answer] = answers
+    assert answer.status_code == 200
+    assert answer.json()["error"] == {
+        "message": "canceled by the caller",
+        "error_type": "CanceledError",
+    }
+    assert Invocation.objects.get(pk=request_id).status == "canceled"
+
+
 def test_team_concurrency_limit(toolbox, owner, settings):
     settings.TEAM_CONCURRENCY_LIMIT = 1
     mine = key_client(owner)
