@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, Q, QuerySet
+import re
+import time
+
+from django.db.models import Count, Max, Q, QuerySet
+from django.db.models.functions import Coalesce
 
 from marketplace.accounts.models import Membership, Team
+from marketplace.accounts.namespaces import slug_from_client_name
 from marketplace.core.change_feed import TableCache, frozen, thawed
 from marketplace.core.errors import NotFoundError
 
-from .models import Build, Model, Version, Visibility
+from .models import Build, BuildStatus, Model, Version, Visibility
 
 
 def models_visible_to(principal) -> QuerySet[Model]:
@@ -52,7 +57,10 @@ def _model_named(owner_slug: str, name: str) -> Model | None:
 
 
 def model_get(principal, owner_slug: str, name: str) -> Model:
-    model = _model_named(owner_slug, name)
+    """The model owner/name if the principal may see it, else 404 (a private model is 404 to
+    others, never 403). The owner may be written as its Algorithmia client alias
+    (`acme_research` for `acme-research`: marketplace/accounts/namespaces.py)."""
+    model = _model_named(slug_from_client_name(owner_slug), name)
     if model is None or not (
         model.visibility == Visibility.PUBLIC or (principal and principal.is_member(model.owner))
     ):
@@ -61,7 +69,8 @@ def model_get(principal, owner_slug: str, name: str) -> Model:
 
 
 def owner_get(slug: str) -> Team:
-    team = Team.objects.filter(slug=slug).first()
+    """A namespace by its slug or its Algorithmia client alias."""
+    team = Team.objects.filter(slug=slug_from_client_name(slug)).first()
     if team is None:
         raise NotFoundError(f"No user or team named {slug!r}")
     return team
@@ -81,6 +90,55 @@ def build_get(principal, model: Model, build_id) -> Build:
     if build is None:
         raise NotFoundError(f"No build {build_id} of {model.full_name}")
     return build
+
+
+def compiled_builds(
+    principal, model: Model, *, published: bool | None = None, public: bool | None = None
+) -> QuerySet[Build]:
+    """The model's versions as Algorithmia counted them: every successful build (a
+    "compiled version"), published or not, newest first (when it was published, else
+    built), each with its version if it has one. Unpublished builds and private versions
+    only to members of the owner; `published` and `public` narrow the list (Algorithmia's
+    `published` and `callable` filters)."""
+    builds = model.builds.filter(status=BuildStatus.SUCCEEDED)
+    if not (principal and principal.is_member(model.owner)):
+        builds = builds.filter(versions__visibility=Visibility.PUBLIC)
+    if published is not None:
+        builds = builds.filter(versions__isnull=not published)
+    if public is True:
+        builds = builds.filter(versions__visibility=Visibility.PUBLIC)
+    elif public is False:
+        builds = builds.exclude(versions__visibility=Visibility.PUBLIC)
+    # A build has at most one version (catalog.services.version_publish), so grouping by
+    # build repeats none.
+    return (
+        builds.select_related("model", "model__owner")
+        .prefetch_related("versions")
+        .annotate(listed_at=Coalesce(Max("versions__published_at"), "finished_at", "created_at"))
+        .order_by("-listed_at", "-created_at", "-pk")
+    )
+
+
+def compiled_build_by_hash(principal, model: Model, git_hash: str) -> Build:
+    """One of `compiled_builds` by its package hash or a prefix of it (12 to 64 hex
+    characters, as a version's build hash is written)."""
+    text = (git_hash or "").lower()
+    if not re.fullmatch(r"[0-9a-f]{12,64}", text):
+        raise NotFoundError(f"No version {git_hash} of {model.full_name}")
+    found = list(compiled_builds(principal, model).filter(package_hash__startswith=text)[:2])
+    if len(found) != 1:
+        raise NotFoundError(f"No version {git_hash} of {model.full_name}")
+    return found[0]
+
+
+def build_when_finished(build_id, *, within: float, every: float = 0.5) -> Build:
+    """The build once it has finished, or as it is after `within` seconds."""
+    deadline = time.monotonic() + within
+    while True:
+        build = Build.objects.select_related("model", "model__owner").get(pk=build_id)
+        if build.is_finished or time.monotonic() >= deadline:
+            return build
+        time.sleep(every)
 
 
 def versions_visible(principal, model: Model) -> QuerySet[Version]:

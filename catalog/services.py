@@ -138,16 +138,7 @@ def build_create(
             if existing.status == BuildStatus.FAILED:
                 # The package is the same, but what failed may not have been (an index that
                 # was down, a limit since raised): building it again is what the user asks.
-                existing.status = BuildStatus.QUEUED
-                existing.attempts = 0
-                existing.error = ""
-                existing.started_at = existing.finished_at = existing.heartbeat_at = None
-                existing.save()
-                build_append_log(
-                    existing.pk, f"\nRebuilding: uploaded again by {actor.username}.\n"
-                )
-                if queue:
-                    transaction.on_commit(lambda: _enqueue_build(existing.pk))
+                _rebuild(existing, why=f"uploaded again by {actor.username}", queue=queue)
             return existing, False
         try:
             with transaction.atomic():
@@ -165,6 +156,35 @@ def build_create(
         if queue:
             transaction.on_commit(lambda: _enqueue_build(build.pk))
     return build, True
+
+
+def _rebuild(build: Build, *, why: str, queue: bool = True) -> None:
+    """Build a failed build's package again (inside the caller's transaction)."""
+    build.status = BuildStatus.QUEUED
+    build.attempts = 0
+    build.error = ""
+    build.started_at = build.finished_at = build.heartbeat_at = None
+    build.save()
+    build_append_log(build.pk, f"\nRebuilding: {why}.\n")
+    if queue:
+        transaction.on_commit(lambda: _enqueue_build(build.pk))
+
+
+@transaction.atomic
+def build_compile(*, actor: User, model: Model) -> Build:
+    """Algorithmia's "compile": build the model's newest package. Its newest build is what
+    the newest upload made; a failed one is built again, a queued, running or successful
+    one is already what compiling would give. A model with no upload has nothing to build."""
+    access.require_publish(actor, model.owner)
+    build = model.builds.select_for_update().order_by("-created_at").first()
+    if build is None:
+        raise ConflictError(
+            f"{model.full_name} has no package to build: upload one first "
+            f"(POST /v1/models/{model.owner.slug} with the package)"
+        )
+    if build.status == BuildStatus.FAILED:
+        _rebuild(build, why=f"compile requested by {actor.username}")
+    return build
 
 
 def remote_build_create(*, actor: User, owner: Team, spec: dict) -> tuple[Build, bool]:
@@ -438,6 +458,104 @@ def version_publish(
         lambda: webhook_emit(model.owner, WebhookEvent.VERSION_PUBLISHED, version_payload(version))
     )
     return version
+
+
+@transaction.atomic
+def version_publish_newest(
+    *, actor: User, model: Model, bump: str, visibility: str | None, release_notes: str = ""
+) -> Version:
+    """Algorithmia's publish: "you may only publish the most recent compiled version". The
+    model's newest build (its newest upload) must have succeeded and not be published yet;
+    an older successful build is never published in its place. `visibility` None keeps the
+    newest version's (private for a first version, as Algorithmia's callability starts)."""
+    build = model.builds.order_by("-created_at").first()
+    if build is None:
+        raise ConflictError(f"{model.full_name} has no build to publish: upload a package")
+    published = build.versions.first()
+    if published is not None:
+        raise ConflictError(
+            f"the newest build of {model.full_name} ({build.short_hash}) is already published "
+            f"as {published.number}: upload a new package and compile it first"
+        )
+    if build.status != BuildStatus.SUCCEEDED:
+        raise ConflictError(
+            f"the newest build of {model.full_name} ({build.short_hash}) is {build.status}: "
+            "publish it once it has succeeded"
+        )
+    if visibility is None:
+        previous = model.versions.order_by("-major", "-minor", "-patch").first()
+        visibility = previous.visibility if previous is not None else Visibility.PRIVATE
+    return version_publish(
+        actor=actor,
+        model=model,
+        bump=bump,
+        visibility=visibility,
+        release_notes=release_notes,
+        build=build,
+    )
+
+
+def model_create(
+    *,
+    actor: User,
+    owner: Team,
+    name: str,
+    title: str = "",
+    tagline: str = "",
+    readme: str = "",
+    license: str = "",
+    network: bool = False,
+) -> Model:
+    """An empty model (Algorithmia's "create an algorithm"): private, with no build until a
+    package is uploaded under its name."""
+    access.require_publish(actor, owner)
+    if not isinstance(name, str) or not re.match(SLUG_RE, name):
+        raise InputError(
+            "name: 2 to 64 lowercase letters, digits, - or _, starting with a letter",
+            fields={"name": ["invalid"]},
+        )
+    try:
+        with transaction.atomic():
+            return Model.objects.create(
+                owner=owner,
+                slug=name,
+                title=(title or name)[:100],
+                tagline=tagline[:200],
+                readme=readme,
+                license=license[:64],
+                network=network,
+                created_by=actor,
+            )
+    except IntegrityError:
+        raise ConflictError(f"{owner.slug}/{name} already exists") from None
+
+
+def model_update_details(
+    *,
+    actor: User,
+    model: Model,
+    title: str | None = None,
+    tagline: str | None = None,
+    readme: str | None = None,
+    license: str | None = None,
+) -> Model:
+    """Change what the model's page and search say about it (Algorithmia's "update an
+    algorithm"). A publish takes them from the published package's manifest again, as
+    every publish does (`_refresh_model_from`)."""
+    access.require_publish(actor, model.owner)
+    changes = {
+        "title": None if title is None else (title.strip() or model.slug)[:100],
+        "tagline": None if tagline is None else tagline[:200],
+        "readme": readme,
+        "license": None if license is None else license[:64],
+    }
+    changed = [field for field, value in changes.items() if value is not None]
+    for field in changed:
+        setattr(model, field, changes[field])
+    if changed:
+        model.updated_at = timezone.now()
+        model.save(update_fields=[*changed, "updated_at"])
+    return model
 
 
 @transaction.atomic

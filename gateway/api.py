@@ -53,7 +53,11 @@ class InvocationOutput(serializers.Serializer):
         return error
 
 
-def _envelope(outcome, request_id: str) -> Response | HttpResponse:
+def _envelope(outcome, request_id: str, *, raw: bool = False) -> Response | HttpResponse:
+    """The answer for a call that did not succeed, or None. A model error is a 200 with the
+    error object, as Algorithmia answered it, except with `output=raw`, where a 200 would
+    be taken for the result: there it is a 400 with the same body (what Algorithmia
+    documented, and what its clients raise `ApiError` on)."""
     invocation = outcome.invocation
     headers = {**outcome.rate_headers, "X-Request-ID": request_id}
     if invocation.status == InvocationStatus.TIMEOUT:
@@ -71,7 +75,11 @@ def _envelope(outcome, request_id: str) -> Response | HttpResponse:
         if outcome.is_member and invocation.error.get("stacktrace"):
             error["stacktrace"] = invocation.error["stacktrace"]
             error["stack_trace"] = invocation.error["stacktrace"]  # the Algorithmia client's name
-        return Response({"error": error, "request_id": request_id}, headers=headers)
+        return Response(
+            {"error": error, "request_id": request_id},
+            status=status.HTTP_400_BAD_REQUEST if raw else status.HTTP_200_OK,
+            headers=headers,
+        )
     return None
 
 
@@ -127,7 +135,7 @@ class InvokeApi(APIView):
                 {"type": "number", "minimum": 0, "exclusiveMinimum": True, "maximum": 3000},
                 description="seconds, at most 3000 (default 300)",
             ),
-            OpenApiParameter("stdout", bool, description="owners only"),
+            OpenApiParameter("stdout", bool, description="owners only; ignored for anyone else"),
             OpenApiParameter("output", str, enum=["raw", "void"]),
             OpenApiParameter(
                 "webhook",
@@ -160,7 +168,7 @@ class InvokeApi(APIView):
                 status=status.HTTP_202_ACCEPTED,
                 headers=headers,
             )
-        failure = _envelope(outcome, request_id)
+        failure = _envelope(outcome, request_id, raw=call.output == "raw")
         if failure is not None:
             return failure
         if call.output == "raw":
@@ -169,7 +177,7 @@ class InvokeApi(APIView):
             "content_type": invocation.result_content_type,
             "duration": round(invocation.model_duration or 0.0, 6),
         }
-        if call.stdout:
+        if invocation.want_stdout:  # asked for, by a member of the owner (services.invoke)
             metadata["stdout"] = invocation.stdout
         body = {"result": invocation.result, "metadata": metadata, "request_id": request_id}
         return Response(body, headers=headers)

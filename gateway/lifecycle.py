@@ -387,10 +387,25 @@ def finish(invocation: Invocation, result: ExecutionResult, *, status: str | Non
     # The caller receives exactly what the model answered.
     invocation.result, invocation.error = result.result, result.error
     invocation.stdout = (result.stdout or "")[:65536]
+    if not updated:
+        _told_the_recorded_cancel(invocation)
     metrics.invocation_finished(invocation, recorded=bool(updated))
     if updated and invocation.webhook_url and _announced(invocation):
         transaction.on_commit(lambda: _queue_webhook(invocation))
     return bool(updated)
+
+
+def _told_the_recorded_cancel(invocation: Invocation) -> None:
+    """A call canceled while it ran was recorded canceled before its process was killed
+    (`cancel`); the caller still waiting for it is told that, not the kill it caused."""
+    recorded = (
+        Invocation.objects.filter(pk=invocation.pk, status=InvocationStatus.CANCELED)
+        .values_list("error", flat=True)
+        .first()
+    )
+    if recorded is not None:
+        invocation.status, invocation.error = InvocationStatus.CANCELED, recorded
+        invocation.result, invocation.stdout = None, ""
 
 
 def _announced(invocation: Invocation) -> bool:
@@ -459,16 +474,16 @@ def cancel_on_workers(request_id: str) -> bool:
 
 
 def cancel(invocation: Invocation) -> Invocation:
-    """Cancel a call that is not final yet: stop it where it runs, then record it canceled
-    (a call that finished meanwhile keeps its outcome)."""
+    """Cancel a call that is not final yet: record it canceled (unbilled), then stop it where
+    it runs. In that order: the process that runs the call reports the kill as a failure
+    ("died from signal SIGKILL") and records it, so a kill sent first would let that failure
+    win the race to the one final status. Recorded first, the runner's report changes
+    nothing (`_record_final` only moves a queued or running row). A call that finished
+    before the cancel was recorded keeps its outcome, and nothing is killed."""
     if invocation.is_final:
         return invocation
-    if invocation.status == InvocationStatus.RUNNING:
-        if invocation.backend == DISPATCHED:
-            cancel_on_workers(str(invocation.pk))
-        else:
-            get_backend(invocation.backend).cancel(str(invocation.pk))
-    finish(
+    was_running = invocation.status == InvocationStatus.RUNNING
+    recorded = finish(
         invocation,
         ExecutionResult(
             "failed", error={"message": "canceled by the caller", "error_type": "CanceledError"}
@@ -476,6 +491,12 @@ def cancel(invocation: Invocation) -> Invocation:
         status=InvocationStatus.CANCELED,
     )
     invocation.refresh_from_db()
+    # A queued call claimed by a worker just before the cancel is running there now.
+    if recorded and (was_running or invocation.worker):
+        if invocation.backend == DISPATCHED:
+            cancel_on_workers(str(invocation.pk))
+        else:
+            get_backend(invocation.backend).cancel(str(invocation.pk))
     return invocation
 
 

@@ -108,8 +108,9 @@ def invoke(
     request_id: str,
 ) -> Outcome:
     model, target, is_member = authorise_call(principal, owner, name, version)
-    if call.stdout and not is_member:
-        raise AuthorizationError("stdout=true is only for the model's owners")
+    # stdout=true is "only respected when the caller is the algorithm author" (Algorithmia's
+    # v1 API): from anyone else it is ignored, not refused.
+    wants_stdout = call.stdout and is_member
     _input_schema_check(target, call)
     team = caller_team(principal)
     project = (project or (principal.key.project if principal.key else ""))[:64]
@@ -163,7 +164,7 @@ def invoke(
         backend=backend_name,
         hardware_class=model.hardware_class,
         timeout_seconds=call.timeout,
-        want_stdout=call.stdout,
+        want_stdout=wants_stdout,
         input_content_type=call.content_type,
         input_bytes=call.size,
         input_preview=storable(call.preview)[:128],

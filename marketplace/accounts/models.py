@@ -64,6 +64,13 @@ class Team(models.Model):
                 | models.Q(is_personal=True, personal_owner__isnull=False),
                 name="team_personal_has_owner",
             ),
+            # Whatever writes the row (a service, the admin, a shell): a slug never holds
+            # `_`, so a namespace's client alias (`-` written `_`, namespaces.py) names it
+            # and no other.
+            models.CheckConstraint(
+                condition=models.Q(slug__regex=NAMESPACE_SLUG_PATTERN),
+                name="team_slug_is_a_namespace_slug",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -194,6 +194,27 @@ def test_context_for_a_published_version(settings):
     assert "mk_ab12cd34" in code and "https://api.example/keys/" in code
 
 
+def test_the_algorithmia_snippet_writes_a_hyphenated_owner_by_its_client_alias():
+    """The client refuses `acme-research/...` before sending anything; its snippet names the
+    owner as `acme_research`, which the server resolves. Other languages keep the slug."""
+    import Algorithmia
+
+    ctx = context(owner="acme-research", name="topic-classifier")
+    code = get_language("python-algorithmia").render(ctx)
+    assert 'client.algo("acme_research/topic-classifier/1.0.0")' in code
+    assert "acme_research is how it writes acme-research" in code
+    for language in ordered_languages():
+        if language.slug != "python-algorithmia":
+            assert "acme_research" not in language.render(ctx), language.slug
+    client = Algorithmia.client("key", "http://127.0.0.1:1")
+    algo = client.algo("acme_research/topic-classifier/1.0.0")
+    assert algo.url == "/v1/algo/acme_research/topic-classifier/1.0.0"
+    with pytest.raises(ValueError, match="Invalid algorithm URI"):
+        client.algo("acme-research/topic-classifier/1.0.0")
+    plain = get_language("python-algorithmia").render(context())
+    assert 'client.algo("ada/toolbox/1.0.0")' in plain and "client accepts no" not in plain
+
+
 def test_contexts_refuse_what_cannot_be_sent():
     with pytest.raises(ValueError, match="content_type"):
         context("xml", "<a/>")

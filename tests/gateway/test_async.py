@@ -12,6 +12,7 @@ import time
 import pytest
 from django.db import connection
 
+from billing.models import UsageRecord
 from gateway.models import Invocation
 from tests.gateway.conftest import key_client
 from tests.receivers import allow_outbound
@@ -72,6 +73,32 @@ def test_a_queued_call_can_be_canceled(toolbox, owner):
 
     execute_invocation(request_id)  # a late delivery of the message changes nothing
     assert Invocation.objects.get(pk=request_id).status == "canceled"
+
+
+def test_a_running_call_canceled_ends_canceled_and_unbilled(toolbox, owner, runner, async_worker):
+    """The runner reports the killed process as a failure ("died from signal SIGKILL");
+    the cancel is recorded first, so the call ends canceled, with one unbilled usage record,
+    and the worker's report of the kill changes nothing."""
+    mine = key_client(owner)
+    response = mine.post("/v1/algo/ada/toolbox?output=void", {"sleep": 60}, format="json")
+    request_id = response.json()["request_id"]
+    deadline = time.monotonic() + 60
+    while runner.stats()["busy"] == 0:  # the model process is sleeping in the call
+        assert time.monotonic() < deadline, "the call never started"
+        time.sleep(0.1)
+    assert Invocation.objects.get(pk=request_id).status == "running"
+    canceled = mine.post(f"/v1/invocations/{request_id}/cancel")
+    assert canceled.status_code == 200 and canceled.json()["status"] == "canceled"
+    deadline = time.monotonic() + 30
+    while runner.stats()["busy"]:  # killed, not done in 60 s
+        assert time.monotonic() < deadline, "the process was not killed"
+        time.sleep(0.1)
+    time.sleep(1)  # the worker has had the runner's report of the kill
+    invocation = Invocation.objects.get(pk=request_id)
+    assert invocation.status == "canceled", invocation.error
+    assert invocation.error == {"message": "canceled by the caller", "error_type": "CanceledError"}
+    records = UsageRecord.objects.filter(request_id=request_id)
+    assert [(r.status, r.billed, r.total) for r in records] == [("canceled", False, 0)]
 
 
 def test_signing_secret_is_for_admins(toolbox, owner):

@@ -69,6 +69,23 @@ def test_raw_output(toolbox, owner):
     assert raw_bytes.content == b"\x02\x01"
 
 
+def test_raw_output_of_a_failed_call_is_a_400_with_the_error(toolbox, owner):
+    """A 200 would pass the error off as the model's raw result."""
+    failed = key_client(owner).post(
+        "/v1/algo/ada/toolbox?output=raw", {"fail": "bad wolf"}, format="json"
+    )
+    assert failed.status_code == 400, failed.content
+    body = failed.json()
+    assert body["error"]["message"] == "bad wolf"
+    assert body["error"]["error_type"] == "AlgorithmError"
+    assert body["request_id"] == failed["X-Request-ID"]
+    assert Invocation.objects.get(pk=body["request_id"]).status == "failed"
+    theirs = key_client(UserFactory()).post(
+        "/v1/algo/ada/toolbox?output=raw", {"fail": "bad wolf"}, format="json"
+    )
+    assert theirs.status_code == 400 and "stacktrace" not in theirs.json()["error"]
+
+
 def test_model_error_is_a_200_with_the_stacktrace_for_owners_only(toolbox, owner):
     mine = key_client(owner).post("/v1/algo/ada/toolbox", {"fail": "bad wolf"}, format="json")
     assert mine.status_code == 200
@@ -83,15 +100,21 @@ def test_model_error_is_a_200_with_the_stacktrace_for_owners_only(toolbox, owner
     assert Invocation.objects.filter(status="failed").count() == 2
 
 
-def test_stdout_is_for_owners(toolbox, owner):
+def test_stdout_is_for_owners_and_ignored_for_anyone_else(toolbox, owner):
     mine = key_client(owner).post(
         "/v1/algo/ada/toolbox?stdout=true", {"print": "debug line"}, format="json"
     )
     assert mine.json()["metadata"]["stdout"] == "debug line\n"
+    # Algorithmia: "only respected when the caller is the algorithm author": the call runs,
+    # and what the model printed stays with its owner.
     theirs = key_client(UserFactory()).post(
-        "/v1/algo/ada/toolbox?stdout=true", {"print": "x"}, format="json"
+        "/v1/algo/ada/toolbox?stdout=true", {"print": "secret output"}, format="json"
     )
-    assert_error_shape(theirs, 403, "AuthorizationError")
+    assert theirs.status_code == 200, theirs.content
+    assert theirs.json()["result"] == {"echo": {"print": "secret output"}}
+    assert "stdout" not in theirs.json()["metadata"]
+    assert b"secret output\n" not in theirs.content
+    assert Invocation.objects.get(pk=theirs.json()["request_id"]).want_stdout is False
     quiet = key_client(owner).post(
         "/v1/algo/ada/toolbox?stdout=False", {"print": "x"}, format="json"
     )
@@ -216,6 +239,33 @@ def test_rate_limits_answer_429_with_headers(toolbox, owner, settings):
     assert "rate limit of the key" in error["message"]
     assert int(refused["Retry-After"]) >= 1 and "remaining=0" in refused["RateLimit"]
     assert key_client(owner).post("/v1/algo/ada/toolbox", {}, format="json").status_code == 200
+
+
+def test_a_synchronous_call_canceled_while_it_runs_answers_canceled(toolbox, owner, runner):
+    """Its process is killed; its caller hears the cancel that was recorded, not the kill."""
+    answers = []
+    slow = threading.Thread(
+        target=lambda: answers.append(
+            key_client(owner).post("/v1/algo/ada/toolbox", {"sleep": 60}, format="json")
+        )
+    )
+    slow.start()
+    deadline = time.monotonic() + 60
+    while runner.stats()["busy"] == 0:
+        assert time.monotonic() < deadline, "the call never started"
+        time.sleep(0.1)
+    request_id = Invocation.objects.get(status="running").pk
+    canceled = key_client(owner).post(f"/v1/invocations/{request_id}/cancel")
+    assert canceled.status_code == 200 and canceled.json()["status"] == "canceled"
+    slow.join(timeout=30)
+    assert not slow.is_alive(), "the call was not stopped"
+    [answer] = answers
+    assert answer.status_code == 200
+    assert answer.json()["error"] == {
+        "message": "canceled by the caller",
+        "error_type": "CanceledError",
+    }
+    assert Invocation.objects.get(pk=request_id).status == "canceled"
 
 
 def test_team_concurrency_limit(toolbox, owner, settings):

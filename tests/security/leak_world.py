@@ -29,6 +29,7 @@ OWNER_TEAM = "quillon-labs"
 OUTSIDER_TEAM = "vantor-works"
 PRIVATE_NAME = "zephyrine-oracle"
 PRIVATE_PATH = f"{OWNER_TEAM}/{PRIVATE_NAME}"
+ALIAS_PATH = f"{OWNER_TEAM.replace('-', '_')}/{PRIVATE_NAME}"  # as Algorithmia clients write it
 PUBLIC_NAME = "lantern-basic"
 OUTSIDER_MODEL = "vantor-echo"
 SHARED_TAG = "shared-tag"

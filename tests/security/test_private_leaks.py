@@ -1,6 +1,7 @@
 """A private model must not leak through any path: search (API, page, live fragment, facets,
 filters), suggestions, corrections, the owner's profile, the home page, the model's page and
 API, versions (every version form), builds and logs, snippets, metrics, errors, the
+algorithms API (and every path by the owner's client alias), the
 invocation resource (read and cancel), the request log, dashboards, usage reports and the
 sitemap. The outsider (session, personal key, team key) and anonymous visitors see neither
 the model nor any of its words or figures, and get 404 where its existence is private; its
@@ -19,6 +20,7 @@ from tests.catalog.factories import BuildFactory
 from tests.conftest import assert_error_shape
 
 from .leak_world import (
+    ALIAS_PATH,
     OUTSIDER_TEAM,
     OWNER_TEAM,
     PRIVATE_NAME,
@@ -202,6 +204,26 @@ def _model_api_paths(world) -> list[str]:
         f"{base}/builds/{build}/logs",
         f"{base}/metrics?bucket=day",
         f"{base}/errors",
+        *_algorithms_api_paths(world, PRIVATE_PATH),
+        # The owner by its Algorithmia client alias (quillon_labs) is the same namespace.
+        f"/v1/models/{ALIAS_PATH}",
+        f"/v1/models/{ALIAS_PATH}/versions/latestPrivate",
+        *_algorithms_api_paths(world, ALIAS_PATH),
+    ]
+
+
+def _algorithms_api_paths(world, path: str) -> list[str]:
+    base = f"/v1/algorithms/{path}"
+    build = world.private_versions["1.0.0"].build_id
+    return [
+        base,
+        f"{base}/versions",
+        f"{base}/versions?published=true&callable=false",
+        f"{base}/versions/{world.private_hash}",
+        f"{base}/versions/{world.private_hash[:12]}",
+        f"{base}/builds",
+        f"{base}/builds/{build}",
+        f"{base}/builds/{build}/logs",
     ]
 
 
@@ -235,6 +257,15 @@ def test_the_private_model_cannot_be_changed_or_called_by_others(world):
             client.post(f"/v1/algo/{PRIVATE_PATH}/1.0.0", {"text": "hi"}, format="json"),
             client.post(f"/v1/algo/{PRIVATE_PATH}/latestPrivate", "hi", content_type="text/plain"),
             client.post(f"/v1/algo/{PRIVATE_PATH}/{world.private_hash}", {}, format="json"),
+            client.post(f"/v1/algo/{ALIAS_PATH}", {"text": "hi"}, format="json"),
+            client.put(f"/v1/algorithms/{PRIVATE_PATH}", {"details": {}}, format="json"),
+            client.delete(f"/v1/algorithms/{ALIAS_PATH}"),
+            client.post(f"/v1/algorithms/{PRIVATE_PATH}/compile"),
+            client.post(
+                f"/v1/algorithms/{ALIAS_PATH}/versions",
+                {"version_info": {"version_type": "minor"}},
+                format="json",
+            ),
         ]
         for response in attempts:
             assert response.status_code in (401, 404), (who, response.request, response.content)

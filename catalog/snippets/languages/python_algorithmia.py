@@ -1,6 +1,9 @@
-"""Python with the Algorithmia client, unchanged: only the API address is this marketplace."""
+"""Python with the Algorithmia client, unchanged: only the API address is this marketplace,
+and an owner with `-` is written by its client alias (`-` as `_`), which the client accepts."""
 
 from __future__ import annotations
+
+from marketplace.accounts.namespaces import client_alias
 
 from .. import Language, SnippetContext, fill
 from ..literals import python_string
@@ -38,6 +41,13 @@ else:
 """
 
 
+def algorithmia_target(ctx: SnippetContext) -> str:
+    """owner/name[/version] as the Algorithmia client accepts it: the owner by its client
+    alias, since the client refuses an owner with `-` before sending anything
+    (marketplace/accounts/namespaces.py)."""
+    return "/".join([client_alias(ctx.owner), ctx.name] + ([ctx.version] if ctx.version else []))
+
+
 class PythonAlgorithmia(Language):
     slug = "python-algorithmia"
     label = "Python (Algorithmia client)"
@@ -51,6 +61,11 @@ class PythonAlgorithmia(Language):
             extra.append("The client sends a str as text/plain; the model receives the same str.")
         if ctx.content_type == "binary":
             extra.append("The client sends bytes as application/octet-stream.")
+        if client_alias(ctx.owner) != ctx.owner:
+            extra.append(
+                f"The client accepts no '-' in an owner: {client_alias(ctx.owner)} is how it "
+                f"writes {ctx.owner}."
+            )
         return fill(
             TEMPLATE,
             header=ctx.comment(
@@ -58,7 +73,7 @@ class PythonAlgorithmia(Language):
             ),
             placeholder=python_string(ctx.key_placeholder),
             base_url=python_string(ctx.base_url),
-            target=python_string(ctx.target),
+            target=python_string(algorithmia_target(ctx)),
             payload=payload_assignment(ctx),
             imports="import base64\n" if ctx.content_type == "binary" else "",
         )
