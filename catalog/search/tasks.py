@@ -1,4 +1,5 @@
-"""Keeping the Elasticsearch index current. Each task takes ids and is safe to run twice.
+"""Keeping the Elasticsearch index and the models' embeddings current. Each task takes ids
+and is safe to run twice.
 
 `Model.search_dirty` is the outbox: a save sets it (catalog.search.signals) and queues
 `index_model` after commit; indexing clears it before reading the row and sets it again when
@@ -18,6 +19,8 @@ from django.conf import settings
 
 from catalog.models import Model
 
+from . import embeddings
+from .encoder import EncoderUnavailable
 from .engines import EngineUnavailable
 from .engines import elasticsearch as engine
 
@@ -90,3 +93,37 @@ def dirty_documents_sync(
             failed_before |= failed
         written += len(models) - len(failed)
     return written
+
+
+# -- embeddings (semantic search) ---------------------------------------------------------------
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def embed_model(model_id: str) -> int:
+    """Encode one model's text, if it changed since its vector was made."""
+    return model_embedding_sync([model_id])
+
+
+@shared_task(ignore_result=True)
+def embed_stale_models() -> int:
+    """The healing pass: models whose vector is stale or missing (their task was lost, the
+    encoder failed, or they were created in bulk)."""
+    if not settings.SEARCH_SEMANTIC:
+        return 0
+    try:
+        return embeddings.embed_stale()
+    except EncoderUnavailable as exc:
+        logger.warning("stale embeddings not made: %s", exc)
+        return 0
+
+
+def model_embedding_sync(model_ids) -> int:
+    """Vectors for these models; a model the encoder cannot handle now stays stale for
+    `embed_stale_models`. Never raises for an encoder failure."""
+    if not settings.SEARCH_SEMANTIC:
+        return 0
+    try:
+        return embeddings.embed_models(model_ids)
+    except EncoderUnavailable as exc:
+        logger.warning("embeddings of %s not made, left stale: %s", model_ids, exc)
+        return 0
