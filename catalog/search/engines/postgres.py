@@ -20,6 +20,7 @@ from catalog import selectors
 from catalog.filters import ModelFilter
 from marketplace.core.health import OK, ComponentHealth
 
+from .. import embeddings
 from ..queries import CatalogQuery, SearchResult, uses_operators
 
 NAME = "postgresql"
@@ -65,6 +66,7 @@ def filtered(principal, query: CatalogQuery):
 
 def search(principal, query: CatalogQuery) -> SearchResult:
     models = filtered(principal, query)
+    visible = models
     matching = models
     if query.text:
         websearch = SearchQuery(query.text, search_type="websearch", config="english")
@@ -110,6 +112,10 @@ def search(principal, query: CatalogQuery) -> SearchResult:
         models = models.order_by("-created_at", "owner__slug", "slug")
     count, facets = _count_and_facets(matching, query)
     start = (query.page - 1) * query.page_size
+    # Meaning: the text ranking fused with the nearest embeddings (None: text only).
+    hybrid = embeddings.hybrid_page(models, visible, query, start, count)
+    if hybrid is not None:
+        return SearchResult(hybrid[0], hybrid[1], facets, "postgresql")
     page = list(models[start : start + query.page_size])
     return SearchResult(page, count, facets, "postgresql")
 
