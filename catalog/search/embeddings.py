@@ -313,15 +313,14 @@ def semantic_candidates(models, text: str, k: int = FUSION_WINDOW) -> list[tuple
     vector = query_vector(text)
     if vector is None:
         return []
-    embedded = models.filter(embedding__isnull=False, embedding__encoder=encoding.MODEL_NAME)
     if pgvector_installed():
-        rows = _nearest_with_pgvector(embedded, vector, k)
+        rows = _nearest_with_pgvector(models, vector, k)
     else:
-        rows = _nearest_exactly(embedded, vector, k)
+        rows = _nearest_exactly(models, vector, k)
     return [(pk, similarity) for pk, similarity in rows if similarity >= MIN_SIMILARITY]
 
 
-def nearest_query(embedded, vector: list[float], k: int):
+def nearest_query(models, vector: list[float], k: int):
     """The pgvector statement: (model id, cosine distance) of the k nearest, by the HNSW
     index on the vectors' cast to vector(384) (the ORDER BY is that same expression), the
     visible models a semi-join (`model_id IN (...)`) that each neighbour is checked against
@@ -329,15 +328,17 @@ def nearest_query(embedded, vector: list[float], k: int):
     looking for rows that pass it; `semantic_candidates` drops the far ones afterwards."""
     distance = CosineDistance(Cast("vector", VectorField(dimensions=encoding.DIMENSIONS)), vector)
     return (
-        ModelEmbedding.objects.filter(model_id__in=embedded.order_by().values("pk"))
+        ModelEmbedding.objects.filter(
+            encoder=encoding.MODEL_NAME, model_id__in=models.order_by().values("pk")
+        )
         .annotate(distance=distance)
         .order_by("distance")
         .values_list("model_id", "distance")[:k]
     )
 
 
-def _nearest_with_pgvector(embedded, vector: list[float], k: int):
-    query = nearest_query(embedded, vector, k)
+def _nearest_with_pgvector(models, vector: list[float], k: int):
+    query = nearest_query(models, vector, k)
     with transaction.atomic(), connection.cursor() as cursor:
         # The HNSW scan goes on past neighbours the visibility filter drops (pgvector 0.8),
         # so a private model near the query never leaves a visitor with fewer results.
@@ -351,7 +352,8 @@ def _nearest_with_pgvector(embedded, vector: list[float], k: int):
     return sorted(((pk, 1.0 - distance) for pk, distance in rows), key=lambda r: -r[1])
 
 
-def _nearest_exactly(embedded, vector: list[float], k: int):
+def _nearest_exactly(models, vector: list[float], k: int):
+    embedded = models.filter(embedding__isnull=False, embedding__encoder=encoding.MODEL_NAME)
     scanned = embedded.order_by("-calls_30d", "pk").values("pk")[:EXACT_SCAN_LIMIT]
     similarity = _DotProduct(F("vector"), Value(vector, output_field=ArrayField(FloatField())))
     rows = (
@@ -425,13 +427,48 @@ def hybrid_page(ranked, visible, query, start: int, count: int):
     return [rows[pk] for pk in page_ids if pk in rows], count
 
 
-def embedding_rows_of(model_ids) -> dict:
-    """Vectors by model id, for documents (Elasticsearch) built in bulk."""
-    return dict(
-        ModelEmbedding.objects.filter(
-            model_id__in=list(model_ids), encoder=encoding.MODEL_NAME
-        ).values_list("model_id", "vector")
-    )
+# -- Elasticsearch --------------------------------------------------------------------------------
+
+# How much a knn hit's score, (1 + cosine) / 2, weighs beside the text query's BM25 score
+# (names and titles boosted 10): a close neighbour adds about what a tagline word does.
+ELASTICSEARCH_KNN_BOOST = 5.0
+ELASTICSEARCH_NUM_CANDIDATES = 200
+
+
+def _body_filters(body: dict) -> list[dict]:
+    query = body["query"]
+    if "function_score" in query:
+        query = query["function_score"]["query"]
+    return query["bool"]["filter"]
+
+
+def elasticsearch_hybrid_body(body: dict, query, vector: list[float] | None) -> dict:
+    """A search body (queries.elasticsearch_search_body) with a `knn` clause beside its
+    query: Elasticsearch adds the two scores, and a model found by meaning alone is a hit.
+    The knn clause carries the body's own filters (visibility and the query's filters): a
+    top-level knn is not narrowed by the query's filter, so without them a private model
+    near the query would be a hit. Unchanged when there is nothing to add."""
+    if vector is None or not (query.text and query.sort == "relevance"):
+        return body
+    return {
+        **body,
+        "knn": {
+            "field": "embedding",
+            "query_vector": vector,
+            "k": FUSION_WINDOW,
+            "num_candidates": ELASTICSEARCH_NUM_CANDIDATES,
+            "filter": _body_filters(body),
+            "similarity": MIN_SIMILARITY,
+            "boost": ELASTICSEARCH_KNN_BOOST,
+        },
+    }
+
+
+def elasticsearch_query_vector(query) -> list[float] | None:
+    """The query's vector when a hybrid search applies, else None."""
+    if not (settings.SEARCH_SEMANTIC and query.text and query.sort == "relevance"):
+        return None
+    return query_vector(query.text)
 
 
 __all__ = [

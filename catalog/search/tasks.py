@@ -16,6 +16,7 @@ import logging
 
 from celery import shared_task
 from django.conf import settings
+from django.utils import timezone
 
 from catalog.models import Model
 
@@ -48,7 +49,7 @@ def model_document_sync(model_id) -> bool:
         return False
 
     Model.objects.filter(pk=model_id, search_dirty=True).update(search_dirty=False)
-    model = Model.objects.select_related("owner").filter(pk=model_id).first()
+    model = Model.objects.select_related("owner", "embedding").filter(pk=model_id).first()
     try:
         if model is None:
             failed = engine.delete_documents([model_id])
@@ -81,7 +82,7 @@ def dirty_documents_sync(
         if not ids:
             break
         Model.objects.filter(pk__in=ids).update(search_dirty=False)
-        models = list(Model.objects.select_related("owner").filter(pk__in=ids))
+        models = list(Model.objects.select_related("owner", "embedding").filter(pk__in=ids))
         try:
             failed = set(engine.index_models(models))
         except EngineUnavailable as exc:
@@ -100,8 +101,13 @@ def dirty_documents_sync(
 
 @shared_task(acks_late=True, ignore_result=True)
 def embed_model(model_id: str) -> int:
-    """Encode one model's text, if it changed since its vector was made."""
-    return model_embedding_sync([model_id])
+    """Encode one model's text, if it changed since its vector was made; with Elasticsearch,
+    write the model's document again so its `embedding` follows."""
+    written = model_embedding_sync([model_id])
+    if written and settings.ELASTICSEARCH_URL:
+        Model.objects.filter(pk=model_id).update(search_dirty=True)
+        model_document_sync(model_id)
+    return written
 
 
 @shared_task(ignore_result=True)
@@ -110,11 +116,16 @@ def embed_stale_models() -> int:
     encoder failed, or they were created in bulk)."""
     if not settings.SEARCH_SEMANTIC:
         return 0
+    started = timezone.now()
     try:
-        return embeddings.embed_stale()
+        written = embeddings.embed_stale()
     except EncoderUnavailable as exc:
         logger.warning("stale embeddings not made: %s", exc)
         return 0
+    if written and settings.ELASTICSEARCH_URL:
+        # Their documents get the new vectors from index_dirty_models.
+        Model.objects.filter(embedding__updated_at__gte=started).update(search_dirty=True)
+    return written
 
 
 def model_embedding_sync(model_ids) -> int:
