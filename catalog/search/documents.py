@@ -91,9 +91,7 @@ def model_document(model) -> dict:
         # draws it: the words of the name, title, tagline and tags.
         "spell": " ".join([_words(model.slug), model.title, model.tagline, *(model.tags or [])]),
     }
-    vector = _embedding_of(model)
-    if vector is not None:
-        document["embedding"] = vector
+    document["embedding"] = _embedding_of(model)
     return document
 
 

@@ -317,3 +317,19 @@ def test_rebuild_embeddings_reports_progress_in_batches(public_catalogue):
     written = embeddings.rebuild_embeddings(batch_size=3, progress=lambda d, t: seen.append((d, t)))
     assert written == 1  # only the text changed behind the signals' back
     assert seen == [(3, 8), (6, 8), (8, 8)]
+
+
+def test_the_embeddings_command_says_what_it_did(public_catalogue):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from catalog.models import Model
+
+    Model.objects.filter(slug="french-bridge").update(tagline="Translates Spanish")
+    out = StringIO()
+    call_command("search_embeddings", "--batch-size", "5", stdout=out)
+    text = out.getvalue()
+    assert "Embedded 1 models." in text
+    assert "8/8 models" in text  # the progress, a line per tenth when not on a terminal
+    assert ("HNSW index" in text) == embeddings.pgvector_installed()
