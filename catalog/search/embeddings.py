@@ -67,6 +67,8 @@ EMBED_BATCH_SIZE = 64
 STALE_MAX_PER_RUN = 2000
 INDEX_NAME = "model_embedding_hnsw"
 
+# Websearch syntax that narrows: a quoted phrase, -word.
+_RESTRICTING = re.compile(r'"|(^|\s)-\w')
 _MARKUP = re.compile(r"[#*_`>\[\]()|~]+|<[^>]+>")
 _SPACE = re.compile(r"\s+")
 
@@ -368,6 +370,18 @@ def _nearest_exactly(models, vector: list[float], k: int):
 # -- fusion ---------------------------------------------------------------------------------------
 
 
+def hybrid_applies(query) -> bool:
+    """A relevance search with text that excludes nothing: "a -b" and a quoted phrase ask
+    for exactly those words, and neighbours by meaning would bring back what the query
+    excluded. An `or` widens, as meaning does ("happy or angry" stays hybrid)."""
+    return bool(
+        settings.SEARCH_SEMANTIC
+        and query.text
+        and query.sort == "relevance"
+        and not _RESTRICTING.search(query.text)
+    )
+
+
 def reciprocal_rank_fusion(rankings: list[tuple[list, float]], k: int = RRF_K) -> list:
     """Ids of several rankings ordered by Σ weight / (k + rank), rank from 1. Ties keep the
     order of the first ranking that has the id, then the order of first appearance."""
@@ -387,7 +401,7 @@ def hybrid_page(ranked, visible, query, start: int, count: int):
 
     `ranked`: the text engine's matches in its order; `visible`: what the principal may see,
     narrowed by the query's filters, before the text condition."""
-    if not (settings.SEARCH_SEMANTIC and query.text and query.sort == "relevance"):
+    if not hybrid_applies(query):
         return None
     try:
         semantic = semantic_candidates(visible, query.text, FUSION_WINDOW)
@@ -448,7 +462,7 @@ def elasticsearch_hybrid_body(body: dict, query, vector: list[float] | None) -> 
     The knn clause carries the body's own filters (visibility and the query's filters): a
     top-level knn is not narrowed by the query's filter, so without them a private model
     near the query would be a hit. Unchanged when there is nothing to add."""
-    if vector is None or not (query.text and query.sort == "relevance"):
+    if vector is None or not hybrid_applies(query):
         return body
     return {
         **body,
@@ -466,7 +480,7 @@ def elasticsearch_hybrid_body(body: dict, query, vector: list[float] | None) -> 
 
 def elasticsearch_query_vector(query) -> list[float] | None:
     """The query's vector when a hybrid search applies, else None."""
-    if not (settings.SEARCH_SEMANTIC and query.text and query.sort == "relevance"):
+    if not hybrid_applies(query):
         return None
     return query_vector(query.text)
 

@@ -62,10 +62,11 @@ def test_the_knn_clause_asks_for_the_nearest_embeddings_and_keeps_the_text_query
         CatalogQuery(),
         CatalogQuery(text="faces", sort="popular"),
         CatalogQuery(text="faces", sort="recent"),
+        CatalogQuery(text="faces -cats"),
     ],
-    ids=["browse", "popular", "recent"],
+    ids=["browse", "popular", "recent", "websearch-syntax"],
 )
-def test_no_knn_without_text_or_for_other_sorts(query):
+def test_no_knn_without_plain_text_or_for_other_sorts(query):
     body = elasticsearch_search_body(query, [])
     assert embeddings.elasticsearch_hybrid_body(body, query, VECTOR) == body
 
