@@ -10,7 +10,8 @@ from catalog.search.embeddings import ensure_vector_index
 
 
 def vector_index(apps, schema_editor):
-    # pgvector where the server has it (the embedded PostgreSQL does), an HNSW index on the
+    # CREATE EXTENSION IF NOT EXISTS vector, only where the server has pgvector (the
+    # embedded PostgreSQL and compose's pgvector image do), then an HNSW index on the
     # vectors' cast to vector(384); elsewhere nothing, and searches compute exact cosines.
     ensure_vector_index(schema_editor.connection)
 
