@@ -238,3 +238,42 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event} → {self.webhook.url}"
+
+
+class RealField(models.FloatField):
+    """A single-precision float: half the room of `double precision` for embeddings, whose
+    own precision is no better."""
+
+    def db_type(self, connection) -> str:
+        return "real"
+
+
+class ModelEmbedding(models.Model):
+    """One sentence embedding of a model's text (name, title, tagline, tags, task, README:
+    the latest published version's, as copied onto the Model row), for semantic search.
+
+    A `real[]` column on every database; where the pgvector extension is installed, an HNSW
+    index on its cast to `vector` answers nearest-neighbour queries (migration 0007 and
+    catalog/search/embeddings.py). Kept in its own table so the text-search scans of
+    catalog_model do not read 1.5 kB of vector per row."""
+
+    model = models.OneToOneField(
+        Model, primary_key=True, on_delete=models.CASCADE, related_name="embedding"
+    )
+    # Which sentence-embedding model made the vector; a new one means re-embedding.
+    encoder = models.CharField(max_length=64)
+    vector = ArrayField(RealField())
+    # blake2b of encoder and text: an unchanged text is not encoded again.
+    text_hash = models.CharField(max_length=32)
+    # Set in the same transaction as a write that changed the text (the outbox); cleared by
+    # the task that encodes it again. A stale vector is still searched until then.
+    stale = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["model"], condition=models.Q(stale=True), name="embedding_stale")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.encoder} embedding of {self.model_id}"

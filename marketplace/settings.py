@@ -281,6 +281,7 @@ CELERY_BEAT_SCHEDULE = {
     "refresh-popularity": {"task": "catalog.tasks.refresh_popularity", "schedule": 600.0},
     "purge-rate-limits": {"task": "marketplace.gateway.tasks.purge_rate_limits", "schedule": 300.0},
     "index-dirty-models": {"task": "catalog.search.tasks.index_dirty_models", "schedule": 60.0},
+    "embed-stale-models": {"task": "catalog.search.tasks.embed_stale_models", "schedule": 300.0},
 }
 
 # -- search and execution -------------------------------------------------------------------
@@ -292,6 +293,9 @@ try:
     ELASTICSEARCH_TIMEOUT = float(env("ELASTICSEARCH_TIMEOUT", "2"))
 except ValueError:
     raise ImproperlyConfigured("ELASTICSEARCH_TIMEOUT must be a number of seconds") from None
+# Hybrid retrieval: text ranking fused with sentence-embedding similarity
+# (catalog/search/embeddings.py). Off: text only, and no embeddings are computed.
+SEARCH_SEMANTIC = env_bool("SEARCH_SEMANTIC", True)
 
 EXECUTION_BACKEND = env("EXECUTION_BACKEND", "local")
 if EXECUTION_BACKEND not in {"local", "celery"}:

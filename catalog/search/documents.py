@@ -8,7 +8,10 @@ index (`new_index_name()`) that the alias is then switched to in one atomic step
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist
 from django.utils import timezone
+
+from . import encoder
 
 # The trigger indexes at most this much of a README; so does Elasticsearch.
 README_LIMIT = 200_000
@@ -63,11 +66,13 @@ def _words(slug: str) -> str:
 
 
 def model_document(model) -> dict:
-    """The document of one model (its owner must be loaded or loadable).
+    """The document of one model (its owner must be loaded or loadable; its embedding too,
+    `select_related("owner", "embedding")` in bulk).
 
     Empty task, framework and license are left out (null) so they never form an empty facet,
-    as the PostgreSQL facets exclude them."""
-    return {
+    as the PostgreSQL facets exclude them; so is a missing embedding (the model is then
+    found by its words only, as on PostgreSQL)."""
+    document = {
         "name": model.slug,
         "title": model.title,
         "tagline": model.tagline,
@@ -86,6 +91,18 @@ def model_document(model) -> dict:
         # draws it: the words of the name, title, tagline and tags.
         "spell": " ".join([_words(model.slug), model.title, model.tagline, *(model.tags or [])]),
     }
+    document["embedding"] = _embedding_of(model)
+    return document
+
+
+def _embedding_of(model) -> list[float] | None:
+    try:
+        embedding = model.embedding
+    except ObjectDoesNotExist:
+        return None
+    if embedding.encoder != encoder.MODEL_NAME:
+        return None
+    return [float(x) for x in embedding.vector]
 
 
 ANALYSIS = {
@@ -217,6 +234,14 @@ MAPPINGS = {
             "type": "text",
             "analyzer": "words",
             "fields": {"shingles": {"type": "text", "analyzer": "spell_shingles"}},
+        },
+        # The model's sentence embedding (catalog/search/embeddings.py), HNSW-indexed for
+        # the knn clause of a hybrid search. Unit vectors: cosine is their dot product.
+        "embedding": {
+            "type": "dense_vector",
+            "dims": encoder.DIMENSIONS,
+            "index": True,
+            "similarity": "cosine",
         },
     },
 }

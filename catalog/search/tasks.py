@@ -1,4 +1,5 @@
-"""Keeping the Elasticsearch index current. Each task takes ids and is safe to run twice.
+"""Keeping the Elasticsearch index and the models' embeddings current. Each task takes ids
+and is safe to run twice.
 
 `Model.search_dirty` is the outbox: a save sets it (catalog.search.signals) and queues
 `index_model` after commit; indexing clears it before reading the row and sets it again when
@@ -15,9 +16,12 @@ import logging
 
 from celery import shared_task
 from django.conf import settings
+from django.utils import timezone
 
 from catalog.models import Model
 
+from . import embeddings
+from .encoder import EncoderUnavailable
 from .engines import EngineUnavailable
 from .engines import elasticsearch as engine
 
@@ -45,7 +49,7 @@ def model_document_sync(model_id) -> bool:
         return False
 
     Model.objects.filter(pk=model_id, search_dirty=True).update(search_dirty=False)
-    model = Model.objects.select_related("owner").filter(pk=model_id).first()
+    model = Model.objects.select_related("owner", "embedding").filter(pk=model_id).first()
     try:
         if model is None:
             failed = engine.delete_documents([model_id])
@@ -78,7 +82,7 @@ def dirty_documents_sync(
         if not ids:
             break
         Model.objects.filter(pk__in=ids).update(search_dirty=False)
-        models = list(Model.objects.select_related("owner").filter(pk__in=ids))
+        models = list(Model.objects.select_related("owner", "embedding").filter(pk__in=ids))
         try:
             failed = set(engine.index_models(models))
         except EngineUnavailable as exc:
@@ -90,3 +94,47 @@ def dirty_documents_sync(
             failed_before |= failed
         written += len(models) - len(failed)
     return written
+
+
+# -- embeddings (semantic search) ---------------------------------------------------------------
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def embed_model(model_id: str) -> int:
+    """Encode one model's text, if it changed since its vector was made; with Elasticsearch,
+    write the model's document again so its `embedding` follows."""
+    written = model_embedding_sync([model_id])
+    if written and settings.ELASTICSEARCH_URL:
+        Model.objects.filter(pk=model_id).update(search_dirty=True)
+        model_document_sync(model_id)
+    return written
+
+
+@shared_task(ignore_result=True)
+def embed_stale_models() -> int:
+    """The healing pass: models whose vector is stale or missing (their task was lost, the
+    encoder failed, or they were created in bulk)."""
+    if not settings.SEARCH_SEMANTIC:
+        return 0
+    started = timezone.now()
+    try:
+        written = embeddings.embed_stale()
+    except EncoderUnavailable as exc:
+        logger.warning("stale embeddings not made: %s", exc)
+        return 0
+    if written and settings.ELASTICSEARCH_URL:
+        # Their documents get the new vectors from index_dirty_models.
+        Model.objects.filter(embedding__updated_at__gte=started).update(search_dirty=True)
+    return written
+
+
+def model_embedding_sync(model_ids) -> int:
+    """Vectors for these models; a model the encoder cannot handle now stays stale for
+    `embed_stale_models`. Never raises for an encoder failure."""
+    if not settings.SEARCH_SEMANTIC:
+        return 0
+    try:
+        return embeddings.embed_models(model_ids)
+    except EncoderUnavailable as exc:
+        logger.warning("embeddings of %s not made, left stale: %s", model_ids, exc)
+        return 0

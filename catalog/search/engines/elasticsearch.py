@@ -20,7 +20,7 @@ from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError
 from catalog import selectors
 from marketplace.core.health import DEGRADED, OK, ComponentHealth
 
-from .. import documents, queries
+from .. import documents, embeddings, queries
 from ..queries import CatalogQuery, SearchResult
 from . import EngineUnavailable
 
@@ -124,6 +124,10 @@ def _hydrate(principal, hits: list[dict]) -> list:
 
 def search(principal, query: CatalogQuery) -> SearchResult:
     body = queries.elasticsearch_search_body(query, private_owner_ids(principal))
+    # Meaning: a knn clause on the models' embeddings beside the text query.
+    body = embeddings.elasticsearch_hybrid_body(
+        body, query, embeddings.elasticsearch_query_vector(query)
+    )
     response = _search(body, "search")
     hits = response["hits"]
     return SearchResult(

@@ -19,6 +19,7 @@ syntax (quotes, -word, or) are taken as written."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import re
@@ -39,7 +40,7 @@ from catalog.filters import ModelFilter
 from catalog.models import SearchWord
 from marketplace.core.health import OK, ComponentHealth
 
-from .. import analysis
+from .. import analysis, embeddings
 from ..queries import CatalogQuery, SearchResult, uses_operators
 
 NAME = "postgresql"
@@ -386,6 +387,7 @@ def _websearch(models, query: CatalogQuery):
 
 def search(principal, query: CatalogQuery) -> SearchResult:
     models = filtered(principal, query)
+    visible = models
     matching = models
     corrected_query = ""
     if query.text:
@@ -420,6 +422,13 @@ def search(principal, query: CatalogQuery) -> SearchResult:
         models = models.order_by("-created_at", "owner__slug", "slug")
     count, facets = _count_and_facets(matching, query)
     start = (query.page - 1) * query.page_size
+    # Meaning: the text ranking fused with the nearest embeddings (None: text only).
+    # The meaning of what was meant: the corrected words when the typed ones were corrected.
+    meant = dataclasses.replace(query, text=corrected_query) if corrected_query else query
+    hybrid = embeddings.hybrid_page(models, visible, meant, start, count)
+    if hybrid is not None:
+        page, count = hybrid
+        return SearchResult(page, count, facets, "postgresql", corrected_query=corrected_query)
     page = list(models[start : start + query.page_size])
     return SearchResult(page, count, facets, "postgresql", corrected_query=corrected_query)
 

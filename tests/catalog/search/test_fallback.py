@@ -141,10 +141,11 @@ def test_saving_a_model_succeeds_with_elasticsearch_and_the_broker_down(
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         sentiment.title = "Sentiment analysis, improved"
         sentiment.save()
-    assert len(callbacks) == 1
+    assert len(callbacks) == 2  # the document's indexing and the embedding
     sentiment.refresh_from_db()
     assert sentiment.title == "Sentiment analysis, improved" and sentiment.search_dirty
     assert any("could not queue search indexing" in r.getMessage() for r in caplog.records)
+    assert any("could not queue the embedding" in r.getMessage() for r in caplog.records)
 
     with django_capture_on_commit_callbacks(execute=True):
         sentiment.delete()
@@ -162,7 +163,8 @@ def test_a_partial_save_marks_the_model_dirty_only_when_the_document_changes(
     with django_capture_on_commit_callbacks() as callbacks:
         sentiment.tagline = "Now with neutral"
         sentiment.save(update_fields=["tagline"])
-    assert len(callbacks) == 1 and Model.objects.get(pk=sentiment.pk).search_dirty
+    # The document's indexing and the embedding.
+    assert len(callbacks) == 2 and Model.objects.get(pk=sentiment.pk).search_dirty
 
 
 def test_popularity_refresh_marks_changed_models_dirty(sentiment):
