@@ -7,8 +7,11 @@ The steps, in order (`STEPS`; `--step NAME` runs only some):
 - `vectors`: each model's search vector and trigram text, recomputed by the trigger of
   migration 0007 (`UPDATE ... SET slug = slug`), one batch of ids per statement;
 - `dictionary`: the word dictionary typos are corrected against (`catalog_search_word`),
-  counted again from every model in batches, inside one transaction that holds the table
-  so that no write's trigger counts a word twice meanwhile; the swap is atomic;
+  counted again from every model in batches into a scratch table, under one read snapshot
+  that locks nothing a writer waits for; then, in one short transaction that holds the
+  dictionary, the counts plus what writes committed meanwhile changed (the dictionary now
+  minus the dictionary as of the snapshot: its trigger only ever adds and subtracts) are
+  merged into it. Searches and writes go on during the long part;
 - `elasticsearch` (only when ELASTICSEARCH_URL is set): the index, rebuilt with no downtime:
 
 1. install (or refresh) the index template: settings, analyzers, mappings;
@@ -85,16 +88,40 @@ def _batches_of_ids(batch_size: int):
         last = ids[-1]
 
 
+# The dictionary's scratch tables (named in the statements below): its counts as of the
+# snapshot, and the new counts.
+BEFORE_TABLE = "catalog_search_word_before"
+COUNTED_TABLE = "catalog_search_word_counted"
+
 DICTIONARY_BATCH = """
-INSERT INTO catalog_search_word (word, scope, model_count)
+INSERT INTO catalog_search_word_counted (word, scope, model_count)
 SELECT word, CASE WHEN visibility = 'public' THEN 0 ELSE owner_id END, count(*)
 FROM catalog_model,
      unnest(catalog_search_words(catalog_model_search_body(
          slug, title, tagline, tags, task, framework, readme))) AS word
 WHERE id = ANY(%s)
 GROUP BY 1, 2
-ON CONFLICT (word, scope)
-DO UPDATE SET model_count = catalog_search_word.model_count + EXCLUDED.model_count
+"""
+
+# Counted as of the snapshot, plus what the trigger changed since (now - as of the snapshot).
+DICTIONARY_MERGE = """
+WITH merged AS (
+    SELECT word, scope, sum(model_count) AS model_count FROM (
+        SELECT word, scope, model_count FROM catalog_search_word_counted
+        UNION ALL SELECT word, scope, model_count FROM catalog_search_word
+        UNION ALL SELECT word, scope, -model_count FROM catalog_search_word_before
+    ) AS counts
+    GROUP BY word, scope
+), gone AS (
+    DELETE FROM catalog_search_word AS d
+    WHERE NOT EXISTS (
+        SELECT FROM merged m WHERE m.word = d.word AND m.scope = d.scope AND m.model_count > 0
+    )
+)
+INSERT INTO catalog_search_word (word, scope, model_count)
+SELECT word, scope, model_count FROM merged WHERE model_count > 0 ORDER BY word, scope
+ON CONFLICT (word, scope) DO UPDATE SET model_count = EXCLUDED.model_count
+WHERE catalog_search_word.model_count <> EXCLUDED.model_count
 """
 
 
@@ -136,17 +163,41 @@ class Command(BaseCommand):
             progress.advance(len(ids))
 
     def step_dictionary(self, chunk_size: int) -> None:
+        with connection.cursor() as cursor:
+            for table in (BEFORE_TABLE, COUNTED_TABLE):
+                cursor.execute(f"DROP TABLE IF EXISTS {table}")
+        try:
+            self.count_words(chunk_size)
+            with transaction.atomic(), connection.cursor() as cursor:
+                # Writers of models wait (their trigger needs the table) only for the merge.
+                cursor.execute("LOCK TABLE catalog_search_word IN EXCLUSIVE MODE")
+                cursor.execute(DICTIONARY_MERGE)
+                cursor.execute("SELECT count(*) FROM catalog_search_word")
+                self.stdout.write(f"{cursor.fetchone()[0]} words in the dictionary")
+        finally:
+            with connection.cursor() as cursor:
+                for table in (BEFORE_TABLE, COUNTED_TABLE):
+                    cursor.execute(f"DROP TABLE IF EXISTS {table}")
+
+    def count_words(self, chunk_size: int) -> None:
+        """Every model's words into COUNTED_TABLE, and the dictionary as it was into
+        BEFORE_TABLE, all as of one snapshot (REPEATABLE READ); no lock a writer waits for."""
+        outermost = not connection.in_atomic_block
         with transaction.atomic(), connection.cursor() as cursor:
-            # Writers of models wait (their trigger needs the table) until the new
-            # counts commit; readers keep reading the old ones until then.
-            cursor.execute("LOCK TABLE catalog_search_word IN EXCLUSIVE MODE")
-            cursor.execute("DELETE FROM catalog_search_word")
+            if outermost:  # inside a caller's transaction (tests), that one is the snapshot
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            cursor.execute(
+                f"CREATE UNLOGGED TABLE {BEFORE_TABLE} AS "  # noqa: S608 (constants)
+                "SELECT word, scope, model_count FROM catalog_search_word"
+            )
+            cursor.execute(
+                f"CREATE UNLOGGED TABLE {COUNTED_TABLE} "
+                "(word text NOT NULL, scope integer NOT NULL, model_count integer NOT NULL)"
+            )
             progress = Progress(self.stdout, "dictionary", Model.objects.count())
             for ids in _batches_of_ids(chunk_size):
                 cursor.execute(DICTIONARY_BATCH, [ids])
                 progress.advance(len(ids))
-            cursor.execute("SELECT count(*) FROM catalog_search_word")
-            self.stdout.write(f"{cursor.fetchone()[0]} words in the dictionary")
 
     def step_elasticsearch(self, chunk_size: int) -> None:
         if not settings.ELASTICSEARCH_URL:
