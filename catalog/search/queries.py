@@ -96,6 +96,10 @@ class SearchResult:
     # Not empty when the words as typed found nothing (or far less) and the results are
     # those of this corrected query instead.
     corrected_query: str = ""
+    # True when `count` is a lower bound: matches are counted exactly only up to a limit
+    # (Elasticsearch's track_total_hits), and the facets then count a sample of the matches
+    # (the first ones the engine found), not all of them.
+    count_is_lower_bound: bool = False
 
 
 # -- Elasticsearch request bodies -----------------------------------------------------------

@@ -26,13 +26,11 @@ from dataclasses import dataclass
 
 from django.contrib.postgres.search import (
     SearchQuery,
-    SearchRank,
     TrigramWordSimilarity,
 )
 from django.db import connection
-from django.db.models import BooleanField, Case, F, FloatField, Q, Value, When
+from django.db.models import BooleanField, Q, Value
 from django.db.models.expressions import RawSQL
-from django.db.models.functions import Cast, Ln
 
 from catalog import selectors
 from catalog.filters import ModelFilter
@@ -64,6 +62,16 @@ EXACT_NAME_BONUS = 10.0
 POPULARITY_WEIGHT = 0.01
 # Combinations of terms beyond which minimum-should-match is counted per row instead.
 MAX_COMBINATIONS = 64
+
+# Bounded work, as a search engine does it. Matches are counted exactly up to COUNT_LIMIT
+# (Elasticsearch's `track_total_hits`); beyond, the count is a lower bound and the facets are
+# those of the first COUNT_LIMIT matches (a sample; Elasticsearch's `sampler`). Sorted by
+# relevance, only a bounded set of candidates is scored: the first RANK_WINDOW models that
+# hold every term, and the RANK_WINDOW most popular of the first COUNT_LIMIT matches (all of
+# them when there are fewer); a deeper page widens the window, up to COUNT_LIMIT results
+# (Elasticsearch's `max_result_window`).
+COUNT_LIMIT = 10_000
+RANK_WINDOW = 200
 
 # Spelling: candidates kept per unknown word; "far fewer" is this many times fewer models;
 # counts stop at COUNT_CAP (enough to compare, cheap on broad words).
@@ -328,29 +336,31 @@ def _idf(terms: list[Term], scopes) -> list[float]:
     return [math.log(1.0 + size / (1.0 + min(counts[w] for w in term.words))) for term in terms]
 
 
-def _score(terms: list[Term], idf: list[float], text: str) -> tuple[str, list]:
+def _score(terms: list[Term], idf: list[float], text: str, sv: str = _SV) -> tuple[str, list]:
+    """The relevance of a row as SQL over the columns of "catalog_model" (`sv` its search
+    vector: `_ranked_ids` passes a copy detoasted once per row)."""
     held, held_params = [], []
     name_hits, name_params = [], []
     for term, weight in zip(terms, idf, strict=True):
         cases, params = [], []
         if term.exact:
             for label, field_weight in FIELD_WEIGHTS:
-                cases.append(f"WHEN {_SV} @@ %s::tsquery THEN {field_weight}")
+                cases.append(f"WHEN {sv} @@ %s::tsquery THEN {field_weight}")
                 params.append(_weighted(f"({term.exact})", label))
             cases.append(f'WHEN "catalog_model"."tags" && %s::varchar[] THEN {TAG_WEIGHT}')
             params.append(term.words)
-            cases.append(f"WHEN {_SV} @@ %s::tsquery THEN {OTHER_WEIGHT}")
+            cases.append(f"WHEN {sv} @@ %s::tsquery THEN {OTHER_WEIGHT}")
             params.append(f"({term.exact})")
-            name_hits.append(f"({_SV} @@ %s::tsquery)::int")
+            name_hits.append(f"({sv} @@ %s::tsquery)::int")
             name_params.append(_weighted(f"({term.exact})", "A"))
         if term.prefix:
-            cases.append(f"WHEN {_SV} @@ %s::tsquery THEN {PREFIX_WEIGHT}")
+            cases.append(f"WHEN {sv} @@ %s::tsquery THEN {PREFIX_WEIGHT}")
             params.append(term.prefix)
         held.append(f"%s * (CASE {' '.join(cases)} ELSE 0 END)")
         held_params += [weight, *params]
     words = [w for term in terms for w in term.words]
     sql = (
-        f"({' + '.join(held)}) / (1 + {LENGTH_NORMALISATION} * ln(1 + length({_SV})))"
+        f"({' + '.join(held)}) / (1 + {LENGTH_NORMALISATION} * ln(1 + length({sv})))"
         f" + %s * LEAST(1.0, ({' + '.join(name_hits) or '0'})::float"
         """ / cardinality(regexp_split_to_array("catalog_model"."slug", '[-_]+')))"""
         f' + CASE WHEN "catalog_model"."slug" IN (%s, %s, %s) THEN {EXACT_NAME_BONUS} ELSE 0 END'
@@ -369,25 +379,67 @@ def _score(terms: list[Term], idf: list[float], text: str) -> tuple[str, list]:
 
 
 def _websearch(models, query: CatalogQuery):
-    """A query with websearch syntax, taken as written."""
+    """A query with websearch syntax, taken as written: the models it matches, and the
+    relevance SQL of a row (over `sv`, its search vector) with its parameters."""
     websearch = SearchQuery(query.text, search_type="websearch", config="english")
-    models = models.filter(search_vector=websearch)
-    ranked = models.annotate(
-        score=SearchRank(F("search_vector"), websearch, cover_density=True)
-        + Case(
-            When(slug=query.text.strip().lower(), then=Value(EXACT_NAME_BONUS)),
-            default=Value(0.0),
-            output_field=FloatField(),
+    matching = models.filter(search_vector=websearch)
+
+    def score(sv: str) -> tuple[str, list]:
+        return (
+            f"ts_rank_cd({sv}, websearch_to_tsquery('english', %s))"
+            f' + CASE WHEN "catalog_model"."slug" = %s THEN {EXACT_NAME_BONUS} ELSE 0 END'
+            f' + {POPULARITY_WEIGHT} * ln(1 + "catalog_model"."calls_30d")',
+            [query.text, query.text.strip().lower()],
         )
-        + Ln(Cast(F("calls_30d"), FloatField()) + 1.0) * POPULARITY_WEIGHT
-    )
-    return models, ranked
+
+    return matching, score
+
+
+def _sql(queryset) -> tuple[str, tuple]:
+    return queryset.query.sql_with_params()
+
+
+def _pool(matching, holding_all, window: int) -> list:
+    """The candidates to rank: the first `window` models holding every term (`holding_all`,
+    answered by the GIN index alone, no vector read), and the `window` most popular of the
+    first COUNT_LIMIT matches. Every model in the pool is one `matching` finds, so the
+    privacy rules of `models_visible_to` hold."""
+    first, first_params = _sql(holding_all.order_by().values("id")[:window])
+    popular, popular_params = _sql(matching.order_by().values("id", "calls_30d")[:COUNT_LIMIT])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id FROM ({first}) AS a UNION "  # noqa: S608 (the ORM's SQL)
+            f"SELECT id FROM (SELECT id FROM ({popular}) AS m "
+            "ORDER BY calls_30d DESC LIMIT %s) AS b",
+            [*first_params, *popular_params, window],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _ranked_ids(pool: list, score, start: int, size: int) -> list:
+    """One page of the pool, best first. The search vector is detoasted once per row (the
+    subquery's copy) instead of once per term and field the score tests."""
+    if not pool or size <= 0:
+        return []
+    score_sql, score_params = score('"catalog_model"."sv"')
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id FROM (SELECT m.id, m.slug, m.tags, m.calls_30d, "  # noqa: S608
+            "m.search_vector || ''::tsvector AS sv, t.slug AS owner_slug "
+            "FROM catalog_model m JOIN accounts_team t ON t.id = m.owner_id "
+            'WHERE m.id = ANY(%s) OFFSET 0) AS "catalog_model" '
+            f"ORDER BY {score_sql} DESC, calls_30d DESC, owner_slug, slug LIMIT %s OFFSET %s",
+            [pool, *score_params, size, start],
+        )
+        return [row[0] for row in cursor.fetchall()]
 
 
 def search(principal, query: CatalogQuery) -> SearchResult:
     models = filtered(principal, query)
     matching = models
     corrected_query = ""
+    score = None  # relevance SQL of a row, for a text query
+    holding_all = None  # the models holding every term (a subset of `matching`)
     if query.text:
         if _plain(query.text):
             terms = _terms(query.text)
@@ -401,42 +453,59 @@ def search(principal, query: CatalogQuery) -> SearchResult:
                 condition, params = _matching(terms)
                 holds = RawSQL(condition, params, output_field=BooleanField())  # noqa: S611
                 matching = models.filter(holds)
-                score, score_params = _score(terms, _idf(terms, scopes), query.text)
-                ranked = matching.annotate(
-                    score=RawSQL(score, score_params, output_field=FloatField())  # noqa: S611
-                )
+                holding_all = _holding(models, _all_of(terms))
+                idf = _idf(terms, scopes)
+
+                def score(sv, terms=terms, idf=idf):
+                    return _score(terms, idf, query.text, sv)
+
             else:  # only stop words or punctuation
                 # Not .none(): the count and facets need a statement that finds nothing.
                 matching = models.filter(RawSQL("false", [], output_field=BooleanField()))
-                ranked = matching.annotate(score=Value(0.0, output_field=FloatField()))
         else:
-            matching, ranked = _websearch(models, query)
-        models = matching
-        if query.sort == "relevance":
-            models = ranked.order_by("-score", "-calls_30d", "owner__slug", "slug")
-    if query.sort == "popular" or (query.sort == "relevance" and not query.text):
-        models = models.order_by("-calls_30d", "-updated_at", "owner__slug", "slug")
-    elif query.sort == "recent":
-        models = models.order_by("-created_at", "owner__slug", "slug")
-    count, facets = _count_and_facets(matching, query)
+            matching, score = _websearch(models, query)
+            holding_all = matching
+    count, lower_bound, facets = _count_and_facets(matching, query)
     start = (query.page - 1) * query.page_size
-    page = list(models[start : start + query.page_size])
-    return SearchResult(page, count, facets, "postgresql", corrected_query=corrected_query)
+    size = max(0, min(query.page_size, COUNT_LIMIT - start))
+    if query.text and query.sort == "relevance":
+        page = []
+        if score is not None and size:
+            window = max(RANK_WINDOW, start + size)
+            ids = _ranked_ids(_pool(matching, holding_all, window), score, start, size)
+            found = {model.pk: model for model in models.filter(pk__in=ids)}
+            page = [found[pk] for pk in ids if pk in found]
+    else:
+        if query.sort == "recent":
+            ordered = matching.order_by("-created_at", "owner__slug", "slug")
+        else:
+            ordered = matching.order_by("-calls_30d", "-updated_at", "owner__slug", "slug")
+        page = list(ordered[start : start + size])
+    return SearchResult(
+        page,
+        count,
+        facets,
+        "postgresql",
+        corrected_query=corrected_query,
+        count_is_lower_bound=lower_bound,
+    )
 
 
 FACET_COLUMNS = {"task": "task", "framework": "framework", "license": "license"}
 MAX_TAG_FACETS = 30
 
 
-def _count_and_facets(matching, query: CatalogQuery) -> tuple[int, dict[str, list[dict]]]:
-    """The number of matches and every facet's counts in one statement: the text condition
-    is evaluated once, over a materialised set of the matches, not once per facet."""
+def _count_and_facets(matching, query: CatalogQuery) -> tuple[int, bool, dict[str, list[dict]]]:
+    """The number of matches, exact up to COUNT_LIMIT (beyond it, COUNT_LIMIT and True: a
+    lower bound), and every facet's counts over those first COUNT_LIMIT matches, in one
+    statement: the text condition is evaluated once, over a materialised set of at most
+    COUNT_LIMIT + 1 matches, not once per facet and never over every match."""
     inner, params = (
         matching.order_by()
-        .values("id", "task", "framework", "license", "owner_id", "tags")
+        .values("id", "task", "framework", "license", "owner_id", "tags")[: COUNT_LIMIT + 1]
         .query.sql_with_params()
     )
-    parts = ["SELECT 'count', NULL, count(*) FROM matches"]
+    parts = ["SELECT 'count', NULL, count(*) FROM found"]
     for name, column in FACET_COLUMNS.items():
         if name in query.facets:
             parts.append(
@@ -452,7 +521,10 @@ def _count_and_facets(matching, query: CatalogQuery) -> tuple[int, dict[str, lis
         parts.append(
             "SELECT 'tags', tag, count(*) FROM matches, unnest(matches.tags) AS tag GROUP BY tag"
         )
-    statement = f"WITH matches AS MATERIALIZED ({inner}) " + " UNION ALL ".join(parts)
+    statement = (
+        f"WITH found AS MATERIALIZED ({inner}), "  # noqa: S608 (the ORM's SQL and constants)
+        f"matches AS (SELECT * FROM found LIMIT {COUNT_LIMIT}) " + " UNION ALL ".join(parts)
+    )
     with connection.cursor() as cursor:
         cursor.execute(statement, params)
         rows = cursor.fetchall()
@@ -467,7 +539,7 @@ def _count_and_facets(matching, query: CatalogQuery) -> tuple[int, dict[str, lis
         values.sort(key=lambda f: (-f["count"], f["value"]))
         if name == "tags":
             del values[MAX_TAG_FACETS:]
-    return count, facets
+    return min(count, COUNT_LIMIT), count > COUNT_LIMIT, facets
 
 
 def suggest(principal, text: str, limit: int = 8) -> list:
