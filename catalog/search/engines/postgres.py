@@ -38,7 +38,7 @@ from catalog.models import SearchWord
 from marketplace.core.health import OK, ComponentHealth
 
 from .. import analysis
-from ..queries import CatalogQuery, SearchResult, uses_operators
+from ..queries import TRACK_TOTAL_HITS, CatalogQuery, SearchResult, uses_operators
 
 NAME = "postgresql"
 
@@ -70,7 +70,7 @@ MAX_COMBINATIONS = 64
 # hold every term, and the RANK_WINDOW most popular of the first COUNT_LIMIT matches (all of
 # them when there are fewer); a deeper page widens the window, up to COUNT_LIMIT results
 # (Elasticsearch's `max_result_window`).
-COUNT_LIMIT = 10_000
+COUNT_LIMIT = TRACK_TOTAL_HITS
 RANK_WINDOW = 200
 
 # Spelling: candidates kept per unknown word; "far fewer" is this many times fewer models;
