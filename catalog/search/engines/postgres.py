@@ -67,9 +67,9 @@ MAX_COMBINATIONS = 64
 # (Elasticsearch's `track_total_hits`); beyond, the count is a lower bound and the facets are
 # those of the first COUNT_LIMIT matches (a sample; Elasticsearch's `sampler`). Sorted by
 # relevance, only a bounded set of candidates is scored: the first RANK_WINDOW models that
-# hold every term, and the RANK_WINDOW most popular of the first COUNT_LIMIT matches (all of
-# them when there are fewer); a deeper page widens the window, up to COUNT_LIMIT results
-# (Elasticsearch's `max_result_window`).
+# hold every term, and the RANK_WINDOW most popular matches (all of them when there are
+# fewer); a deeper page widens the window, up to COUNT_LIMIT results (Elasticsearch's
+# `max_result_window`).
 COUNT_LIMIT = TRACK_TOTAL_HITS
 RANK_WINDOW = 200
 
@@ -401,17 +401,16 @@ def _sql(queryset) -> tuple[str, tuple]:
 
 def _pool(matching, holding_all, window: int) -> list:
     """The candidates to rank: the first `window` models holding every term (`holding_all`,
-    answered by the GIN index alone, no vector read), and the `window` most popular of the
-    first COUNT_LIMIT matches. Every model in the pool is one `matching` finds, so the
-    privacy rules of `models_visible_to` hold."""
+    answered by the GIN index alone, no vector read), and the `window` most popular matches
+    (the planner walks the popularity index for a broad query, sorts the few matches of a
+    narrow one). Every model in the pool is one `matching` finds, so the privacy rules of
+    `models_visible_to` hold."""
     first, first_params = _sql(holding_all.order_by().values("id")[:window])
-    popular, popular_params = _sql(matching.order_by().values("id", "calls_30d")[:COUNT_LIMIT])
+    popular, popular_params = _sql(matching.order_by("-calls_30d").values("id")[:window])
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT id FROM ({first}) AS a UNION "  # noqa: S608 (the ORM's SQL)
-            f"SELECT id FROM (SELECT id FROM ({popular}) AS m "
-            "ORDER BY calls_30d DESC LIMIT %s) AS b",
-            [*first_params, *popular_params, window],
+            f"SELECT id FROM ({first}) AS a UNION SELECT id FROM ({popular}) AS b",  # noqa: S608
+            [*first_params, *popular_params],
         )
         return [row[0] for row in cursor.fetchall()]
 
