@@ -119,7 +119,7 @@ MAX_RESULT_WINDOW = 10_000
 # Both engines count matches exactly up to this many (`track_total_hits`); beyond, the count
 # is a lower bound (SearchResult.count_is_lower_bound) and the facets count a sample of this
 # many matches (a `sampler` aggregation; the PostgreSQL engine's first matches).
-TRACK_TOTAL_HITS = 10_000
+TRACK_TOTAL_HITS = 1_000
 FACET_SIZE = 200
 TAG_FACET_SIZE = 30
 MAX_CORRECTION_WORDS = 8

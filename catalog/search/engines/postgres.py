@@ -22,6 +22,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
+import uuid
 from dataclasses import dataclass
 
 from django.contrib.postgres.search import (
@@ -65,13 +66,13 @@ MAX_COMBINATIONS = 64
 
 # Bounded work, as a search engine does it. Matches are counted exactly up to COUNT_LIMIT
 # (Elasticsearch's `track_total_hits`); beyond, the count is a lower bound and the facets are
-# those of the first COUNT_LIMIT matches (a sample; Elasticsearch's `sampler`). Sorted by
-# relevance, only a bounded set of candidates is scored: the first RANK_WINDOW models that
-# hold every term, and the RANK_WINDOW most popular matches (all of them when there are
-# fewer); a deeper page widens the window, up to COUNT_LIMIT results (Elasticsearch's
-# `max_result_window`).
+# those of the first COUNT_LIMIT matches found (a sample; Elasticsearch's `sampler`). Sorted
+# by relevance, only a pool of candidates is scored: the first RANK_WINDOW models that hold
+# every term, and the RANK_WINDOW most popular of the counted matches (of every match when
+# the count is exact); a deeper page widens the window, up to COUNT_LIMIT results (as
+# Elasticsearch's `max_result_window` bounds from + size).
 COUNT_LIMIT = TRACK_TOTAL_HITS
-RANK_WINDOW = 200
+RANK_WINDOW = 50
 
 # Spelling: candidates kept per unknown word; "far fewer" is this many times fewer models;
 # counts stop at COUNT_CAP (enough to compare, cheap on broad words).
@@ -257,10 +258,10 @@ def _candidates(words: list[str], scopes) -> dict[str, list[tuple[str, str]]]:
     }
 
 
-def _count(models, terms: list[Term]) -> int:
+def _count(models, terms: list[Term], cap: int = COUNT_CAP) -> int:
     if not terms:
         return 0
-    return _holding(models.order_by(), _all_of(terms)).values("pk")[:COUNT_CAP].count()
+    return _holding(models.order_by(), _all_of(terms)).values("pk")[:cap].count()
 
 
 def _corrected(models, terms: list[Term], scopes) -> list[Term] | None:
@@ -287,7 +288,8 @@ def _corrected(models, terms: list[Term], scopes) -> list[Term] | None:
                     term = max(options, key=lambda option: _count(models, [*known, option]))
             corrected.append(term)
     else:
-        typed_count = _count(models, terms)
+        # Every word is known: only whether they match anything together matters.
+        typed_count = _count(models, terms, cap=1)
         if typed_count:
             return None
         candidates = _candidates(sorted(typed_words), scopes)
@@ -399,20 +401,13 @@ def _sql(queryset) -> tuple[str, tuple]:
     return queryset.query.sql_with_params()
 
 
-def _pool(matching, holding_all, window: int) -> list:
+def _pool(holding_all, popular: list, window: int) -> list:
     """The candidates to rank: the first `window` models holding every term (`holding_all`,
-    answered by the GIN index alone, no vector read), and the `window` most popular matches
-    (the planner walks the popularity index for a broad query, sorts the few matches of a
-    narrow one). Every model in the pool is one `matching` finds, so the privacy rules of
-    `models_visible_to` hold."""
-    first, first_params = _sql(holding_all.order_by().values("id")[:window])
-    popular, popular_params = _sql(matching.order_by("-calls_30d").values("id")[:window])
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT id FROM ({first}) AS a UNION SELECT id FROM ({popular}) AS b",  # noqa: S608
-            [*first_params, *popular_params],
-        )
-        return [row[0] for row in cursor.fetchall()]
+    answered by the GIN index alone, no vector read), and `popular`, the most popular of the
+    counted matches (`_count_and_facets`). Every one is a model `matching` finds, so the
+    privacy rules of `models_visible_to` hold."""
+    first = list(holding_all.order_by().values_list("id", flat=True)[:window])
+    return list(dict.fromkeys([*first, *popular]))
 
 
 def _ranked_ids(pool: list, score, start: int, size: int) -> list:
@@ -464,14 +459,14 @@ def search(principal, query: CatalogQuery) -> SearchResult:
         else:
             matching, score = _websearch(models, query)
             holding_all = matching
-    count, lower_bound, facets = _count_and_facets(matching, query)
     start = (query.page - 1) * query.page_size
     size = max(0, min(query.page_size, COUNT_LIMIT - start))
+    window = max(RANK_WINDOW, start + size)
+    count, lower_bound, facets, popular = _count_and_facets(matching, query, window)
     if query.text and query.sort == "relevance":
         page = []
         if score is not None and size:
-            window = max(RANK_WINDOW, start + size)
-            ids = _ranked_ids(_pool(matching, holding_all, window), score, start, size)
+            ids = _ranked_ids(_pool(holding_all, popular, window), score, start, size)
             found = {model.pk: model for model in models.filter(pk__in=ids)}
             page = [found[pk] for pk in ids if pk in found]
     else:
@@ -494,17 +489,26 @@ FACET_COLUMNS = {"task": "task", "framework": "framework", "license": "license"}
 MAX_TAG_FACETS = 30
 
 
-def _count_and_facets(matching, query: CatalogQuery) -> tuple[int, bool, dict[str, list[dict]]]:
+def _count_and_facets(
+    matching, query: CatalogQuery, popular: int
+) -> tuple[int, bool, dict[str, list[dict]], list]:
     """The number of matches, exact up to COUNT_LIMIT (beyond it, COUNT_LIMIT and True: a
-    lower bound), and every facet's counts over those first COUNT_LIMIT matches, in one
-    statement: the text condition is evaluated once, over a materialised set of at most
-    COUNT_LIMIT + 1 matches, not once per facet and never over every match."""
+    lower bound), every facet's counts over those first COUNT_LIMIT matches, and the ids of
+    the `popular` most popular of them, in one statement: the text condition is evaluated
+    once, over a materialised set of at most COUNT_LIMIT + 1 matches, not once per facet and
+    never over every match."""
     inner, params = (
         matching.order_by()
-        .values("id", "task", "framework", "license", "owner_id", "tags")[: COUNT_LIMIT + 1]
+        .values("id", "task", "framework", "license", "owner_id", "tags", "calls_30d")[
+            : COUNT_LIMIT + 1
+        ]
         .query.sql_with_params()
     )
-    parts = ["SELECT 'count', NULL, count(*) FROM found"]
+    parts = [
+        "SELECT 'count', NULL, count(*) FROM found",
+        "(SELECT 'popular', id::text, calls_30d FROM matches "  # noqa: S608 (a number)
+        f"ORDER BY calls_30d DESC, id LIMIT {int(popular)})",
+    ]
     for name, column in FACET_COLUMNS.items():
         if name in query.facets:
             parts.append(
@@ -529,16 +533,19 @@ def _count_and_facets(matching, query: CatalogQuery) -> tuple[int, bool, dict[st
         rows = cursor.fetchall()
     count = 0
     facets: dict[str, list[dict]] = {name: [] for name in query.facets}
+    most_popular = []
     for name, value, number in rows:
         if name == "count":
             count = number
+        elif name == "popular":
+            most_popular.append(uuid.UUID(value))
         else:
             facets[name].append({"value": value, "count": number})
     for name, values in facets.items():
         values.sort(key=lambda f: (-f["count"], f["value"]))
         if name == "tags":
             del values[MAX_TAG_FACETS:]
-    return min(count, COUNT_LIMIT), count > COUNT_LIMIT, facets
+    return min(count, COUNT_LIMIT), count > COUNT_LIMIT, facets, most_popular
 
 
 def suggest(principal, text: str, limit: int = 8) -> list:

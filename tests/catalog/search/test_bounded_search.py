@@ -100,8 +100,10 @@ def test_the_full_match_is_ranked_first_even_beyond_the_rank_window(limits):
     assert body["results"][0]["name"] == wanted.slug
 
 
-def test_a_deeper_page_widens_the_window(detectors, limits):
-    # RANK_WINDOW is 2; page 2 of size 2 needs 4 ranked candidates, and gets them.
+def test_a_deeper_page_widens_the_window(detectors, limits, monkeypatch):
+    # RANK_WINDOW is 2; page 2 of size 2 needs 4 ranked candidates, and gets them. (Every
+    # match counted, so the pool holds the most popular of them all.)
+    monkeypatch.setattr(postgres, "COUNT_LIMIT", 10)
     first = _search(search="detector", page_size=2)
     second = _search(search="detector", page_size=2, page=2)
     names = [m["name"] for m in first["results"] + second["results"]]
@@ -110,7 +112,7 @@ def test_a_deeper_page_widens_the_window(detectors, limits):
     assert names == ["detector-5", "detector-4", "detector-3", "detector-2"]
 
 
-def test_private_models_stay_out_of_every_bounded_statement(detectors, limits):
+def test_private_models_stay_out_of_every_bounded_statement(detectors, limits, monkeypatch):
     # A stranger's private models, the most popular and the best matching, must not be
     # counted, faceted, pooled or shown, whatever the limits cut.
     stranger = TeamFactory(slug="stranger")
@@ -128,14 +130,17 @@ def test_private_models_stay_out_of_every_bounded_statement(detectors, limits):
         assert all(not m["name"].startswith("secret") for m in body["results"])
         assert all(f["value"] != "secret-task" for f in body["facets"]["task"])
         assert all(f["value"] != "stranger" for f in body["facets"].get("owner", []))
-    # A member of the stranger team sees them, ranked first (most popular, best match).
+    # A member of the stranger team sees them, ranked first (most popular, best match) once
+    # the count reaches them.
+    monkeypatch.setattr(postgres, "COUNT_LIMIT", 20)
     member = UserFactory()
     Membership.objects.create(team=stranger, user=member)
     client = APIClient()
     client.force_authenticate(member)
     body = _search(client, search="detector")
     assert body["results"][0]["name"].startswith("secret-detector")
-    assert body["count_is_lower_bound"] is True
+    assert (body["count"], body["count_is_lower_bound"]) == (11, False)
+    assert {"value": "secret-task", "count": 5} in body["facets"]["task"]
 
 
 def test_a_websearch_query_is_bounded_the_same_way(detectors, limits):
@@ -143,4 +148,5 @@ def test_a_websearch_query_is_bounded_the_same_way(detectors, limits):
     assert (body["count"], body["count_is_lower_bound"]) == (0, False)
     body = _search(search='"object detector"')
     assert (body["count"], body["count_is_lower_bound"]) == (4, True)
-    assert [m["name"] for m in body["results"]][:2] == ["detector-5", "detector-4"]
+    # Ranked among the pool: the most popular of the four counted first.
+    assert [m["name"] for m in body["results"]][:2] == ["detector-3", "detector-2"]
