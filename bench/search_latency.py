@@ -798,12 +798,26 @@ def _render(top: dict) -> str:
     return "\n".join(lines)
 
 
+def _replay(sql: str, params):
+    """EXPLAIN (ANALYZE, BUFFERS) of a captured SELECT, as JSON; anything else (SET LOCAL,
+    SAVEPOINT) is executed as it was, and None returned."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        if not sql.lstrip().upper().startswith(("SELECT", "WITH", "(")):
+            cursor.execute(sql, params)
+            return None
+        cursor.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + sql, params)
+        document = cursor.fetchone()[0]
+        return json.loads(document) if isinstance(document, str) else document
+
+
 def explain(kinds: list[Kind], samples: list[Sample], principals: dict, plans_file) -> list:
     """EXPLAIN (ANALYZE, BUFFERS) of every statement of each kind's p95 instance (the
     measured call at the 95th percentile: slow, but not a one-off stall of the machine).
     Returns, per text kind that scanned catalog_model sequentially, its slowest such
     statement: (kind, roles that scanned, query text, sql, params, plan)."""
-    from django.db import connection
+    from django.db import connection, transaction
 
     findings = []
     print("\nEXPLAIN (ANALYZE, BUFFERS) of each kind's p95 instance:")
@@ -828,12 +842,14 @@ def explain(kinds: list[Kind], samples: list[Sample], principals: dict, plans_fi
         )
         if kind.note:
             print(f"  note: {kind.note}")
-        for sql, params in captured:
+        # Replayed in one transaction, with the session settings the search made (SET
+        # LOCAL ...) and its savepoints, so each statement is planned as it ran.
+        with transaction.atomic():
+            replayed = [_replay(sql, params) for sql, params in captured]
+        for (sql, params), document in zip(captured, replayed, strict=True):
+            if document is None:
+                continue
             role = _role(sql)
-            with connection.cursor() as cursor:
-                cursor.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + sql, params)
-                document = cursor.fetchone()[0]
-                document = json.loads(document) if isinstance(document, str) else document
             top = document[0]
             plan = top["Plan"]
             text_plan = _render(top)
@@ -925,6 +941,9 @@ def main() -> None:
     parser.add_argument("--database", default="bench_search", help="name of the bench database")
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--plans", type=Path, help="write every full EXPLAIN plan to this file")
+    parser.add_argument(
+        "--kinds", help="measure only these kinds (comma-separated; the baseline always)"
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
 
@@ -963,6 +982,9 @@ def main() -> None:
             principals = {"anonymous": Principal(None), "member": Principal(cat.member)}
             rng = random.Random(args.seed + size)
             kinds = query_kinds(cat, rng, args.repeat)
+            if args.kinds:
+                wanted = {"baseline", *args.kinds.split(",")}
+                kinds = [kind for kind in kinds if kind.name in wanted]
             began, load = time.perf_counter(), os.getloadavg()[0]
             samples = measure(
                 kinds,

@@ -23,13 +23,14 @@ import itertools
 import math
 import re
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.contrib.postgres.search import (
     SearchQuery,
     TrigramWordSimilarity,
 )
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import BooleanField, Q, Value
 from django.db.models.expressions import RawSQL
 
@@ -258,10 +259,12 @@ def _candidates(words: list[str], scopes) -> dict[str, list[tuple[str, str]]]:
     }
 
 
-def _count(models, terms: list[Term], cap: int = COUNT_CAP) -> int:
+def _count(models, terms: list[Term]) -> int:
+    # Not LIMIT 1 to ask whether any matches: with so small a limit the planner walks the
+    # table expecting an early hit, and reads every vector when there is none.
     if not terms:
         return 0
-    return _holding(models.order_by(), _all_of(terms)).values("pk")[:cap].count()
+    return _holding(models.order_by(), _all_of(terms)).values("pk")[:COUNT_CAP].count()
 
 
 def _corrected(models, terms: list[Term], scopes) -> list[Term] | None:
@@ -288,8 +291,7 @@ def _corrected(models, terms: list[Term], scopes) -> list[Term] | None:
                     term = max(options, key=lambda option: _count(models, [*known, option]))
             corrected.append(term)
     else:
-        # Every word is known: only whether they match anything together matters.
-        typed_count = _count(models, terms, cap=1)
+        typed_count = _count(models, terms)
         if typed_count:
             return None
         candidates = _candidates(sorted(typed_words), scopes)
@@ -428,7 +430,35 @@ def _ranked_ids(pool: list, score, start: int, size: int) -> list:
         return [row[0] for row in cursor.fetchall()]
 
 
+@contextmanager
+def _bitmap_scans_only(text: str):
+    """For a text query, only bitmap scans: the matches come from the GIN index, rows are read
+    in the heap's order and a LIMIT stops the reading. With a LIMIT over a broad match the
+    planner prefers walking the table (or the visibility index) expecting to stop early,
+    but every row it walks is one search vector detoasted and matched, a price its cost
+    model does not see: 65 ms for the first thousand models holding "large" at 100,000
+    models, against about a third of that through the bitmap."""
+    if not text:
+        yield
+        return
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            cursor.execute("SET LOCAL enable_indexscan = off")
+        try:
+            yield
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL enable_seqscan TO DEFAULT")
+                cursor.execute("SET LOCAL enable_indexscan TO DEFAULT")
+
+
 def search(principal, query: CatalogQuery) -> SearchResult:
+    with _bitmap_scans_only(query.text):
+        return _search(principal, query)
+
+
+def _search(principal, query: CatalogQuery) -> SearchResult:
     models = filtered(principal, query)
     matching = models
     corrected_query = ""
