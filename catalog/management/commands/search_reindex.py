@@ -34,10 +34,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import queue
+import threading
+import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 from elasticsearch import ApiError, NotFoundError, TransportError, helpers
 
 from catalog.models import Model
@@ -74,14 +77,67 @@ class Progress:
         self.stdout.flush()
 
 
-def _batches_of_ids(batch_size: int):
-    """Every model id, in batches (keyset pagination, so a long run reads each row once)."""
+def _in_parallel(jobs: int, batches, work, progress, *, setup=None) -> None:
+    """`work(cursor, ids)` for every batch of ids, on `jobs` connections of their own (each
+    in its own thread, closed at the end; `setup(cursor)` first on each); the progress bar
+    advances as batches finish. With one job, on this connection."""
+    if jobs <= 1:
+        with connection.cursor() as cursor:
+            if setup:
+                setup(cursor)
+            for ids in batches:
+                work(cursor, ids)
+                progress.advance(len(ids))
+        return
+    pending: queue.Queue = queue.Queue(maxsize=2 * jobs)
+    done: queue.Queue = queue.Queue()
+    failures: list[BaseException] = []
+
+    def worker():
+        try:
+            with connections["default"].cursor() as cursor:
+                if setup:
+                    setup(cursor)
+                while (ids := pending.get()) is not None:
+                    if not failures:
+                        work(cursor, ids)
+                    done.put(len(ids))
+        except BaseException as exc:  # reported by the main thread
+            failures.append(exc)
+            while pending.get() is not None:  # drain, so the producer never blocks
+                pass
+        finally:
+            connections["default"].close()
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(jobs)]
+    for thread in threads:
+        thread.start()
+    for ids in batches:
+        if failures:
+            break
+        pending.put(ids)
+        while not done.empty():
+            progress.advance(done.get())
+    for _ in threads:
+        pending.put(None)
+    for thread in threads:
+        thread.join()
+    while not done.empty():
+        progress.advance(done.get())
+    if failures:
+        raise failures[0]
+
+
+def _batches_of_ids(batch_size: int, rows=None):
+    """Every model id (of `rows`), in batches (keyset pagination, so a long run reads each
+    row once)."""
     last = None
     while True:
-        rows = Model.objects.order_by("pk")
+        rows_after = rows if rows is not None else Model.objects.all()
+        rows_after = rows_after.order_by("pk")
         if last is not None:
-            rows = rows.filter(pk__gt=last)
-        ids = list(rows.values_list("pk", flat=True)[:batch_size])
+            rows_after = rows_after.filter(pk__gt=last)
+        ids = list(rows_after.values_list("pk", flat=True)[:batch_size])
         if not ids:
             return
         yield ids
@@ -139,28 +195,50 @@ class Command(BaseCommand):
             "--chunk-size", type=int, default=500, help="models per batch or bulk request (500)"
         )
         parser.add_argument(
+            "--jobs",
+            type=int,
+            default=1,
+            help="database connections working on the vectors and dictionary batches at once "
+            "(default 1; up to the database's cores: the work is the server's CPU)",
+        )
+        parser.add_argument(
+            "--missing-only",
+            action="store_true",
+            help="vectors: only the models that have none yet (to finish an interrupted run "
+            "after a load with the triggers off)",
+        )
+        parser.add_argument(
             "--step",
             action="append",
             choices=self.STEPS,
             help="run only this step (repeatable); default: every step that applies",
         )
 
-    def handle(self, *args, chunk_size: int, step=None, **options):
+    def handle(self, *args, chunk_size: int, step=None, jobs=1, missing_only=False, **options):
         steps = step or [
             s for s in self.STEPS if s != "elasticsearch" or settings.ELASTICSEARCH_URL
         ]
+        # Inside a caller's transaction (tests), other connections would not see its rows.
+        self.jobs = 1 if connection.in_atomic_block else max(1, jobs)
+        self.missing_only = missing_only
         for name in self.STEPS:
             if name in steps:
+                began = time.perf_counter()
                 getattr(self, f"step_{name}")(chunk_size)
+                self.stdout.write(f"{name}: {time.perf_counter() - began:.1f} s")
 
     def step_vectors(self, chunk_size: int) -> None:
-        progress = Progress(self.stdout, "vectors", Model.objects.count())
-        for ids in _batches_of_ids(chunk_size):
-            with connection.cursor() as cursor:
-                # The BEFORE trigger recomputes the vector; no word changes, so the
-                # dictionary's AFTER trigger does nothing.
-                cursor.execute("UPDATE catalog_model SET slug = slug WHERE id = ANY(%s)", [ids])
-            progress.advance(len(ids))
+        rows = Model.objects.filter(search_vector__isnull=True) if self.missing_only else None
+        progress = Progress(
+            self.stdout, "vectors", (rows if rows is not None else Model.objects).count()
+        )
+
+        def update(cursor, ids):
+            # The BEFORE trigger recomputes the vector; no word changes, so the dictionary's
+            # AFTER trigger does nothing. Each batch commits on its own (autocommit).
+            cursor.execute("UPDATE catalog_model SET slug = slug WHERE id = ANY(%s)", [ids])
+
+        _in_parallel(self.jobs, _batches_of_ids(chunk_size, rows), update, progress)
 
     def step_dictionary(self, chunk_size: int) -> None:
         with connection.cursor() as cursor:
@@ -181,8 +259,15 @@ class Command(BaseCommand):
 
     def count_words(self, chunk_size: int) -> None:
         """Every model's words into COUNTED_TABLE, and the dictionary as it was into
-        BEFORE_TABLE, all as of one snapshot (REPEATABLE READ); no lock a writer waits for."""
+        BEFORE_TABLE, all as of one snapshot (REPEATABLE READ, exported to the other jobs'
+        connections); no lock a writer waits for."""
         outermost = not connection.in_atomic_block
+        jobs = self.jobs
+        with connection.cursor() as cursor:  # committed first: every job writes into it
+            cursor.execute(
+                f"CREATE UNLOGGED TABLE {COUNTED_TABLE} "
+                "(word text NOT NULL, scope integer NOT NULL, model_count integer NOT NULL)"
+            )
         with transaction.atomic(), connection.cursor() as cursor:
             if outermost:  # inside a caller's transaction (tests), that one is the snapshot
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
@@ -190,14 +275,30 @@ class Command(BaseCommand):
                 f"CREATE UNLOGGED TABLE {BEFORE_TABLE} AS "  # noqa: S608 (constants)
                 "SELECT word, scope, model_count FROM catalog_search_word"
             )
-            cursor.execute(
-                f"CREATE UNLOGGED TABLE {COUNTED_TABLE} "
-                "(word text NOT NULL, scope integer NOT NULL, model_count integer NOT NULL)"
-            )
+            snapshot = None
+            if jobs > 1:
+                cursor.execute("SELECT pg_export_snapshot()")
+                snapshot = cursor.fetchone()[0]
+
+            def same_snapshot(job_cursor):
+                # A job's own transaction, reading the catalogue as of the main snapshot.
+                job_cursor.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+                job_cursor.execute("SET TRANSACTION SNAPSHOT %s", [snapshot])
+
+            def count(job_cursor, ids):
+                job_cursor.execute(DICTIONARY_BATCH, [ids])
+                if jobs > 1:  # keep the snapshot: commit and start again from it
+                    job_cursor.execute("COMMIT")
+                    same_snapshot(job_cursor)
+
             progress = Progress(self.stdout, "dictionary", Model.objects.count())
-            for ids in _batches_of_ids(chunk_size):
-                cursor.execute(DICTIONARY_BATCH, [ids])
-                progress.advance(len(ids))
+            _in_parallel(
+                jobs,
+                _batches_of_ids(chunk_size),
+                count,
+                progress,
+                setup=same_snapshot if jobs > 1 else None,
+            )
 
     def step_elasticsearch(self, chunk_size: int) -> None:
         if not settings.ELASTICSEARCH_URL:
