@@ -500,6 +500,13 @@ def _search(principal, query: CatalogQuery) -> SearchResult:
             found = {model.pk: model for model in models.filter(pk__in=ids)}
             page = [found[pk] for pk in ids if pk in found]
     else:
+        if query.text:
+            # Sorted by a column, the planner may walk its index (model_newest,
+            # model_popularity) and stop at the page: for a broad match, far fewer rows than
+            # the bitmap's every match.
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL enable_seqscan TO DEFAULT")
+                cursor.execute("SET LOCAL enable_indexscan TO DEFAULT")
         if query.sort == "recent":
             ordered = matching.order_by("-created_at", "owner__slug", "slug")
         else:
