@@ -431,30 +431,34 @@ def _ranked_ids(pool: list, score, start: int, size: int) -> list:
 
 
 @contextmanager
-def _bitmap_scans_only(text: str):
-    """For a text query, only bitmap scans: the matches come from the GIN index, rows are read
-    in the heap's order and a LIMIT stops the reading. With a LIMIT over a broad match the
-    planner prefers walking the table (or the visibility index) expecting to stop early,
-    but every row it walks is one search vector detoasted and matched, a price its cost
-    model does not see: 65 ms for the first thousand models holding "large" at 100,000
-    models, against about a third of that through the bitmap."""
-    if not text:
-        yield
-        return
+def _search_settings(text: str):
+    """The planner settings of one search, for its statements only (SET LOCAL, restored at
+    the end):
+
+    - no JIT: a search is a few small statements, and JIT compiling them costs far more
+      than running them (at 1,000,000 models a browse's cost passes jit_above_cost);
+    - for a text query, only bitmap scans: the matches come from the GIN index, rows are
+      read in the heap's order and a LIMIT stops the reading. With a LIMIT over a broad
+      match the planner prefers walking the table (or the visibility index) expecting to
+      stop early, but every row it walks is one search vector detoasted and matched, a price
+      its cost model does not see: 65 ms for the first thousand models holding "large" at
+      100,000 models, against about a third of that through the bitmap. (A disabled plan
+      costs 1e10, which is one more reason JIT must be off.)"""
+    settings = ["jit", *(("enable_seqscan", "enable_indexscan") if text else ())]
     with transaction.atomic():
         with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL enable_seqscan = off")
-            cursor.execute("SET LOCAL enable_indexscan = off")
+            for name in settings:
+                cursor.execute(f"SET LOCAL {name} = off")
         try:
             yield
         finally:
             with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL enable_seqscan TO DEFAULT")
-                cursor.execute("SET LOCAL enable_indexscan TO DEFAULT")
+                for name in settings:
+                    cursor.execute(f"SET LOCAL {name} TO DEFAULT")
 
 
 def search(principal, query: CatalogQuery) -> SearchResult:
-    with _bitmap_scans_only(query.text):
+    with _search_settings(query.text):
         return _search(principal, query)
 
 
