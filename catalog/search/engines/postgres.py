@@ -444,17 +444,26 @@ def _search_settings(text: str):
       its cost model does not see: 65 ms for the first thousand models holding "large" at
       100,000 models, against about a third of that through the bitmap. (A disabled plan
       costs 1e10, which is one more reason JIT must be off.)"""
-    settings = ["jit", *(("enable_seqscan", "enable_indexscan") if text else ())]
+    names = ["jit", *(("enable_seqscan", "enable_indexscan") if text else ())]
     with transaction.atomic():
         with connection.cursor() as cursor:
-            for name in settings:
-                cursor.execute(f"SET LOCAL {name} = off")
+            # One round trip each way: the values before, and the new ones.
+            cursor.execute(
+                "SELECT current_setting(name), set_config(name, 'off', true) "
+                "FROM unnest(%s::text[]) WITH ORDINALITY AS s(name, i) ORDER BY i",
+                [names],
+            )
+            before = [row[0] for row in cursor.fetchall()]
         try:
             yield
         finally:
+            # Back as they were for the rest of a caller's transaction, if any.
             with connection.cursor() as cursor:
-                for name in settings:
-                    cursor.execute(f"SET LOCAL {name} TO DEFAULT")
+                cursor.execute(
+                    "SELECT set_config(name, value, true) "
+                    "FROM unnest(%s::text[], %s::text[]) AS s(name, value)",
+                    [names, before],
+                )
 
 
 def search(principal, query: CatalogQuery) -> SearchResult:
@@ -509,8 +518,10 @@ def _search(principal, query: CatalogQuery) -> SearchResult:
             # model_popularity) and stop at the page: for a broad match, far fewer rows than
             # the bitmap's every match.
             with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL enable_seqscan TO DEFAULT")
-                cursor.execute("SET LOCAL enable_indexscan TO DEFAULT")
+                cursor.execute(
+                    "SELECT set_config('enable_seqscan', 'on', true), "
+                    "set_config('enable_indexscan', 'on', true)"
+                )
         if query.sort == "recent":
             ordered = matching.order_by("-created_at", "owner__slug", "slug")
         else:
