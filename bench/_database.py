@@ -26,6 +26,13 @@ class Database:
         with psycopg.connect(**self.admin, autocommit=True) as conn:
             conn.execute(statement)
 
+    def exists(self) -> bool:
+        import psycopg
+
+        with psycopg.connect(**self.admin, autocommit=True) as conn:
+            found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [self.name])
+            return found.fetchone() is not None
+
     def drop(self) -> None:
         from psycopg import sql
 
@@ -34,10 +41,10 @@ class Database:
         )
 
 
-def bootstrap(name: str, *, pg_settings: list[str] = ()) -> Database:
+def bootstrap(name: str, *, pg_settings: list[str] = (), reuse: bool = False) -> Database:
     """Start the server (a private embedded PostgreSQL unless DATABASE_URL is set), create a
-    fresh database `name` on it, point Django at it before any connection is opened, and
-    migrate it."""
+    fresh database `name` on it (with `reuse`, keep the one there is, e.g. from `--keep`),
+    point Django at it before any connection is opened, and migrate it."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "marketplace.settings")
     os.chdir(ROOT)
     server, var_dir = None, None
@@ -70,8 +77,9 @@ def bootstrap(name: str, *, pg_settings: list[str] = ()) -> Database:
     database = Database(admin, name, server, var_dir)
     from psycopg import sql
 
-    database.drop()
-    database.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    if not (reuse and database.exists()):
+        database.drop()
+        database.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     default["NAME"] = name
     if pg_settings:
         options = default.setdefault("OPTIONS", {})

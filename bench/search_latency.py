@@ -21,8 +21,14 @@ and drops it at the end (the private server is stopped and removed too) unless -
 Data, generated afresh for each size: ~N/50 teams owning models with a skewed distribution,
 ~10% of models private, names/titles/taglines/READMEs drawn from an ML vocabulary with
 Zipf-weighted words (broad and selective matches), skewed tags/tasks/frameworks/licenses,
-Zipf-like calls_30d. Rows go in with COPY (the trigger of migration 0004 fills the search
-columns), then VACUUM ANALYZE; the generation time is printed.
+Zipf-like calls_30d. Rows go in with COPY with the search triggers off, as a bulk import
+would load them; then the product's own `manage.py search_reindex` (steps vectors and
+dictionary, in batches) builds the search vectors and the word dictionary, then VACUUM
+ANALYZE; each part's time is printed. Sizes up to 1,000,000 (`--sizes 1000000`, with
+`--jobs 2` or more for the reindex): on two cores shared with other work, the text and COPY
+took minutes, the vectors step about 2.4 ms per model with three jobs (27 minutes for the
+681,500 models left after an interrupted run), the dictionary step roughly as long; keep
+the result with `--keep` and measure it again with `--reuse`.
 
 Repetitions: --repeat calls per kind and principal (default 200, varied words), in rounds
 that interleave every kind with the baseline; a kind that has used --budget seconds (default
@@ -231,7 +237,7 @@ def _readme(rng, pick_words, title, tagline, domain, arch, task, words: int) -> 
     )
 
 
-def generate(size: int, seed: int) -> Catalogue:
+def generate(size: int, seed: int, jobs: int = 1) -> Catalogue:
     """A fresh catalogue of `size` models in the bench database."""
     from django.contrib.auth.hashers import make_password
     from django.db import connection
@@ -243,8 +249,10 @@ def generate(size: int, seed: int) -> Catalogue:
     cat = Catalogue(size)
     began = time.perf_counter()
     with connection.cursor() as cursor:
+        # The dictionary too: TRUNCATE fires no row trigger, and search_reindex rebuilds it.
         cursor.execute(
-            "TRUNCATE catalog_model, accounts_membership, accounts_team, accounts_user CASCADE"
+            "TRUNCATE catalog_model, catalog_search_word, accounts_membership, accounts_team, "
+            "accounts_user CASCADE"
         )
 
     team_count = max(3, size // 50)
@@ -347,18 +355,62 @@ def generate(size: int, seed: int) -> Catalogue:
     }
     columns = [*COPY_COLUMNS, *defaults]
     extra = tuple(defaults.values())
+    # A bulk load as an import would do it: COPY with the search triggers off (one row at a
+    # time they would cost more than the load itself), then the product's own rebuild of
+    # every derived search structure, `search_reindex`, in batches.
     with connection.cursor() as cursor:
-        statement = f"COPY catalog_model ({', '.join(columns)}) FROM STDIN"
-        with cursor.cursor.copy(statement) as copy:
-            for row in rows():
-                copy.write_row(row + extra)
+        cursor.execute("ALTER TABLE catalog_model DISABLE TRIGGER USER")
+        try:
+            statement = f"COPY catalog_model ({', '.join(columns)}) FROM STDIN"
+            with cursor.cursor.copy(statement) as copy:
+                for row in rows():
+                    copy.write_row(row + extra)
+        finally:
+            cursor.execute("ALTER TABLE catalog_model ENABLE TRIGGER USER")
     inserted = time.perf_counter()
+    from django.core.management import call_command
+
+    call_command("search_reindex", "--step", "vectors", "--step", "dictionary", "--jobs", str(jobs))
+    reindexed = time.perf_counter()
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE catalog_model")
+        cursor.execute("ANALYZE catalog_search_word")
         cursor.execute("ANALYZE accounts_team")
         cursor.execute("ANALYZE accounts_membership")
     analysed = time.perf_counter()
-    cat.timings = {"insert": inserted - began, "vacuum_analyze": analysed - inserted}
+    cat.timings = {
+        "insert": inserted - began,
+        "search_reindex": reindexed - inserted,
+        "vacuum_analyze": analysed - reindexed,
+    }
+    return cat
+
+
+def existing(size: int) -> Catalogue | None:
+    """The catalogue a previous run kept (`--keep`), when the database holds exactly `size`
+    models: what the query kinds draw from, read back instead of generated again."""
+    from catalog.models import Model
+    from marketplace.accounts.models import Membership, User
+
+    if Model.objects.count() != size:
+        return None
+    cat = Catalogue(size)
+    rows = Model.objects.order_by("created_at", "id").values_list(
+        "id", "slug", "title", "tagline", "task", "tags", "visibility"
+    )
+    for model_id, slug, title, tagline, task, tags, visibility in rows.iterator(chunk_size=5000):
+        cat.ids.append(model_id)
+        cat.slugs.append(slug)
+        cat.titles.append(title)
+        cat.taglines.append(tagline)
+        cat.tasks.append(task)
+        cat.tags.append(tags)
+        cat.private.append(visibility != "public")
+    cat.member = User.objects.get(username="bench-member")
+    cat.member_teams = sorted(
+        Membership.objects.filter(user=cat.member).values_list("team__slug", flat=True)
+    )
+    cat.timings = {"insert": 0.0, "search_reindex": 0.0, "vacuum_analyze": 0.0}
     return cat
 
 
@@ -749,12 +801,26 @@ def _render(top: dict) -> str:
     return "\n".join(lines)
 
 
+def _replay(sql: str, params):
+    """EXPLAIN (ANALYZE, BUFFERS) of a captured SELECT, as JSON; anything else (SET LOCAL,
+    SAVEPOINT) is executed as it was, and None returned."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        if not sql.lstrip().upper().startswith(("SELECT", "WITH", "(")):
+            cursor.execute(sql, params)
+            return None
+        cursor.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + sql, params)
+        document = cursor.fetchone()[0]
+        return json.loads(document) if isinstance(document, str) else document
+
+
 def explain(kinds: list[Kind], samples: list[Sample], principals: dict, plans_file) -> list:
     """EXPLAIN (ANALYZE, BUFFERS) of every statement of each kind's p95 instance (the
     measured call at the 95th percentile: slow, but not a one-off stall of the machine).
     Returns, per text kind that scanned catalog_model sequentially, its slowest such
     statement: (kind, roles that scanned, query text, sql, params, plan)."""
-    from django.db import connection
+    from django.db import connection, transaction
 
     findings = []
     print("\nEXPLAIN (ANALYZE, BUFFERS) of each kind's p95 instance:")
@@ -779,12 +845,14 @@ def explain(kinds: list[Kind], samples: list[Sample], principals: dict, plans_fi
         )
         if kind.note:
             print(f"  note: {kind.note}")
-        for sql, params in captured:
+        # Replayed in one transaction, with the session settings the search made (SET
+        # LOCAL ...) and its savepoints, so each statement is planned as it ran.
+        with transaction.atomic():
+            replayed = [_replay(sql, params) for sql, params in captured]
+        for (sql, params), document in zip(captured, replayed, strict=True):
+            if document is None:
+                continue
             role = _role(sql)
-            with connection.cursor() as cursor:
-                cursor.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + sql, params)
-                document = cursor.fetchone()[0]
-                document = json.loads(document) if isinstance(document, str) else document
             top = document[0]
             plan = top["Plan"]
             text_plan = _render(top)
@@ -868,13 +936,26 @@ def main() -> None:
         help="a PostgreSQL session setting for every connection, to try a fix (repeatable)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="measure the catalogue a --keep run left (one size), instead of generating it",
+    )
     parser.add_argument("--database", default="bench_search", help="name of the bench database")
     parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="search_reindex --jobs for the generated catalogue"
+    )
     parser.add_argument("--plans", type=Path, help="write every full EXPLAIN plan to this file")
+    parser.add_argument(
+        "--kinds", help="measure only these kinds (comma-separated; the baseline always)"
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
 
-    database = bootstrap(args.database, pg_settings=args.pg_setting)
+    if args.reuse and len(sizes) != 1:
+        parser.error("--reuse measures one size")
+    database = bootstrap(args.database, pg_settings=args.pg_setting, reuse=args.reuse)
     try:
         from django.db import connection
 
@@ -890,13 +971,14 @@ def main() -> None:
         findings = []
         for size in sizes:
             began = time.perf_counter()
-            cat = generate(size, args.seed)
+            cat = (existing(size) if args.reuse else None) or generate(size, args.seed, args.jobs)
             total = time.perf_counter() - began
             generation.append((size, total, cat.timings))
             private = sum(cat.private)
             print(
-                f"\nsize {size}: generated in {total:.1f} s (text + COPY with trigger "
-                f"{cat.timings['insert']:.1f} s, "
+                f"\nsize {size}: generated in {total:.1f} s (text + COPY "
+                f"{cat.timings['insert']:.1f} s, search_reindex "
+                f"{cat.timings['search_reindex']:.1f} s, "
                 f"VACUUM ANALYZE {cat.timings['vacuum_analyze']:.1f} s); "
                 f"{max(3, size // 50)} teams, {private} private ({private / size:.0%}); "
                 f"member of {', '.join(cat.member_teams)}"
@@ -906,6 +988,9 @@ def main() -> None:
             principals = {"anonymous": Principal(None), "member": Principal(cat.member)}
             rng = random.Random(args.seed + size)
             kinds = query_kinds(cat, rng, args.repeat)
+            if args.kinds:
+                wanted = {"baseline", *args.kinds.split(",")}
+                kinds = [kind for kind in kinds if kind.name in wanted]
             began, load = time.perf_counter(), os.getloadavg()[0]
             samples = measure(
                 kinds,
@@ -936,6 +1021,7 @@ def main() -> None:
         for size, total, timings in generation:
             print(
                 f"{size:>7} models: {total:.1f} s (insert {timings['insert']:.1f} s, "
+                f"search_reindex {timings['search_reindex']:.1f} s, "
                 f"vacuum analyze {timings['vacuum_analyze']:.1f} s)"
             )
         print("\n== search latency (baseline: a pk exists() round trip) ==")

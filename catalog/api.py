@@ -100,7 +100,14 @@ class FacetValueOutput(serializers.Serializer):
 
 
 class ModelListOutput(serializers.Serializer):
-    count = serializers.IntegerField()
+    count = serializers.IntegerField(
+        help_text="How many models match: exact up to 10,000, else 10,000 and "
+        "count_is_lower_bound true"
+    )
+    count_is_lower_bound = serializers.BooleanField(
+        help_text="True when more models match than were counted: `count` is then a lower "
+        "bound, `pages` ends there, and each facet counts a sample of the matches, not all"
+    )
     page = serializers.IntegerField()
     pages = serializers.IntegerField()
     next = serializers.IntegerField(allow_null=True, help_text="The next page's number")
@@ -240,6 +247,7 @@ class ModelListApi(APIView):
         return Response(
             {
                 "count": found.count,
+                "count_is_lower_bound": found.count_is_lower_bound,
                 "page": query.page,
                 "pages": pages,
                 "next": query.page + 1 if query.page < pages else None,

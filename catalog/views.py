@@ -53,6 +53,8 @@ def explore(request):
         "search": query,
         "models": found.models,
         "count": found.count,
+        # More match than were counted: "10,000+ models", facets from a sample.
+        "count_is_lower_bound": found.count_is_lower_bound,
         "facets": navigation.facet_links(query, found.facets),
         "active_filters": filters,
         "clear_filters_url": navigation.query_string(

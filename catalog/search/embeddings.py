@@ -21,7 +21,7 @@ EXACT_SCAN_LIMIT of the most called visible models. Either way the visibility an
 query's filters are in the statement (a join with `models_visible_to(principal)`, narrowed
 by ModelFilter), never applied afterwards.
 
-Fusion. `hybrid_page` merges the text engine's top FUSION_WINDOW by reciprocal rank fusion
+Fusion. `hybrid_ids` merges the text engine's top FUSION_WINDOW by reciprocal rank fusion
 with the semantic top FUSION_WINDOW; everything past them follows in text order. No
 embeddings, no encoder, no similar model, SEARCH_SEMANTIC off: it answers None and the
 engine pages its text ranking as before."""
@@ -394,13 +394,14 @@ def reciprocal_rank_fusion(rankings: list[tuple[list, float]], k: int = RRF_K) -
     return sorted(scores, key=lambda item: (-scores[item], first_seen[item]))
 
 
-def hybrid_page(ranked, visible, query, start: int, count: int):
-    """One page of a relevance search, text ranking fused with semantic neighbours, and the
-    count including the neighbours that match no word; or None when there is nothing to
-    fuse (the caller then pages `ranked` as it would have).
+def hybrid_ids(text_page, matching, visible, query, start: int, size: int, count: int):
+    """One page of a relevance search as model ids, the text ranking fused with semantic
+    neighbours, and the count including the neighbours that match no word; or None when
+    there is nothing to fuse (the caller then pages its text ranking as it would have).
 
-    `ranked`: the text engine's matches in its order; `visible`: what the principal may see,
-    narrowed by the query's filters, before the text condition."""
+    `text_page(begin, n)`: the text ranking's ids from position `begin`, at most n of them;
+    `matching`: the text engine's matches; `visible`: what the principal may see, narrowed
+    by the query's filters, before the text condition."""
     if not hybrid_applies(query):
         return None
     try:
@@ -410,35 +411,33 @@ def hybrid_page(ranked, visible, query, start: int, count: int):
         return None
     if not semantic:
         return None
-    top = list(ranked.values_list("pk", "slug")[:FUSION_WINDOW])
-    text_ids = [pk for pk, _slug in top]
+    text_ids = text_page(0, FUSION_WINDOW)
     semantic_ids = [pk for pk, _similarity in semantic]
     fused = reciprocal_rank_fusion([(text_ids, TEXT_WEIGHT), (semantic_ids, SEMANTIC_WEIGHT)])
-    if top and top[0][1] == query.text.strip().lower():
-        # The model named exactly what was typed stays first, as in the text ranking.
-        fused.remove(top[0][0])
-        fused.insert(0, top[0][0])
-    only_semantic = [pk for pk in semantic_ids if pk not in set(text_ids)]
+    if text_ids:
+        first_slug = visible.filter(pk=text_ids[0]).values_list("slug", flat=True).first()
+        if first_slug == query.text.strip().lower():
+            # The model named exactly what was typed stays first, as in the text ranking.
+            fused.remove(text_ids[0])
+            fused.insert(0, text_ids[0])
+    text_set = set(text_ids)
+    only_semantic = [pk for pk in semantic_ids if pk not in text_set]
     more_text = len(text_ids) == FUSION_WINDOW
     if only_semantic and more_text:
         # Neighbours past the text window may still match words: already counted.
-        only_semantic = [
-            pk
-            for pk in only_semantic
-            if pk not in set(ranked.filter(pk__in=only_semantic).values_list("pk", flat=True))
-        ]
+        matched = set(matching.filter(pk__in=only_semantic).values_list("pk", flat=True))
+        only_semantic = [pk for pk in only_semantic if pk not in matched]
     count += len(only_semantic)
-    end = start + query.page_size
+    end = start + size
     page_ids = fused[start:end]
     if end > len(fused) and more_text:
+        # Later pages continue in text order, past the window, without what was fused.
         after = max(0, start - len(fused))
-        page_ids += list(
-            ranked.exclude(pk__in=fused).values_list("pk", flat=True)[
-                after : after + end - max(start, len(fused))
-            ]
-        )
-    rows = {m.pk: m for m in visible.filter(pk__in=page_ids)}
-    return [rows[pk] for pk in page_ids if pk in rows], count
+        need = end - max(start, len(fused))
+        fused_set = set(fused)
+        later = text_page(FUSION_WINDOW, after + need + len(semantic_ids))
+        page_ids += [pk for pk in later if pk not in fused_set][after : after + need]
+    return page_ids, count
 
 
 # -- Elasticsearch --------------------------------------------------------------------------------
@@ -491,7 +490,7 @@ __all__ = [
     "embed_stale",
     "embedding_text",
     "ensure_vector_index",
-    "hybrid_page",
+    "hybrid_ids",
     "mark_stale",
     "query_vector",
     "rebuild_embeddings",

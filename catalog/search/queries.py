@@ -96,6 +96,10 @@ class SearchResult:
     # Not empty when the words as typed found nothing (or far less) and the results are
     # those of this corrected query instead.
     corrected_query: str = ""
+    # True when `count` is a lower bound: matches are counted exactly only up to a limit
+    # (Elasticsearch's track_total_hits), and the facets then count a sample of the matches
+    # (the first ones the engine found), not all of them.
+    count_is_lower_bound: bool = False
 
 
 # -- Elasticsearch request bodies -----------------------------------------------------------
@@ -112,6 +116,10 @@ _OPERATORS = re.compile(r'"|(^|\s)-\w|\s(or|OR)\s')
 MIN_TYPO_LENGTH = 4
 # Elasticsearch refuses from + size beyond index.max_result_window (10,000 by default).
 MAX_RESULT_WINDOW = 10_000
+# Both engines count matches exactly up to this many (`track_total_hits`); beyond, the count
+# is a lower bound (SearchResult.count_is_lower_bound) and the facets count a sample of this
+# many matches (a `sampler` aggregation; the PostgreSQL engine's first matches).
+TRACK_TOTAL_HITS = 1_000
 FACET_SIZE = 200
 TAG_FACET_SIZE = 30
 MAX_CORRECTION_WORDS = 8
@@ -330,12 +338,16 @@ def elasticsearch_search_body(query: CatalogQuery, private_owner_ids) -> dict:
         "sort": _sort(query),
         "from": min(start, MAX_RESULT_WINDOW),
         "size": max(0, min(query.page_size, MAX_RESULT_WINDOW - start)),
-        "track_total_hits": True,
+        "track_total_hits": TRACK_TOTAL_HITS,
         "_source": False,
     }
     aggs = _aggregations(query)
     if aggs:
-        body["aggs"] = aggs
+        # The facets of at most TRACK_TOTAL_HITS best matches per shard: exact whenever the
+        # count is, and bounded work when a query matches most of the catalogue.
+        body["aggs"] = {
+            "sample": {"sampler": {"shard_size": TRACK_TOTAL_HITS}, "aggs": aggs},
+        }
     return body
 
 
@@ -434,7 +446,9 @@ def elasticsearch_corrections_body(text: str, private_owner_ids, limit: int = 3)
 
 def facets_from_aggregations(aggregations: dict) -> dict[str, list[dict]]:
     """Facets in the engines' shape: [{"value", "count"}], most frequent first, then by value;
-    tags cut to the top 30 like the PostgreSQL engine."""
+    tags cut to the top 30 like the PostgreSQL engine. The terms aggregations are read
+    inside the `sample` sampler of `elasticsearch_search_body` (or at the top, unwrapped)."""
+    aggregations = aggregations.get("sample", aggregations)
     facets = {}
     for name in FACETS:
         if name not in aggregations:

@@ -7,8 +7,11 @@ The steps, in order (`STEPS`; `--step NAME` runs only some):
 - `vectors`: each model's search vector and trigram text, recomputed by the trigger of
   migration 0007 (`UPDATE ... SET slug = slug`), one batch of ids per statement;
 - `dictionary`: the word dictionary typos are corrected against (`catalog_search_word`),
-  counted again from every model in batches, inside one transaction that holds the table
-  so that no write's trigger counts a word twice meanwhile; the swap is atomic;
+  counted again from every model in batches into a scratch table, under one read snapshot
+  that locks nothing a writer waits for; then, in one short transaction that holds the
+  dictionary, the counts plus what writes committed meanwhile changed (the dictionary now
+  minus the dictionary as of the snapshot: its trigger only ever adds and subtracts) are
+  merged into it. Searches and writes go on during the long part;
 - `elasticsearch` (only when ELASTICSEARCH_URL is set): the index, rebuilt with no downtime:
 
 1. install (or refresh) the index template: settings, analyzers, mappings;
@@ -31,10 +34,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import queue
+import threading
+import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 from elasticsearch import ApiError, NotFoundError, TransportError, helpers
 
 from catalog.models import Model
@@ -71,30 +77,107 @@ class Progress:
         self.stdout.flush()
 
 
-def _batches_of_ids(batch_size: int):
-    """Every model id, in batches (keyset pagination, so a long run reads each row once)."""
+def _in_parallel(jobs: int, batches, work, progress, *, setup=None) -> None:
+    """`work(cursor, ids)` for every batch of ids, on `jobs` connections of their own (each
+    in its own thread, closed at the end; `setup(cursor)` first on each); the progress bar
+    advances as batches finish. With one job, on this connection."""
+    if jobs <= 1:
+        with connection.cursor() as cursor:
+            if setup:
+                setup(cursor)
+            for ids in batches:
+                work(cursor, ids)
+                progress.advance(len(ids))
+        return
+    pending: queue.Queue = queue.Queue(maxsize=2 * jobs)
+    done: queue.Queue = queue.Queue()
+    failures: list[BaseException] = []
+
+    def worker():
+        try:
+            with connections["default"].cursor() as cursor:
+                if setup:
+                    setup(cursor)
+                while (ids := pending.get()) is not None:
+                    if not failures:
+                        work(cursor, ids)
+                    done.put(len(ids))
+        except BaseException as exc:  # reported by the main thread
+            failures.append(exc)
+            while pending.get() is not None:  # drain, so the producer never blocks
+                pass
+        finally:
+            connections["default"].close()
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(jobs)]
+    for thread in threads:
+        thread.start()
+    for ids in batches:
+        if failures:
+            break
+        pending.put(ids)
+        while not done.empty():
+            progress.advance(done.get())
+    for _ in threads:
+        pending.put(None)
+    for thread in threads:
+        thread.join()
+    while not done.empty():
+        progress.advance(done.get())
+    if failures:
+        raise failures[0]
+
+
+def _batches_of_ids(batch_size: int, rows=None):
+    """Every model id (of `rows`), in batches (keyset pagination, so a long run reads each
+    row once)."""
     last = None
     while True:
-        rows = Model.objects.order_by("pk")
+        rows_after = rows if rows is not None else Model.objects.all()
+        rows_after = rows_after.order_by("pk")
         if last is not None:
-            rows = rows.filter(pk__gt=last)
-        ids = list(rows.values_list("pk", flat=True)[:batch_size])
+            rows_after = rows_after.filter(pk__gt=last)
+        ids = list(rows_after.values_list("pk", flat=True)[:batch_size])
         if not ids:
             return
         yield ids
         last = ids[-1]
 
 
+# The dictionary's scratch tables (named in the statements below): its counts as of the
+# snapshot, and the new counts.
+BEFORE_TABLE = "catalog_search_word_before"
+COUNTED_TABLE = "catalog_search_word_counted"
+
 DICTIONARY_BATCH = """
-INSERT INTO catalog_search_word (word, scope, model_count)
+INSERT INTO catalog_search_word_counted (word, scope, model_count)
 SELECT word, CASE WHEN visibility = 'public' THEN 0 ELSE owner_id END, count(*)
 FROM catalog_model,
      unnest(catalog_search_words(catalog_model_search_body(
          slug, title, tagline, tags, task, framework, readme))) AS word
 WHERE id = ANY(%s)
 GROUP BY 1, 2
-ON CONFLICT (word, scope)
-DO UPDATE SET model_count = catalog_search_word.model_count + EXCLUDED.model_count
+"""
+
+# Counted as of the snapshot, plus what the trigger changed since (now - as of the snapshot).
+DICTIONARY_MERGE = """
+WITH merged AS (
+    SELECT word, scope, sum(model_count) AS model_count FROM (
+        SELECT word, scope, model_count FROM catalog_search_word_counted
+        UNION ALL SELECT word, scope, model_count FROM catalog_search_word
+        UNION ALL SELECT word, scope, -model_count FROM catalog_search_word_before
+    ) AS counts
+    GROUP BY word, scope
+), gone AS (
+    DELETE FROM catalog_search_word AS d
+    WHERE NOT EXISTS (
+        SELECT FROM merged m WHERE m.word = d.word AND m.scope = d.scope AND m.model_count > 0
+    )
+)
+INSERT INTO catalog_search_word (word, scope, model_count)
+SELECT word, scope, model_count FROM merged WHERE model_count > 0 ORDER BY word, scope
+ON CONFLICT (word, scope) DO UPDATE SET model_count = EXCLUDED.model_count
+WHERE catalog_search_word.model_count <> EXCLUDED.model_count
 """
 
 
@@ -112,41 +195,110 @@ class Command(BaseCommand):
             "--chunk-size", type=int, default=500, help="models per batch or bulk request (500)"
         )
         parser.add_argument(
+            "--jobs",
+            type=int,
+            default=1,
+            help="database connections working on the vectors and dictionary batches at once "
+            "(default 1; up to the database's cores: the work is the server's CPU)",
+        )
+        parser.add_argument(
+            "--missing-only",
+            action="store_true",
+            help="vectors: only the models that have none yet (to finish an interrupted run "
+            "after a load with the triggers off)",
+        )
+        parser.add_argument(
             "--step",
             action="append",
             choices=self.STEPS,
             help="run only this step (repeatable); default: every step that applies",
         )
 
-    def handle(self, *args, chunk_size: int, step=None, **options):
+    def handle(self, *args, chunk_size: int, step=None, jobs=1, missing_only=False, **options):
         steps = step or [
             s for s in self.STEPS if s != "elasticsearch" or settings.ELASTICSEARCH_URL
         ]
+        # Inside a caller's transaction (tests), other connections would not see its rows.
+        self.jobs = 1 if connection.in_atomic_block else max(1, jobs)
+        self.missing_only = missing_only
         for name in self.STEPS:
             if name in steps:
+                began = time.perf_counter()
                 getattr(self, f"step_{name}")(chunk_size)
+                self.stdout.write(f"{name}: {time.perf_counter() - began:.1f} s")
 
     def step_vectors(self, chunk_size: int) -> None:
-        progress = Progress(self.stdout, "vectors", Model.objects.count())
-        for ids in _batches_of_ids(chunk_size):
-            with connection.cursor() as cursor:
-                # The BEFORE trigger recomputes the vector; no word changes, so the
-                # dictionary's AFTER trigger does nothing.
-                cursor.execute("UPDATE catalog_model SET slug = slug WHERE id = ANY(%s)", [ids])
-            progress.advance(len(ids))
+        rows = Model.objects.filter(search_vector__isnull=True) if self.missing_only else None
+        progress = Progress(
+            self.stdout, "vectors", (rows if rows is not None else Model.objects).count()
+        )
+
+        def update(cursor, ids):
+            # The BEFORE trigger recomputes the vector; no word changes, so the dictionary's
+            # AFTER trigger does nothing. Each batch commits on its own (autocommit).
+            cursor.execute("UPDATE catalog_model SET slug = slug WHERE id = ANY(%s)", [ids])
+
+        _in_parallel(self.jobs, _batches_of_ids(chunk_size, rows), update, progress)
 
     def step_dictionary(self, chunk_size: int) -> None:
+        with connection.cursor() as cursor:
+            for table in (BEFORE_TABLE, COUNTED_TABLE):
+                cursor.execute(f"DROP TABLE IF EXISTS {table}")
+        try:
+            self.count_words(chunk_size)
+            with transaction.atomic(), connection.cursor() as cursor:
+                # Writers of models wait (their trigger needs the table) only for the merge.
+                cursor.execute("LOCK TABLE catalog_search_word IN EXCLUSIVE MODE")
+                cursor.execute(DICTIONARY_MERGE)
+                cursor.execute("SELECT count(*) FROM catalog_search_word")
+                self.stdout.write(f"{cursor.fetchone()[0]} words in the dictionary")
+        finally:
+            with connection.cursor() as cursor:
+                for table in (BEFORE_TABLE, COUNTED_TABLE):
+                    cursor.execute(f"DROP TABLE IF EXISTS {table}")
+
+    def count_words(self, chunk_size: int) -> None:
+        """Every model's words into COUNTED_TABLE, and the dictionary as it was into
+        BEFORE_TABLE, all as of one snapshot (REPEATABLE READ, exported to the other jobs'
+        connections); no lock a writer waits for."""
+        outermost = not connection.in_atomic_block
+        jobs = self.jobs
+        with connection.cursor() as cursor:  # committed first: every job writes into it
+            cursor.execute(
+                f"CREATE UNLOGGED TABLE {COUNTED_TABLE} "
+                "(word text NOT NULL, scope integer NOT NULL, model_count integer NOT NULL)"
+            )
         with transaction.atomic(), connection.cursor() as cursor:
-            # Writers of models wait (their trigger needs the table) until the new
-            # counts commit; readers keep reading the old ones until then.
-            cursor.execute("LOCK TABLE catalog_search_word IN EXCLUSIVE MODE")
-            cursor.execute("DELETE FROM catalog_search_word")
+            if outermost:  # inside a caller's transaction (tests), that one is the snapshot
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            cursor.execute(
+                f"CREATE UNLOGGED TABLE {BEFORE_TABLE} AS "  # noqa: S608 (constants)
+                "SELECT word, scope, model_count FROM catalog_search_word"
+            )
+            snapshot = None
+            if jobs > 1:
+                cursor.execute("SELECT pg_export_snapshot()")
+                snapshot = cursor.fetchone()[0]
+
+            def same_snapshot(job_cursor):
+                # A job's own transaction, reading the catalogue as of the main snapshot.
+                job_cursor.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+                job_cursor.execute("SET TRANSACTION SNAPSHOT %s", [snapshot])
+
+            def count(job_cursor, ids):
+                job_cursor.execute(DICTIONARY_BATCH, [ids])
+                if jobs > 1:  # keep the snapshot: commit and start again from it
+                    job_cursor.execute("COMMIT")
+                    same_snapshot(job_cursor)
+
             progress = Progress(self.stdout, "dictionary", Model.objects.count())
-            for ids in _batches_of_ids(chunk_size):
-                cursor.execute(DICTIONARY_BATCH, [ids])
-                progress.advance(len(ids))
-            cursor.execute("SELECT count(*) FROM catalog_search_word")
-            self.stdout.write(f"{cursor.fetchone()[0]} words in the dictionary")
+            _in_parallel(
+                jobs,
+                _batches_of_ids(chunk_size),
+                count,
+                progress,
+                setup=same_snapshot if jobs > 1 else None,
+            )
 
     def step_elasticsearch(self, chunk_size: int) -> None:
         if not settings.ELASTICSEARCH_URL:

@@ -135,6 +135,8 @@ def search(principal, query: CatalogQuery) -> SearchResult:
         hits["total"]["value"],
         queries.facets_from_aggregations(response.get("aggregations") or {}),
         NAME,
+        # track_total_hits stopped counting: "gte" the value.
+        count_is_lower_bound=hits["total"].get("relation") == "gte",
     )
 
 

@@ -23,17 +23,17 @@ import dataclasses
 import itertools
 import math
 import re
+import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.contrib.postgres.search import (
     SearchQuery,
-    SearchRank,
     TrigramWordSimilarity,
 )
-from django.db import connection
-from django.db.models import BooleanField, Case, F, FloatField, Q, Value, When
+from django.db import connection, transaction
+from django.db.models import BooleanField, Q, Value
 from django.db.models.expressions import RawSQL
-from django.db.models.functions import Cast, Ln
 
 from catalog import selectors
 from catalog.filters import ModelFilter
@@ -41,7 +41,7 @@ from catalog.models import SearchWord
 from marketplace.core.health import OK, ComponentHealth
 
 from .. import analysis, embeddings
-from ..queries import CatalogQuery, SearchResult, uses_operators
+from ..queries import TRACK_TOTAL_HITS, CatalogQuery, SearchResult, uses_operators
 
 NAME = "postgresql"
 
@@ -65,6 +65,16 @@ EXACT_NAME_BONUS = 10.0
 POPULARITY_WEIGHT = 0.01
 # Combinations of terms beyond which minimum-should-match is counted per row instead.
 MAX_COMBINATIONS = 64
+
+# Bounded work, as a search engine does it. Matches are counted exactly up to COUNT_LIMIT
+# (Elasticsearch's `track_total_hits`); beyond, the count is a lower bound and the facets are
+# those of the first COUNT_LIMIT matches found (a sample; Elasticsearch's `sampler`). Sorted
+# by relevance, only a pool of candidates is scored: the first RANK_WINDOW models that hold
+# every term, and the RANK_WINDOW most popular of the counted matches (of every match when
+# the count is exact); a deeper page widens the window, up to COUNT_LIMIT results (as
+# Elasticsearch's `max_result_window` bounds from + size).
+COUNT_LIMIT = TRACK_TOTAL_HITS
+RANK_WINDOW = 50
 
 # Spelling: candidates kept per unknown word; "far fewer" is this many times fewer models;
 # counts stop at COUNT_CAP (enough to compare, cheap on broad words).
@@ -251,6 +261,8 @@ def _candidates(words: list[str], scopes) -> dict[str, list[tuple[str, str]]]:
 
 
 def _count(models, terms: list[Term]) -> int:
+    # Not LIMIT 1 to ask whether any matches: with so small a limit the planner walks the
+    # table expecting an early hit, and reads every vector when there is none.
     if not terms:
         return 0
     return _holding(models.order_by(), _all_of(terms)).values("pk")[:COUNT_CAP].count()
@@ -329,29 +341,31 @@ def _idf(terms: list[Term], scopes) -> list[float]:
     return [math.log(1.0 + size / (1.0 + min(counts[w] for w in term.words))) for term in terms]
 
 
-def _score(terms: list[Term], idf: list[float], text: str) -> tuple[str, list]:
+def _score(terms: list[Term], idf: list[float], text: str, sv: str = _SV) -> tuple[str, list]:
+    """The relevance of a row as SQL over the columns of "catalog_model" (`sv` its search
+    vector: `_ranked_ids` passes a copy detoasted once per row)."""
     held, held_params = [], []
     name_hits, name_params = [], []
     for term, weight in zip(terms, idf, strict=True):
         cases, params = [], []
         if term.exact:
             for label, field_weight in FIELD_WEIGHTS:
-                cases.append(f"WHEN {_SV} @@ %s::tsquery THEN {field_weight}")
+                cases.append(f"WHEN {sv} @@ %s::tsquery THEN {field_weight}")
                 params.append(_weighted(f"({term.exact})", label))
             cases.append(f'WHEN "catalog_model"."tags" && %s::varchar[] THEN {TAG_WEIGHT}')
             params.append(term.words)
-            cases.append(f"WHEN {_SV} @@ %s::tsquery THEN {OTHER_WEIGHT}")
+            cases.append(f"WHEN {sv} @@ %s::tsquery THEN {OTHER_WEIGHT}")
             params.append(f"({term.exact})")
-            name_hits.append(f"({_SV} @@ %s::tsquery)::int")
+            name_hits.append(f"({sv} @@ %s::tsquery)::int")
             name_params.append(_weighted(f"({term.exact})", "A"))
         if term.prefix:
-            cases.append(f"WHEN {_SV} @@ %s::tsquery THEN {PREFIX_WEIGHT}")
+            cases.append(f"WHEN {sv} @@ %s::tsquery THEN {PREFIX_WEIGHT}")
             params.append(term.prefix)
         held.append(f"%s * (CASE {' '.join(cases)} ELSE 0 END)")
         held_params += [weight, *params]
     words = [w for term in terms for w in term.words]
     sql = (
-        f"({' + '.join(held)}) / (1 + {LENGTH_NORMALISATION} * ln(1 + length({_SV})))"
+        f"({' + '.join(held)}) / (1 + {LENGTH_NORMALISATION} * ln(1 + length({sv})))"
         f" + %s * LEAST(1.0, ({' + '.join(name_hits) or '0'})::float"
         """ / cardinality(regexp_split_to_array("catalog_model"."slug", '[-_]+')))"""
         f' + CASE WHEN "catalog_model"."slug" IN (%s, %s, %s) THEN {EXACT_NAME_BONUS} ELSE 0 END'
@@ -370,26 +384,101 @@ def _score(terms: list[Term], idf: list[float], text: str) -> tuple[str, list]:
 
 
 def _websearch(models, query: CatalogQuery):
-    """A query with websearch syntax, taken as written."""
+    """A query with websearch syntax, taken as written: the models it matches, and the
+    relevance SQL of a row (over `sv`, its search vector) with its parameters."""
     websearch = SearchQuery(query.text, search_type="websearch", config="english")
-    models = models.filter(search_vector=websearch)
-    ranked = models.annotate(
-        score=SearchRank(F("search_vector"), websearch, cover_density=True)
-        + Case(
-            When(slug=query.text.strip().lower(), then=Value(EXACT_NAME_BONUS)),
-            default=Value(0.0),
-            output_field=FloatField(),
+    matching = models.filter(search_vector=websearch)
+
+    def score(sv: str) -> tuple[str, list]:
+        return (
+            f"ts_rank_cd({sv}, websearch_to_tsquery('english', %s))"
+            f' + CASE WHEN "catalog_model"."slug" = %s THEN {EXACT_NAME_BONUS} ELSE 0 END'
+            f' + {POPULARITY_WEIGHT} * ln(1 + "catalog_model"."calls_30d")',
+            [query.text, query.text.strip().lower()],
         )
-        + Ln(Cast(F("calls_30d"), FloatField()) + 1.0) * POPULARITY_WEIGHT
-    )
-    return models, ranked
+
+    return matching, score
+
+
+def _sql(queryset) -> tuple[str, tuple]:
+    return queryset.query.sql_with_params()
+
+
+def _pool(holding_all, popular: list, window: int) -> list:
+    """The candidates to rank: the first `window` models holding every term (`holding_all`,
+    answered by the GIN index alone, no vector read), and `popular`, the most popular of the
+    counted matches (`_count_and_facets`). Every one is a model `matching` finds, so the
+    privacy rules of `models_visible_to` hold."""
+    first = list(holding_all.order_by().values_list("id", flat=True)[:window])
+    return list(dict.fromkeys([*first, *popular]))
+
+
+def _ranked_ids(pool: list, score, start: int, size: int) -> list:
+    """One page of the pool, best first. The search vector is detoasted once per row (the
+    subquery's copy) instead of once per term and field the score tests."""
+    if not pool or size <= 0:
+        return []
+    score_sql, score_params = score('"catalog_model"."sv"')
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id FROM (SELECT m.id, m.slug, m.tags, m.calls_30d, "  # noqa: S608
+            "m.search_vector || ''::tsvector AS sv, t.slug AS owner_slug "
+            "FROM catalog_model m JOIN accounts_team t ON t.id = m.owner_id "
+            'WHERE m.id = ANY(%s) OFFSET 0) AS "catalog_model" '
+            f"ORDER BY {score_sql} DESC, calls_30d DESC, owner_slug, slug LIMIT %s OFFSET %s",
+            [pool, *score_params, size, start],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+@contextmanager
+def _search_settings(text: str):
+    """The planner settings of one search, for its statements only (SET LOCAL, restored at
+    the end):
+
+    - no JIT: a search is a few small statements, and JIT compiling them costs far more
+      than running them (at 1,000,000 models a browse's cost passes jit_above_cost);
+    - for a text query, only bitmap scans: the matches come from the GIN index, rows are
+      read in the heap's order and a LIMIT stops the reading. With a LIMIT over a broad
+      match the planner prefers walking the table (or the visibility index) expecting to
+      stop early, but every row it walks is one search vector detoasted and matched, a price
+      its cost model does not see: 65 ms for the first thousand models holding "large" at
+      100,000 models, against about a third of that through the bitmap. (A disabled plan
+      costs 1e10, which is one more reason JIT must be off.)"""
+    names = ["jit", *(("enable_seqscan", "enable_indexscan") if text else ())]
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            # One round trip each way: the values before, and the new ones.
+            cursor.execute(
+                "SELECT current_setting(name), set_config(name, 'off', true) "
+                "FROM unnest(%s::text[]) WITH ORDINALITY AS s(name, i) ORDER BY i",
+                [names],
+            )
+            before = [row[0] for row in cursor.fetchall()]
+        try:
+            yield
+        finally:
+            # Back as they were for the rest of a caller's transaction, if any.
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT set_config(name, value, true) "
+                    "FROM unnest(%s::text[], %s::text[]) AS s(name, value)",
+                    [names, before],
+                )
 
 
 def search(principal, query: CatalogQuery) -> SearchResult:
+    with _search_settings(query.text):
+        return _search(principal, query)
+
+
+def _search(principal, query: CatalogQuery) -> SearchResult:
     models = filtered(principal, query)
     visible = models
     matching = models
     corrected_query = ""
+    score = None  # relevance SQL of a row, for a text query
+    holding_all = None  # the models holding every term (a subset of `matching`)
     if query.text:
         if _plain(query.text):
             terms = _terms(query.text)
@@ -403,49 +492,89 @@ def search(principal, query: CatalogQuery) -> SearchResult:
                 condition, params = _matching(terms)
                 holds = RawSQL(condition, params, output_field=BooleanField())  # noqa: S611
                 matching = models.filter(holds)
-                score, score_params = _score(terms, _idf(terms, scopes), query.text)
-                ranked = matching.annotate(
-                    score=RawSQL(score, score_params, output_field=FloatField())  # noqa: S611
-                )
+                holding_all = _holding(models, _all_of(terms))
+                idf = _idf(terms, scopes)
+
+                def score(sv, terms=terms, idf=idf):
+                    return _score(terms, idf, query.text, sv)
+
             else:  # only stop words or punctuation
                 # Not .none(): the count and facets need a statement that finds nothing.
                 matching = models.filter(RawSQL("false", [], output_field=BooleanField()))
-                ranked = matching.annotate(score=Value(0.0, output_field=FloatField()))
         else:
-            matching, ranked = _websearch(models, query)
-        models = matching
-        if query.sort == "relevance":
-            models = ranked.order_by("-score", "-calls_30d", "owner__slug", "slug")
-    if query.sort == "popular" or (query.sort == "relevance" and not query.text):
-        models = models.order_by("-calls_30d", "-updated_at", "owner__slug", "slug")
-    elif query.sort == "recent":
-        models = models.order_by("-created_at", "owner__slug", "slug")
-    count, facets = _count_and_facets(matching, query)
+            matching, score = _websearch(models, query)
+            holding_all = matching
     start = (query.page - 1) * query.page_size
-    # Meaning: the text ranking fused with the nearest embeddings (None: text only).
-    # The meaning of what was meant: the corrected words when the typed ones were corrected.
-    meant = dataclasses.replace(query, text=corrected_query) if corrected_query else query
-    hybrid = embeddings.hybrid_page(models, visible, meant, start, count)
-    if hybrid is not None:
-        page, count = hybrid
-        return SearchResult(page, count, facets, "postgresql", corrected_query=corrected_query)
-    page = list(models[start : start + query.page_size])
-    return SearchResult(page, count, facets, "postgresql", corrected_query=corrected_query)
+    size = max(0, min(query.page_size, COUNT_LIMIT - start))
+    window = max(RANK_WINDOW, start + size)
+    count, lower_bound, facets, popular = _count_and_facets(matching, query, window)
+    if query.text and query.sort == "relevance":
+        page = []
+        if score is not None and size:
+            pool = _pool(holding_all, popular, window)
+
+            def text_page(begin, n, pool=pool, score=score):
+                return _ranked_ids(pool, score, begin, n)
+
+            # Meaning: the text ranking fused with the nearest embeddings (None: text only),
+            # for what was meant: the corrected words when the typed ones were corrected.
+            meant = dataclasses.replace(query, text=corrected_query) if corrected_query else query
+            fused = embeddings.hybrid_ids(text_page, matching, visible, meant, start, size, count)
+            if fused is not None:
+                ids, count = fused
+            else:
+                ids = text_page(start, size)
+            found = {model.pk: model for model in models.filter(pk__in=ids)}
+            page = [found[pk] for pk in ids if pk in found]
+    else:
+        if query.text:
+            # Sorted by a column, the planner may walk its index (model_newest,
+            # model_popularity) and stop at the page: for a broad match, far fewer rows than
+            # the bitmap's every match.
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT set_config('enable_seqscan', 'on', true), "
+                    "set_config('enable_indexscan', 'on', true)"
+                )
+        if query.sort == "recent":
+            ordered = matching.order_by("-created_at", "owner__slug", "slug")
+        else:
+            ordered = matching.order_by("-calls_30d", "-updated_at", "owner__slug", "slug")
+        page = list(ordered[start : start + size])
+    return SearchResult(
+        page,
+        count,
+        facets,
+        "postgresql",
+        corrected_query=corrected_query,
+        count_is_lower_bound=lower_bound,
+    )
 
 
 FACET_COLUMNS = {"task": "task", "framework": "framework", "license": "license"}
 MAX_TAG_FACETS = 30
 
 
-def _count_and_facets(matching, query: CatalogQuery) -> tuple[int, dict[str, list[dict]]]:
-    """The number of matches and every facet's counts in one statement: the text condition
-    is evaluated once, over a materialised set of the matches, not once per facet."""
+def _count_and_facets(
+    matching, query: CatalogQuery, popular: int
+) -> tuple[int, bool, dict[str, list[dict]], list]:
+    """The number of matches, exact up to COUNT_LIMIT (beyond it, COUNT_LIMIT and True: a
+    lower bound), every facet's counts over those first COUNT_LIMIT matches, and the ids of
+    the `popular` most popular of them, in one statement: the text condition is evaluated
+    once, over a materialised set of at most COUNT_LIMIT + 1 matches, not once per facet and
+    never over every match."""
     inner, params = (
         matching.order_by()
-        .values("id", "task", "framework", "license", "owner_id", "tags")
+        .values("id", "task", "framework", "license", "owner_id", "tags", "calls_30d")[
+            : COUNT_LIMIT + 1
+        ]
         .query.sql_with_params()
     )
-    parts = ["SELECT 'count', NULL, count(*) FROM matches"]
+    parts = [
+        "SELECT 'count', NULL, count(*) FROM found",
+        "(SELECT 'popular', id::text, calls_30d FROM matches "  # noqa: S608 (a number)
+        f"ORDER BY calls_30d DESC, id LIMIT {int(popular)})",
+    ]
     for name, column in FACET_COLUMNS.items():
         if name in query.facets:
             parts.append(
@@ -461,22 +590,28 @@ def _count_and_facets(matching, query: CatalogQuery) -> tuple[int, dict[str, lis
         parts.append(
             "SELECT 'tags', tag, count(*) FROM matches, unnest(matches.tags) AS tag GROUP BY tag"
         )
-    statement = f"WITH matches AS MATERIALIZED ({inner}) " + " UNION ALL ".join(parts)
+    statement = (
+        f"WITH found AS MATERIALIZED ({inner}), "  # noqa: S608 (the ORM's SQL and constants)
+        f"matches AS (SELECT * FROM found LIMIT {COUNT_LIMIT}) " + " UNION ALL ".join(parts)
+    )
     with connection.cursor() as cursor:
         cursor.execute(statement, params)
         rows = cursor.fetchall()
     count = 0
     facets: dict[str, list[dict]] = {name: [] for name in query.facets}
+    most_popular = []
     for name, value, number in rows:
         if name == "count":
             count = number
+        elif name == "popular":
+            most_popular.append(uuid.UUID(value))
         else:
             facets[name].append({"value": value, "count": number})
     for name, values in facets.items():
         values.sort(key=lambda f: (-f["count"], f["value"]))
         if name == "tags":
             del values[MAX_TAG_FACETS:]
-    return count, facets
+    return min(count, COUNT_LIMIT), count > COUNT_LIMIT, facets, most_popular
 
 
 def suggest(principal, text: str, limit: int = 8) -> list:

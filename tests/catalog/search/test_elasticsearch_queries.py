@@ -14,6 +14,7 @@ from catalog.search.engines.elasticsearch import private_owner_ids
 from catalog.search.queries import (
     FACETS,
     MAX_RESULT_WINDOW,
+    TRACK_TOTAL_HITS,
     CatalogQuery,
     elasticsearch_corrections_body,
     elasticsearch_search_body,
@@ -70,7 +71,8 @@ def test_the_search_body_filters_hits_counts_and_facets_by_visibility(query, own
     assert visibility_filter(owners) in _top_bool(body)["filter"]
     # Facets are aggregations of the same query: nothing may aggregate outside it.
     assert "post_filter" not in body and not _has_key(body.get("aggs", {}), "global")
-    assert body["track_total_hits"] is True
+    # Counted exactly only up to a limit, as the PostgreSQL engine counts.
+    assert body["track_total_hits"] == TRACK_TOTAL_HITS
 
 
 def test_the_visibility_filter_is_public_or_the_principals_owners():
@@ -269,19 +271,28 @@ def test_pages_and_the_result_window():
 
 def test_facet_aggregations_and_their_shape():
     aggs = elasticsearch_search_body(CatalogQuery(), [])["aggs"]
+    # Facets count a bounded sample of the best matches (exact whenever the count is).
+    assert set(aggs) == {"sample"}
+    assert aggs["sample"]["sampler"] == {"shard_size": TRACK_TOTAL_HITS}
+    aggs = aggs["sample"]["aggs"]
     assert set(aggs) == set(FACETS)
     assert aggs["tags"]["terms"]["size"] == 30 and aggs["owner"]["terms"]["field"] == "owner"
     only = elasticsearch_search_body(CatalogQuery(facets=("task",)), [])["aggs"]
-    assert set(only) == {"task"}
+    assert set(only["sample"]["aggs"]) == {"task"}
     assert "aggs" not in elasticsearch_search_body(CatalogQuery(facets=()), [])
+    # The visibility filter is in the query the sampler draws from: no aggregation escapes it.
+    body = elasticsearch_search_body(CatalogQuery(text="sentiment"), [3])
+    assert visibility_filter([3]) in _top_bool(body)["filter"]
+    assert not _has_key(body["aggs"], "global") and not _has_key(body["aggs"], "filter")
 
     response = {
         "task": {"buckets": [{"key": "b", "doc_count": 2}, {"key": "a", "doc_count": 2}]},
         "tags": {"buckets": [{"key": f"t{i:02}", "doc_count": 40 - i} for i in range(35)]},
     }
-    facets = facets_from_aggregations(response)
-    assert facets["task"] == [{"value": "a", "count": 2}, {"value": "b", "count": 2}]
-    assert len(facets["tags"]) == 30 and facets["tags"][0] == {"value": "t00", "count": 40}
+    for aggregations in (response, {"sample": {"doc_count": 75, **response}}):
+        facets = facets_from_aggregations(aggregations)
+        assert facets["task"] == [{"value": "a", "count": 2}, {"value": "b", "count": 2}]
+        assert len(facets["tags"]) == 30 and facets["tags"][0] == {"value": "t00", "count": 40}
 
 
 def test_suggest_completes_names_first_and_tolerates_typos_when_long_enough():
@@ -374,3 +385,31 @@ def test_a_document_holds_what_the_trigger_indexes():
     assert document["created_at"] == model.created_at.isoformat()
     assert document["spell"].startswith("image net v2 ImageNet classifier Labels for photos")
     assert {"slug", "visibility", "readme", "calls_30d"} <= documents.INDEXED_FIELDS
+
+
+# -- the answer: counts that stopped at the limit ----------------------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("total", "lower_bound"),
+    [({"value": 3, "relation": "eq"}, False), ({"value": 10_000, "relation": "gte"}, True)],
+)
+def test_a_total_that_stopped_at_track_total_hits_is_a_lower_bound(monkeypatch, total, lower_bound):
+    from catalog.search.engines import elasticsearch as engine
+
+    model = ModelFactory(slug="sentiment", visibility="public")
+    response = {
+        "hits": {"total": total, "hits": [{"_id": str(model.pk)}]},
+        "aggregations": {
+            "sample": {
+                "doc_count": 1,
+                "task": {"buckets": [{"key": model.task, "doc_count": 1}]},
+            }
+        },
+    }
+    monkeypatch.setattr(engine, "_search", lambda body, what: response)
+    found = engine.search(Principal(None), CatalogQuery(text="sentiment", facets=("task",)))
+    assert (found.count, found.count_is_lower_bound) == (total["value"], lower_bound)
+    assert found.models == [model]
+    assert found.facets == {"task": [{"value": model.task, "count": 1}]}
