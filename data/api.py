@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from email.utils import format_datetime
 
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema
 from rest_framework.parsers import BaseParser
 from rest_framework.response import Response
@@ -190,9 +190,11 @@ class DataApi(APIView):
                 return HttpResponse(headers={"X-Data-Type": "directory"})
             found = selectors.object_get(actor, target)
         except ApiError as error:
-            return HttpResponse(
-                status=error.status_code, headers={"X-Error-Message": _header_safe(error.message)}
-            )
+            # The documented error body (a server sends none for HEAD), and the message
+            # where Algorithmia's client looks for it.
+            response = JsonResponse(error.body(), status=error.status_code)
+            response["X-Error-Message"] = _header_safe(error.message)
+            return response
         if not found.is_file:
             return HttpResponse(headers={"X-Data-Type": "directory"})
         response = HttpResponse(

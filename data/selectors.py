@@ -84,7 +84,8 @@ def decode_marker(marker: str | None) -> str | None:
         return None
     try:
         padded = marker + "=" * (-len(marker) % 4)
-        return base64.urlsafe_b64decode(padded.encode("ascii")).decode("utf-8")
+        name = base64.b64decode(padded.encode("ascii"), altchars=b"-_", validate=True)
+        return name.decode("utf-8")
     except (binascii.Error, UnicodeError, ValueError):
         raise InputError("marker: not a marker this API gave") from None
 
