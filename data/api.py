@@ -22,6 +22,7 @@ from email.utils import format_datetime
 
 from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema
+from rest_framework import serializers
 from rest_framework.parsers import BaseParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -76,8 +77,13 @@ def _folder(row, collection: bool) -> dict:
     return {"name": row.name}
 
 
-def _true(value: str | None) -> bool:
-    return (value or "").lower() in ("true", "1", "yes")
+def _flag(request, name: str) -> bool:
+    value = request.query_params.get(name)
+    if value is None or value.lower() in ("false", "0", ""):
+        return False
+    if value.lower() in ("true", "1"):
+        return True
+    raise InputError(f"{name}: expected true or false")
 
 
 def _header_safe(message: str) -> str:
@@ -126,7 +132,61 @@ def _body_source(request):
     return django_request, int(declared) if declared.isdigit() else None
 
 
-_PATH_PARAMETER = OpenApiParameter("path", OpenApiTypes.STR, OpenApiParameter.PATH)
+_PATH_PARAMETER = OpenApiParameter(
+    "path",
+    OpenApiTypes.STR,
+    OpenApiParameter.PATH,
+    description="OWNER (a namespace or .my), then COLLECTION and the path inside it",
+)
+
+
+class _AclOutput(serializers.Serializer):
+    read = serializers.ListField(child=serializers.CharField())
+
+
+class _FolderOutput(serializers.Serializer):
+    name = serializers.CharField()
+    acl = _AclOutput(required=False, help_text="For the collections of an owner")
+
+
+class _FileOutput(serializers.Serializer):
+    filename = serializers.CharField()
+    last_modified = serializers.CharField(help_text="e.g. 2026-12-07T19:00:00.000Z")
+    size = serializers.IntegerField()
+
+
+class ListingOutput(serializers.Serializer):
+    folders = _FolderOutput(many=True)
+    files = _FileOutput(many=True)
+    marker = serializers.CharField(required=False, help_text="Absent on the last page")
+    acl = _AclOutput(required=False, help_text="With acl=true")
+
+
+class ResultOutput(serializers.Serializer):
+    result = serializers.CharField(help_text="The data:// URI written or created")
+
+
+class _Deleted(serializers.Serializer):
+    deleted = serializers.IntegerField(help_text="How many files were deleted")
+
+
+class DeletedOutput(serializers.Serializer):
+    result = _Deleted()
+
+
+class AclOutput(serializers.Serializer):
+    acl = _AclOutput()
+
+
+class CreateInput(serializers.Serializer):
+    """Documents the body; the view checks it (Algorithmia's clients send exactly this)."""
+
+    name = serializers.CharField()
+    acl = _AclOutput(required=False)
+
+
+class AclInput(serializers.Serializer):
+    acl = _AclOutput()
 
 
 class DataApi(APIView):
@@ -143,7 +203,11 @@ class DataApi(APIView):
             OpenApiParameter("marker", OpenApiTypes.STR),
             OpenApiParameter("acl", OpenApiTypes.BOOL),
         ],
-        responses={200: OpenApiTypes.BINARY, 206: OpenApiTypes.BINARY},
+        responses={
+            (200, "application/json"): ListingOutput,
+            (200, "application/octet-stream"): OpenApiTypes.BINARY,
+            (206, "application/octet-stream"): OpenApiTypes.BINARY,
+        },
     )
     def get(self, request, path: str = ""):
         actor = DataActor.from_request(request)
@@ -160,7 +224,7 @@ class DataApi(APIView):
         body = _listing(
             selectors.directory_page(found.collection, parent, marker=marker), collections=False
         )
-        if _true(request.query_params.get("acl")):
+        if _flag(request, "acl"):
             body["acl"] = {"read": ACL_STRINGS[found.collection.read_acl]}
         return Response(body)
 
@@ -180,7 +244,7 @@ class DataApi(APIView):
             response["Content-Range"] = f"bytes {start}-{start + length - 1}/{size}"
         return response
 
-    @extend_schema(tags=["data"], summary="Whether a file or directory exists, and its size")
+    @extend_schema(exclude=True)
     def head(self, request, path: str = ""):
         try:
             actor = DataActor.from_request(request)
@@ -211,8 +275,9 @@ class DataApi(APIView):
     @extend_schema(
         tags=["data"],
         summary="Upload a file (the body, streamed)",
+        parameters=[_PATH_PARAMETER],
         request={"application/octet-stream": OpenApiTypes.BINARY},
-        responses={200: OpenApiTypes.OBJECT},
+        responses={200: ResultOutput},
     )
     def put(self, request, path: str = ""):
         actor = DataActor.from_request(request)
@@ -226,8 +291,9 @@ class DataApi(APIView):
     @extend_schema(
         tags=["data"],
         summary="Create a collection (under an owner) or a directory",
-        request=OpenApiTypes.OBJECT,
-        responses={200: OpenApiTypes.OBJECT},
+        parameters=[_PATH_PARAMETER],
+        request=CreateInput,
+        responses={200: ResultOutput},
     )
     def post(self, request, path: str = ""):
         actor = DataActor.from_request(request)
@@ -250,8 +316,9 @@ class DataApi(APIView):
     @extend_schema(
         tags=["data"],
         summary="Set a collection's read permission",
-        request=OpenApiTypes.OBJECT,
-        responses={200: OpenApiTypes.OBJECT},
+        parameters=[_PATH_PARAMETER],
+        request=AclInput,
+        responses={200: AclOutput},
     )
     def patch(self, request, path: str = ""):
         actor = DataActor.from_request(request)
@@ -268,18 +335,19 @@ class DataApi(APIView):
         tags=["data"],
         summary="Delete a file, or a directory or collection (force=true when not empty)",
         parameters=[_PATH_PARAMETER, OpenApiParameter("force", OpenApiTypes.BOOL)],
-        responses={200: OpenApiTypes.OBJECT},
+        responses={200: DeletedOutput},
     )
     def delete(self, request, path: str = ""):
         actor = DataActor.from_request(request)
         target = self._path(path)
         if target.collection is None:
             raise InputError("name a collection, directory or file to delete")
-        force = _true(request.query_params.get("force"))
+        force = _flag(request, "force")
         deleted = services.object_delete(actor=actor, path=target, force=force)
         return Response({"result": {"deleted": deleted}})
 
 
+@extend_schema(exclude=True)  # the same operations as /v1/data/{path} (docs/api.md)
 class ConnectorApi(DataApi):
     """`/v1/connector/{connector}/...`: `data` is hosted data; connectors to a team's own
     buckets (s3://...) are not available yet."""
