@@ -243,6 +243,11 @@ def file_write(
     reader = LimitedReader(source, limit, error)
     storage.save(key, reader)
     try:
+        if declared_size is not None and reader.count != declared_size:
+            # The client went away (or lied): never keep a cut-off file.
+            raise InputError(
+                f"the body ended after {reader.count:,} of its {declared_size:,} bytes"
+            )
         return _file_record(actor, collection, path, key, reader.count, storage)
     except BaseException:
         with contextlib.suppress(Exception):

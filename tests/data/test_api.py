@@ -232,6 +232,27 @@ def test_file_size_limit_when_the_body_is_longer_than_declared(ada, settings, da
     assert files_under(data_root) == [] and DataEntry.objects.count() == 0
 
 
+def test_a_body_shorter_than_its_content_length_is_not_kept(ada, data_root):
+    import io
+
+    from data import services
+    from data.paths import parse_data_path
+    from data.permissions import DataActor
+    from marketplace.accounts.principals import Principal
+    from marketplace.core.errors import InputError
+
+    actor = DataActor(Principal(ada))
+    services.collection_create(actor=actor, path=parse_data_path(".my"), name="c")
+    with pytest.raises(InputError, match="ended after 3 of its 10 bytes"):
+        services.file_write(
+            actor=actor,
+            path=parse_data_path(".my/c/f"),
+            source=io.BytesIO(b"abc"),
+            declared_size=10,
+        )
+    assert files_under(data_root) == [] and DataEntry.objects.count() == 0
+
+
 def test_quota_counts_uploads_overwrites_and_deletes(
     ada_api, ada, settings, data_root, django_capture_on_commit_callbacks
 ):
