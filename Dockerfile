@@ -30,6 +30,7 @@ COPY billing ./billing
 COPY gateway ./gateway
 COPY monitoring ./monitoring
 COPY execution ./execution
+COPY data ./data
 RUN /opt/venv/bin/uv build --wheel --out-dir /wheels . \
     && /opt/venv/bin/uv pip install --python /opt/venv/bin/python /wheels/marketplace-*.whl
 
@@ -60,6 +61,7 @@ COPY billing ./billing
 COPY gateway ./gateway
 COPY monitoring ./monitoring
 COPY execution ./execution
+COPY data ./data
 COPY templates ./templates
 COPY static ./static
 COPY deploy/docker-entrypoint.sh /usr/local/bin/docker-entrypoint.sh
@@ -80,12 +82,12 @@ ENV PATH=/opt/venv/bin:$PATH \
 
 # Static files are collected into the image (STATIC_ROOT = $MARKETPLACE_VAR_DIR/staticfiles),
 # with throwaway values for what production settings insist on: nothing connects at import.
-# Volumes go on media/, envs/ and run/ below it, never on the whole directory.
+# Volumes go on media/, data/, envs/ and run/ below it, never on the whole directory.
 RUN python -m compileall -q /app \
     && DATABASE_URL=postgresql://collectstatic@localhost/unused \
        SECRET_KEY=collectstatic-only-not-a-secret \
        python manage.py collectstatic --noinput --verbosity 0 \
-    && mkdir -p /var/lib/marketplace/media /var/lib/marketplace/envs /var/lib/marketplace/run \
+    && mkdir -p /var/lib/marketplace/media /var/lib/marketplace/data /var/lib/marketplace/envs /var/lib/marketplace/run \
     && chown -R marketplace:marketplace /var/lib/marketplace \
     && chmod 0700 /var/lib/marketplace /var/lib/marketplace/staticfiles /var/lib/marketplace/run \
     && chmod 0755 /usr/local/bin/docker-entrypoint.sh \

@@ -111,6 +111,7 @@ INSTALLED_APPS = [
     "catalog",
     "billing",
     "monitoring",
+    "data",
 ]
 
 MIDDLEWARE = [
@@ -354,6 +355,30 @@ SANDBOX_ANSWER_BYTES = env_int("SANDBOX_ANSWER_BYTES", 64 * 1024**2)
 SANDBOX_CPUS = float(env("SANDBOX_CPUS") or 0) or None
 
 MEDIA_ROOT = Path(env("MEDIA_ROOT", str(VAR_DIR / "media")))
+
+# Hosted data (data://, the data app): where file contents live (local: under
+# DATA_LOCAL_ROOT; s3: any S3-compatible object store), and the limits on them.
+DATA_STORAGE = env("DATA_STORAGE", "local")
+if DATA_STORAGE not in {"local", "s3"}:
+    raise ImproperlyConfigured("DATA_STORAGE must be 'local' or 's3'")
+DATA_LOCAL_ROOT = Path(env("DATA_LOCAL_ROOT", str(VAR_DIR / "data")))
+DATA_S3_BUCKET = env("DATA_S3_BUCKET")
+if DATA_STORAGE == "s3" and not DATA_S3_BUCKET:
+    raise ImproperlyConfigured("DATA_STORAGE=s3 needs DATA_S3_BUCKET")
+DATA_S3_PREFIX = env("DATA_S3_PREFIX", "data/")
+# Unset: AWS itself. An S3-compatible store (MinIO, Ceph, R2, ...) is named by its URL.
+DATA_S3_ENDPOINT_URL = env("DATA_S3_ENDPOINT_URL")
+DATA_S3_REGION = env("DATA_S3_REGION", "us-east-1")
+# Unset: boto3's own chain (environment, shared files, instance or pod role).
+DATA_S3_ACCESS_KEY_ID = env("DATA_S3_ACCESS_KEY_ID")
+DATA_S3_SECRET_ACCESS_KEY = env("DATA_S3_SECRET_ACCESS_KEY")
+DATA_S3_ADDRESSING_STYLE = env(
+    "DATA_S3_ADDRESSING_STYLE", "path" if DATA_S3_ENDPOINT_URL else "auto"
+)
+DATA_MAX_FILE_BYTES = env_int("DATA_MAX_FILE_BYTES", 5 * 1024**3)
+# Bytes of hosted data each namespace may keep; 0: no quota.
+DATA_TEAM_QUOTA_BYTES = env_int("DATA_TEAM_QUOTA_BYTES", 10 * 1024**3)
+DATA_LIST_PAGE_SIZE = env_int("DATA_LIST_PAGE_SIZE", 1000)
 MEDIA_URL = "/media/"
 
 # -- API ------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ api_patterns = [
     path("", include("billing.api_urls")),
     path("", include("billing.budgets.api_urls")),
     path("", include("marketplace.audit.api_urls")),
+    path("", include("data.api_urls")),
 ]
 
 urlpatterns = [

@@ -16,7 +16,7 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("marketplace", "catalog", "billing", "gateway", "monitoring", "execution")
+PACKAGES = ("marketplace", "catalog", "billing", "gateway", "monitoring", "execution", "data")
 # Apps nested in the project package; everything else in it is the project itself.
 PROJECT_APPS = ("marketplace.core", "marketplace.accounts", "marketplace.audit", "marketplace.cli")
 # Where three apps lived before they moved to the top level, so that the tool, copied into a

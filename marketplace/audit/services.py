@@ -49,6 +49,7 @@ TARGET_TYPES = {
     "catalog.version": "version",
     "billing.budget": "budget",
     "billing.computeprice": "price",
+    "data.collection": "collection",
 }
 
 

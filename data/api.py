@@ -1,0 +1,381 @@
+"""The data API as Algorithmia had it: `/v1/data/{owner}/{collection}/{path}` (and
+`/v1/connector/data/...`, the same thing), driven unchanged by Algorithmia's clients
+(Algorithmia/datafile.py, datadirectory.py).
+
+- GET a file: its bytes, streamed (a single `Range: bytes=...` gives 206); GET a directory,
+  collection or owner: `{"folders": [{"name"}], "files": [{"filename", "last_modified",
+  "size"}], "marker"}` one page at a time (`marker` from the previous page), with `"acl"`
+  when asked (`acl=true`).
+- HEAD: 200 with `X-Data-Type` (`file` or `directory`), and for a file `Content-Length` and
+  `Last-Modified`; otherwise the error's status with its message in `X-Error-Message`.
+- PUT a file: the body, streamed to storage; `{"result": "data://..."}`.
+- POST to an owner or directory: `{"name", "acl"?}` creates a collection or a directory.
+- PATCH a collection: `{"acl": {"read": [...]}}`.
+- DELETE: a file, or a directory or collection (`force=true` when not empty);
+  `{"result": {"deleted": FILES}}`.
+"""
+
+from __future__ import annotations
+
+import re
+from email.utils import format_datetime
+
+from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
+from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema
+from rest_framework import serializers
+from rest_framework.parsers import BaseParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from marketplace.core.errors import ApiError, InputError, NotFoundError
+
+from . import selectors, services
+from .models import ACL_STRINGS, DataEntry
+from .paths import parse_data_path
+from .permissions import DataActor
+from .storage import configured_storage
+
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+class AnyBodyParser(BaseParser):
+    """Lets any content type through to PUT, which reads the body itself as a stream."""
+
+    media_type = "*/*"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        raise InputError("this endpoint reads its body itself")
+
+
+def _timestamp(entry: DataEntry) -> str:
+    moment = entry.modified_at
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _listing(page: selectors.Page, *, collections: bool) -> dict:
+    body: dict = {
+        "folders": [
+            {
+                "name": row.name,
+                **({"acl": {"read": ACL_STRINGS[row.read_acl]}} if collections else {}),
+            }
+            for row in page.folders
+        ],
+        "files": [
+            {"filename": row.name, "last_modified": _timestamp(row), "size": row.size}
+            for row in page.files
+        ],
+    }
+    if page.marker:
+        body["marker"] = page.marker
+    return body
+
+
+def _folder(row, collection: bool) -> dict:
+    if collection:
+        return {"name": row.name, "acl": {"read": ACL_STRINGS[row.read_acl]}}
+    return {"name": row.name}
+
+
+def _flag(request, name: str) -> bool:
+    value = request.query_params.get(name)
+    if value is None or value.lower() in ("false", "0", ""):
+        return False
+    if value.lower() in ("true", "1"):
+        return True
+    raise InputError(f"{name}: expected true or false")
+
+
+def _header_safe(message: str) -> str:
+    return "".join(c if 32 <= ord(c) < 127 else "?" for c in message)[:500]
+
+
+def _byte_range(header: str, size: int) -> tuple[int, int] | None:
+    """(start, length) of a single satisfiable range; None to send the whole file. An
+    unsatisfiable range raises 416."""
+    match = _RANGE.match(header.strip())
+    if not match or match.groups() == ("", ""):
+        return None
+    first, last = match.groups()
+    if first == "":
+        length = min(int(last), size)
+        return size - length, length
+    start = int(first)
+    end = min(int(last), size - 1) if last else size - 1
+    if start >= size or end < start:
+        raise RangeNotSatisfiable(size)
+    return start, end - start + 1
+
+
+class RangeNotSatisfiable(ApiError):
+    status_code = 416
+    error_type = "RangeNotSatisfiableError"
+
+    def __init__(self, size: int):
+        super().__init__(
+            f"the range is outside the file ({size} bytes)",
+            headers={"Content-Range": f"bytes */{size}"},
+        )
+
+
+def _body_source(request):
+    """The request body as a stream: Django's (bounded by Content-Length), or, for a
+    chunked body gunicorn has de-chunked, the WSGI input itself."""
+    django_request = getattr(request, "_request", request)
+    meta = django_request.META
+    chunked = "chunked" in meta.get("HTTP_TRANSFER_ENCODING", "").lower()
+    if chunked and not meta.get("CONTENT_LENGTH"):
+        if not meta.get("wsgi.input_terminated"):
+            raise InputError("this server needs a Content-Length header with the body")
+        return meta["wsgi.input"], None
+    declared = meta.get("CONTENT_LENGTH") or "0"
+    return django_request, int(declared) if declared.isdigit() else None
+
+
+_PATH_PARAMETER = OpenApiParameter(
+    "path",
+    OpenApiTypes.STR,
+    OpenApiParameter.PATH,
+    description="OWNER (a namespace or .my), then COLLECTION and the path inside it",
+)
+
+
+class _AclOutput(serializers.Serializer):
+    read = serializers.ListField(child=serializers.CharField())
+
+
+class _FolderOutput(serializers.Serializer):
+    name = serializers.CharField()
+    acl = _AclOutput(required=False, help_text="For the collections of an owner")
+
+
+class _FileOutput(serializers.Serializer):
+    filename = serializers.CharField()
+    last_modified = serializers.CharField(help_text="e.g. 2026-12-07T19:00:00.000Z")
+    size = serializers.IntegerField()
+
+
+class ListingOutput(serializers.Serializer):
+    folders = _FolderOutput(many=True)
+    files = _FileOutput(many=True)
+    marker = serializers.CharField(required=False, help_text="Absent on the last page")
+    acl = _AclOutput(required=False, help_text="With acl=true")
+
+
+class ResultOutput(serializers.Serializer):
+    result = serializers.CharField(help_text="The data:// URI written or created")
+
+
+class _Deleted(serializers.Serializer):
+    deleted = serializers.IntegerField(help_text="How many files were deleted")
+
+
+class DeletedOutput(serializers.Serializer):
+    result = _Deleted()
+
+
+class AclOutput(serializers.Serializer):
+    acl = _AclOutput()
+
+
+class CreateInput(serializers.Serializer):
+    """Documents the body; the view checks it (Algorithmia's clients send exactly this)."""
+
+    name = serializers.CharField()
+    acl = _AclOutput(required=False)
+
+
+class AclInput(serializers.Serializer):
+    acl = _AclOutput()
+
+
+class DataApi(APIView):
+    parser_classes = [*APIView.parser_classes, AnyBodyParser]
+
+    def _path(self, path: str):
+        return parse_data_path(path)
+
+    @extend_schema(
+        tags=["data"],
+        summary="A file's bytes, or a directory's listing",
+        parameters=[
+            _PATH_PARAMETER,
+            OpenApiParameter("marker", OpenApiTypes.STR),
+            OpenApiParameter("acl", OpenApiTypes.BOOL),
+        ],
+        responses={
+            (200, "application/json"): ListingOutput,
+            (200, "application/octet-stream"): OpenApiTypes.BINARY,
+            (206, "application/octet-stream"): OpenApiTypes.BINARY,
+        },
+    )
+    def get(self, request, path: str = ""):
+        actor = DataActor.from_request(request)
+        target = self._path(path)
+        marker = request.query_params.get("marker")
+        if target.collection is None:
+            team = selectors.owner_team(actor, target)
+            page = selectors.collections_page(actor, team, marker=marker)
+            return Response(_listing(page, collections=True))
+        found = selectors.object_get(actor, target)
+        if found.is_file:
+            return self._file(request, found.entry)
+        parent = target.relative
+        body = _listing(
+            selectors.directory_page(found.collection, parent, marker=marker), collections=False
+        )
+        if _flag(request, "acl"):
+            body["acl"] = {"read": ACL_STRINGS[found.collection.read_acl]}
+        return Response(body)
+
+    def _file(self, request, entry: DataEntry):
+        size = entry.size
+        span = _byte_range(request.headers.get("Range", ""), size)
+        start, length = span if span is not None else (0, size)
+        chunks = configured_storage().open(entry.storage_key, start=start, length=length)
+        response = StreamingHttpResponse(
+            chunks, status=206 if span else 200, content_type="application/octet-stream"
+        )
+        response["Content-Length"] = str(length)
+        response["Accept-Ranges"] = "bytes"
+        response["Last-Modified"] = format_datetime(entry.modified_at, usegmt=True)
+        response["X-Data-Type"] = "file"
+        if span:
+            response["Content-Range"] = f"bytes {start}-{start + length - 1}/{size}"
+        return response
+
+    @extend_schema(exclude=True)
+    def head(self, request, path: str = ""):
+        try:
+            actor = DataActor.from_request(request)
+            target = self._path(path)
+            if target.collection is None:
+                selectors.owner_team(actor, target)
+                return HttpResponse(headers={"X-Data-Type": "directory"})
+            found = selectors.object_get(actor, target)
+        except ApiError as error:
+            # The documented error body (a server sends none for HEAD), and the message
+            # where Algorithmia's client looks for it.
+            response = JsonResponse(error.body(), status=error.status_code)
+            response["X-Error-Message"] = _header_safe(error.message)
+            return response
+        if not found.is_file:
+            return HttpResponse(headers={"X-Data-Type": "directory"})
+        response = HttpResponse(
+            content_type="application/octet-stream",
+            headers={
+                "X-Data-Type": "file",
+                "Accept-Ranges": "bytes",
+                "Last-Modified": format_datetime(found.entry.modified_at, usegmt=True),
+            },
+        )
+        response["Content-Length"] = str(found.entry.size)
+        return response
+
+    @extend_schema(
+        tags=["data"],
+        summary="Upload a file (the body, streamed)",
+        parameters=[_PATH_PARAMETER],
+        request={"application/octet-stream": OpenApiTypes.BINARY},
+        responses={200: ResultOutput},
+    )
+    def put(self, request, path: str = ""):
+        actor = DataActor.from_request(request)
+        target = self._path(path)
+        if target.collection is None:
+            raise InputError("a file lives inside a collection: data://OWNER/COLLECTION/FILE")
+        source, declared = _body_source(request)
+        services.file_write(actor=actor, path=target, source=source, declared_size=declared)
+        return Response({"result": target.uri()})
+
+    @extend_schema(
+        tags=["data"],
+        summary="Create a collection (under an owner) or a directory",
+        parameters=[_PATH_PARAMETER],
+        request=CreateInput,
+        responses={200: ResultOutput},
+    )
+    def post(self, request, path: str = ""):
+        actor = DataActor.from_request(request)
+        target = self._path(path)
+        body = request.data if isinstance(request.data, dict) else {}
+        name = body.get("name")
+        if not isinstance(name, str):
+            raise InputError('send {"name": "..."} (and optionally "acl")')
+        if target.collection is None:
+            services.collection_create(actor=actor, path=target, name=name, acl=body.get("acl"))
+        else:
+            if body.get("acl") is not None:
+                raise InputError(
+                    f"permissions belong to collections: set them on "
+                    f"data://{target.owner}/{target.collection}"
+                )
+            services.directory_create(actor=actor, path=target, name=name)
+        return Response({"result": f"{target.uri()}/{name}"})
+
+    @extend_schema(
+        tags=["data"],
+        summary="Set a collection's read permission",
+        parameters=[_PATH_PARAMETER],
+        request=AclInput,
+        responses={200: AclOutput},
+    )
+    def patch(self, request, path: str = ""):
+        actor = DataActor.from_request(request)
+        target = self._path(path)
+        if target.collection is None:
+            raise InputError("permissions belong to collections: data://OWNER/COLLECTION")
+        body = request.data if isinstance(request.data, dict) else {}
+        if "acl" not in body:
+            raise InputError('send {"acl": {"read": [...]}}')
+        collection = services.collection_set_acl(actor=actor, path=target, acl=body["acl"])
+        return Response({"acl": {"read": ACL_STRINGS[collection.read_acl]}})
+
+    @extend_schema(
+        tags=["data"],
+        summary="Delete a file, or a directory or collection (force=true when not empty)",
+        parameters=[_PATH_PARAMETER, OpenApiParameter("force", OpenApiTypes.BOOL)],
+        responses={200: DeletedOutput},
+    )
+    def delete(self, request, path: str = ""):
+        actor = DataActor.from_request(request)
+        target = self._path(path)
+        if target.collection is None:
+            raise InputError("name a collection, directory or file to delete")
+        force = _flag(request, "force")
+        deleted = services.object_delete(actor=actor, path=target, force=force)
+        return Response({"result": {"deleted": deleted}})
+
+
+@extend_schema(exclude=True)  # the same operations as /v1/data/{path} (docs/api.md)
+class ConnectorApi(DataApi):
+    """`/v1/connector/{connector}/...`: `data` is hosted data; connectors to a team's own
+    buckets (s3://...) are not available yet."""
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if kwargs.get("connector") != "data":
+            raise NotFoundError(
+                f"no such data connector {kwargs.get('connector')!r}: only data:// (hosted "
+                "data) is available"
+            )
+
+    def get(self, request, connector: str, path: str = ""):
+        return super().get(request, path)
+
+    def head(self, request, connector: str, path: str = ""):
+        if connector != "data":
+            return HttpResponse(status=404, headers={"X-Error-Message": "no such data connector"})
+        return super().head(request, path)
+
+    def put(self, request, connector: str, path: str = ""):
+        return super().put(request, path)
+
+    def post(self, request, connector: str, path: str = ""):
+        return super().post(request, path)
+
+    def patch(self, request, connector: str, path: str = ""):
+        return super().patch(request, path)
+
+    def delete(self, request, connector: str, path: str = ""):
+        return super().delete(request, path)

@@ -1,0 +1,62 @@
+"""Who may read and write hosted data.
+
+A `DataActor` is who acts: the request's principal, and, when the request comes from a
+model running for that principal, the namespace that owns the model
+(`running_model_owner_id`). Today only the first exists; the sandbox's call credential will
+fill the second, and the rules below already honour it.
+
+- Read: the owner's members; anyone for a public collection; for a `my_algos` collection
+  (the default), also the owner's models while they run.
+- Write (files, directories, collections, permissions): the owner's members who may publish
+  (owner, admin, member; not billing), or a key of the owner's namespace.
+
+A collection the actor may not read is answered exactly like one that does not exist (404),
+so private names do not leak. Once a collection is readable, a write the actor may not do
+is a 403."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from marketplace.accounts import policies
+from marketplace.accounts.models import Team
+from marketplace.accounts.principals import Principal
+
+from .models import Collection, ReadAcl
+
+
+@dataclass(frozen=True)
+class DataActor:
+    principal: Principal
+    running_model_owner_id: int | None = None
+
+    @classmethod
+    def from_request(cls, request) -> DataActor:
+        return cls(Principal.from_request(request))
+
+    @property
+    def own_namespace(self) -> Team | None:
+        """What `.my` means: the key's namespace, or a browser user's personal one."""
+        principal = self.principal
+        if principal.key is not None:
+            return principal.key.team
+        return principal.user.personal_team if principal.user is not None else None
+
+
+def can_read(actor: DataActor, collection: Collection) -> bool:
+    if collection.read_acl == ReadAcl.PUBLIC:
+        return True
+    if actor.principal.is_member(collection.team):
+        return True
+    return (
+        collection.read_acl == ReadAcl.MY_ALGORITHMS
+        and actor.running_model_owner_id is not None
+        and actor.running_model_owner_id == collection.team_id
+    )
+
+
+def can_write(actor: DataActor, team: Team) -> bool:
+    principal = actor.principal
+    if not principal.is_member(team):
+        return False
+    return principal.team_key or policies.can_publish(principal.user, team)
