@@ -253,7 +253,7 @@ class ModelEmbedding(models.Model):
     the latest published version's, as copied onto the Model row), for semantic search.
 
     A `real[]` column on every database; where the pgvector extension is installed, an HNSW
-    index on its cast to `vector` answers nearest-neighbour queries (migration 0007 and
+    index on its cast to `vector` answers nearest-neighbour queries (migration 0008 and
     catalog/search/embeddings.py). Kept in its own table so the text-search scans of
     catalog_model do not read 1.5 kB of vector per row."""
 

@@ -12,7 +12,13 @@ The steps, in order (`STEPS`; `--step NAME` runs only some):
   dictionary, the counts plus what writes committed meanwhile changed (the dictionary now
   minus the dictionary as of the snapshot: its trigger only ever adds and subtracts) are
   merged into it. Searches and writes go on during the long part;
-- `elasticsearch` (only when ELASTICSEARCH_URL is set): the index, rebuilt with no downtime:
+- `embeddings` (only when SEARCH_SEMANTIC is on): each model's sentence embedding, made
+  again where its text changed or it has none, in batches (`embeddings.rebuild_embeddings`,
+  also the `search_embeddings` command), then the HNSW index where pgvector is installed.
+  A model that cannot be loaded (the encoder's package missing) stops the step with a
+  clear error; search keeps answering from text meanwhile;
+- `elasticsearch` (only when ELASTICSEARCH_URL is set): the index, rebuilt with no downtime,
+  after the embeddings so that documents carry them:
 
 1. install (or refresh) the index template: settings, analyzers, mappings;
 2. create a new index named by the time, and stream every model into it in chunks;
@@ -44,7 +50,8 @@ from django.db import connection, connections, transaction
 from elasticsearch import ApiError, NotFoundError, TransportError, helpers
 
 from catalog.models import Model
-from catalog.search import documents
+from catalog.search import documents, embeddings
+from catalog.search.encoder import EncoderUnavailable
 from catalog.search.engines import EngineUnavailable
 from catalog.search.engines import elasticsearch as engine
 
@@ -183,12 +190,13 @@ WHERE catalog_search_word.model_count <> EXCLUDED.model_count
 
 class Command(BaseCommand):
     help = (
-        "Rebuild the search vectors, the word dictionary and (when ELASTICSEARCH_URL is set) "
-        "the Elasticsearch index of every model, in batches."
+        "Rebuild the search vectors, the word dictionary, the embeddings (when SEARCH_SEMANTIC "
+        "is on) and (when ELASTICSEARCH_URL is set) the Elasticsearch index of every model, "
+        "in batches."
     )
     # Each step NAME is the method step_NAME(chunk_size), run in this order; a new derived
     # structure is one more name and method.
-    STEPS = ("vectors", "dictionary", "elasticsearch")
+    STEPS = ("vectors", "dictionary", "embeddings", "elasticsearch")
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -215,9 +223,11 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, chunk_size: int, step=None, jobs=1, missing_only=False, **options):
-        steps = step or [
-            s for s in self.STEPS if s != "elasticsearch" or settings.ELASTICSEARCH_URL
-        ]
+        applies = {
+            "embeddings": settings.SEARCH_SEMANTIC,
+            "elasticsearch": bool(settings.ELASTICSEARCH_URL),
+        }
+        steps = step or [s for s in self.STEPS if applies.get(s, True)]
         # Inside a caller's transaction (tests), other connections would not see its rows.
         self.jobs = 1 if connection.in_atomic_block else max(1, jobs)
         self.missing_only = missing_only
@@ -299,6 +309,18 @@ class Command(BaseCommand):
                 progress,
                 setup=same_snapshot if jobs > 1 else None,
             )
+
+    def step_embeddings(self, chunk_size: int) -> None:
+        progress = Progress(self.stdout, "embeddings", Model.objects.count())
+
+        def advanced(done: int, total: int) -> None:
+            progress.advance(done - progress.done)
+
+        try:
+            written = embeddings.rebuild_embeddings(progress=advanced)
+        except EncoderUnavailable as exc:
+            raise CommandError(f"cannot embed the catalogue: {exc}") from exc
+        self.stdout.write(f"{written} embeddings written")
 
     def step_elasticsearch(self, chunk_size: int) -> None:
         if not settings.ELASTICSEARCH_URL:

@@ -11,7 +11,7 @@ from django.core.management import call_command
 from django.db import connection
 from rest_framework.test import APIClient
 
-from catalog.models import Model, SearchWord, Visibility
+from catalog.models import Model, ModelEmbedding, SearchWord, Visibility
 from catalog.search import analysis
 from marketplace.accounts.models import Membership
 from tests.catalog.factories import ModelFactory
@@ -206,6 +206,10 @@ def test_a_catalogue_loaded_in_bulk_is_searchable_the_same_after_the_reindex():
     out = io.StringIO()
     call_command("search_reindex", stdout=out)
     assert "vectors" in out.getvalue() and "dictionary" in out.getvalue()
+    # The same command makes what meaning needs: an embedding of each model's text.
+    assert "2 embeddings written" in out.getvalue()
+    embedded = ModelEmbedding.objects.filter(model__slug__startswith="bulk-", stale=False)
+    assert embedded.count() == 2
     assert _search("otter sonar")[0] == ["bulk-0"]
     names, body = _search("walrsu call")
     assert names == ["bulk-1"] and body["corrected_query"] == "walrus call"
