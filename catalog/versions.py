@@ -47,12 +47,14 @@ def parse_version_spec(raw: str | None) -> VersionSpec:
     if match := _EXACT.match(raw):
         major, minor, patch = (int(g) for g in match.groups())
         return VersionSpec("exact", major, minor, patch)
+    # Before the partial versions: a build hash (or its 12+ character prefix) can be all
+    # digits, about one prefix in 300, and no major version is that long.
+    if _HASH.match(raw):
+        return VersionSpec("hash", build_hash=raw)
     if match := _PARTIAL.match(raw):
         major = match.group(1) or match.group(3)
         minor = match.group(2)
         return VersionSpec("partial", int(major), int(minor) if minor is not None else None)
-    if _HASH.match(raw):
-        return VersionSpec("hash", build_hash=raw)
     raise InputError(
         f"{raw!r} is not a version: use 1.2.3, 1.2, 1.2.*, 1, 1.*, latest, latestPrivate "
         "or a build hash"

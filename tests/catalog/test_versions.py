@@ -8,7 +8,7 @@ import itertools
 import pytest
 
 from catalog.models import Build, BuildStatus, Version
-from catalog.versions import next_version, parse_version_spec, resolve_version
+from catalog.versions import VersionSpec, next_version, parse_version_spec, resolve_version
 from marketplace.core.errors import InputError, NotFoundError
 from tests.catalog.factories import BuildFactory, ModelFactory, VersionFactory
 
@@ -115,6 +115,13 @@ def test_a_model_with_nothing_published(db):
 def test_malformed_versions_are_input_errors(bad):
     with pytest.raises(InputError):
         parse_version_spec(bad)
+
+
+def test_a_build_hash_prefix_of_digits_only_is_a_hash_not_a_major_version():
+    """A random package hash starts with 12 decimal digits about once in 300 builds: it must
+    still name that build (a flaky security test showed it parsed as major 461690075039)."""
+    assert parse_version_spec("461690075039") == VersionSpec("hash", build_hash="461690075039")
+    assert parse_version_spec("20261207").kind == "partial"  # a long but real major
 
 
 def test_next_version():
