@@ -5,35 +5,14 @@ extension. The embeddings step of a full rebuild: a catalogue imported in bulk
 
 from __future__ import annotations
 
-import time
-
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from catalog.models import Model
 from catalog.search.embeddings import ensure_vector_index, rebuild_embeddings
 from catalog.search.encoder import EncoderUnavailable
 
-
-def progress_bar(write, *, redraw: bool, width: int = 40):
-    """progress(done, total): on a terminal one line redrawn, a bar with counts and models
-    per second; elsewhere (logs) one line per tenth of the way."""
-    started = time.monotonic()
-    shown = [-1]
-
-    def progress(done: int, total: int) -> None:
-        tenth = 10 * done // total if total else 10
-        if not redraw and tenth == shown[0]:
-            return
-        shown[0] = tenth
-        filled = width * done // total if total else width
-        rate = done / max(time.monotonic() - started, 1e-9)
-        line = f"[{'#' * filled}{'.' * (width - filled)}] {done:,}/{total:,} models ({rate:,.0f}/s)"
-        if redraw:
-            write("\r" + line + ("\n" if done >= total else ""))
-        else:
-            write(line + "\n")
-
-    return progress
+from .search_reindex import Progress
 
 
 class Command(BaseCommand):
@@ -48,9 +27,12 @@ class Command(BaseCommand):
             raise CommandError("SEARCH_SEMANTIC is off: search does not use embeddings.")
         progress = None
         if not no_progress:
-            progress = progress_bar(
-                lambda text: self.stdout.write(text, ending=""), redraw=self.stdout.isatty()
-            )
+            # search_reindex's bar, whose `embeddings` step this command is on its own.
+            bar = Progress(self.stdout, "embeddings", Model.objects.count())
+
+            def progress(done: int, total: int) -> None:
+                bar.advance(done - bar.done)
+
         try:
             written = rebuild_embeddings(batch_size=batch_size, progress=progress)
         except EncoderUnavailable as exc:

@@ -349,5 +349,5 @@ def test_the_embeddings_command_says_what_it_did(public_catalogue):
     call_command("search_embeddings", "--batch-size", "5", stdout=out)
     text = out.getvalue()
     assert "Embedded 1 models." in text
-    assert "8/8 models" in text  # the progress, a line per tenth when not on a terminal
+    assert "[" + "#" * 30 + "] 8/8" in text  # the progress bar, drawn to the end
     assert ("HNSW index" in text) == embeddings.pgvector_installed()
