@@ -12,7 +12,7 @@ from tests.factories import UserFactory, make_key
 hypothesis_settings.register_profile(
     "busy-machine",
     deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+    suppress_health_check=[HealthCheck.too_slow],
 )
 hypothesis_settings.load_profile("busy-machine")
 
