@@ -314,3 +314,22 @@ def test_group_mappings_are_managed_by_staff_only(provider, api_client, research
     )
     assert api_client.delete(f"/v1/sso/group-mappings/{created.json()['id']}").status_code == 204
     assert actions(team=research)[-2:] == ["sso.mapping_created", "sso.mapping_deleted"]
+
+
+def test_the_sign_on_groups_page_is_for_staff(provider, research):
+    member = Client()
+    member.force_login(UserFactory())
+    assert member.get("/staff/sign-on/").status_code == 404
+    staff = Client()
+    staff.force_login(UserFactory(is_staff=True))
+    page = staff.get("/staff/sign-on/")
+    assert page.status_code == 200 and b"research-leads" in page.content
+    staff.post("/staff/sign-on/", {"group": "finance", "team": "acme-research", "role": "billing"})
+    mapping = GroupMapping.objects.get(group="finance")
+    assert mapping.role == "billing"
+    staff.post("/staff/sign-on/", {"action": "delete", "mapping": str(mapping.pk)})
+    assert not GroupMapping.objects.filter(group="finance").exists()
+    refused = staff.post(
+        "/staff/sign-on/", {"group": "x", "team": "no-such-team", "role": "member"}, follow=True
+    )
+    assert b"no team named" in refused.content
