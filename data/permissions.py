@@ -2,8 +2,8 @@
 
 A `DataActor` is who acts: the request's principal, and, when the request comes from a
 model running for that principal, the namespace that owns the model
-(`running_model_owner_id`). Today only the first exists; the sandbox's call credential will
-fill the second, and the rules below already honour it.
+(`running_model_owner_id`), which the model's call credential sets on the request
+(gateway/call_credentials.py).
 
 - Read: the owner's members; anyone for a public collection; for a `my_algos` collection
   (the default), also the owner's models while they run.
@@ -32,7 +32,10 @@ class DataActor:
 
     @classmethod
     def from_request(cls, request) -> DataActor:
-        return cls(Principal.from_request(request))
+        return cls(
+            Principal.from_request(request),
+            running_model_owner_id=getattr(request, "running_model_owner_id", None),
+        )
 
     @property
     def own_namespace(self) -> Team | None:
