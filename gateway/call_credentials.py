@@ -61,6 +61,7 @@ class CallContext:
     deadline: float  # epoch seconds
     project: str
     model_name: str
+    model_slug: str
     model_owner_id: int
 
     @property
@@ -110,6 +111,7 @@ def call_credential_check(token: str, path: str):
         deadline=deadline,
         project=invocation.project,
         model_name=invocation.model.full_name,
+        model_slug=invocation.model.slug,
         model_owner_id=invocation.model.owner_id,
     )
     return user, key, context
@@ -126,8 +128,10 @@ class CallCredentialAuthentication(BaseAuthentication):
             return None
         user, key, context = call_credential_check(raw, request.path_info)
         request._request.call_context = context
-        # What data/permissions.DataActor reads: the running model's namespace.
+        # What data/permissions.DataActor reads: the running model's namespace, and its
+        # own collection (data://.algo/...).
         request._request.running_model_owner_id = context.model_owner_id
+        request._request.running_model_slug = context.model_slug
         return user, key
 
     def authenticate_header(self, request) -> str:

@@ -136,6 +136,9 @@ def apply(input):
             return {"text": client.file(input["path"]).getString()}
         except Exception as error:
             return {"refused": str(error)}
+    if action == "algo":
+        client.file("data://.algo/temp/scratch.txt").put(input["text"])
+        return {"read_back": client.file("data://.algo/temp/scratch.txt").getString()}
     if action == "write":
         client.file(input["path"]).put(input["text"])
         return {"wrote": client.file(input["path"]).getString()}
@@ -338,3 +341,20 @@ def test_a_nested_calls_timeout_is_capped_by_its_parents(platform, owner):
     nested = Invocation.objects.get(model__slug="toolbox", parent__isnull=False)
     assert nested.timeout_seconds <= 15
     assert nested.parent.timeout_seconds == 15
+
+
+def test_a_model_keeps_files_in_its_own_collection_whoever_calls_it(platform, owner):
+    """`data://.algo/...` is the model's own collection in its owner's namespace: the
+    model writes there for any caller; callers do not see it."""
+    publish(owner, prober("prober"))
+    bob = UserFactory(username="bob")
+    bob_client = ada_client(bob, platform)
+
+    answer = bob_client.algo("ada/prober").pipe({"action": "algo", "text": "scratch"}).result
+
+    assert answer == {"read_back": "scratch"}
+    assert not bob_client.file("data://ada/algo.prober/temp/scratch.txt").exists()
+    owners = ada_client(owner, platform)
+    assert owners.file("data://ada/algo.prober/temp/scratch.txt").getString() == "scratch"
+    # Outside a running model there is no such collection.
+    assert not bob_client.file("data://.algo/temp/scratch.txt").exists()
