@@ -18,7 +18,8 @@ issued for that one call. The door answers by itself, forwarding nothing, when:
   403;
 - too many requests of this process are open at once: 429.
 
-What it forwards goes to SANDBOX_API_URL (by default PUBLIC_URL) with the call's credential,
+What it forwards goes to SANDBOX_API_URL (by default PUBLIC_URL; the Host header is always
+PUBLIC_URL's) with the call's credential,
 and the platform checks that credential again (gateway/call_credentials.py): it dies when
 the call ends and at the call's deadline, whatever the door does."""
 
@@ -222,7 +223,9 @@ class _DoorHandler(BaseHTTPRequestHandler):
             upstream.putrequest(
                 self.command, base.path + self.path, skip_host=True, skip_accept_encoding=True
             )
-            upstream.putheader("Host", base.netloc)
+            # The public name: SANDBOX_API_URL may be an internal one (http://web:8000)
+            # that ALLOWED_HOSTS does not list.
+            upstream.putheader("Host", urllib.parse.urlsplit(settings.PUBLIC_URL).netloc)
             upstream.putheader("Authorization", f"Simple {credential}")
             for name, value in self.headers.items():
                 if name.lower() not in _DROPPED_HEADERS:
