@@ -150,8 +150,32 @@ class PlatformApiDoor:
 
 
 class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    """One thread per connection, and a bounded number of connections: a model that opens
+    hundreds (its relay can) gets the rest closed unanswered, not a runner thread each."""
+
     daemon_threads = True
     block_on_close = False
+    max_connections = 32
+
+    def server_activate(self) -> None:
+        super().server_activate()
+        self._connections = threading.BoundedSemaphore(self.max_connections)
+
+    def process_request(self, request, client_address) -> None:
+        if not self._connections.acquire(blocking=False):
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._connections.release()
+            raise
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._connections.release()
 
 
 class _DoorHandler(BaseHTTPRequestHandler):
