@@ -44,6 +44,9 @@ class InvocationOutput(serializers.Serializer):
     cold_start = serializers.BooleanField()
     input_bytes = serializers.IntegerField()
     output_bytes = serializers.IntegerField()
+    # A call a running model made: the call it was made from, and how deep (0: from outside).
+    parent_request_id = serializers.UUIDField(source="parent_id", allow_null=True)
+    depth = serializers.IntegerField()
 
     def get_error(self, invocation) -> dict | None:
         if not invocation.error:

@@ -218,6 +218,11 @@ def test_an_unchanged_adk_algorithm_reads_its_callers_file_and_calls_a_model(pla
     browser.force_login(owner)
     page = browser.get(reverse("monitoring:request_log"), {"id": str(nested.pk)}).content.decode()
     assert f'data-field="parent">{top.pk}<' in page
+    parent_page = browser.get(reverse("monitoring:request_log"), {"id": str(top.pk)})
+    assert f'href="?id={nested.pk}"' in parent_page.content.decode()
+    # And the invocation resource says it.
+    answer = browser.get(f"/v1/invocations/{nested.pk}").json()
+    assert answer["parent_request_id"] == str(top.pk) and answer["depth"] == 1
 
 
 def test_the_door_lets_through_the_api_only_and_with_this_calls_credential(platform, owner):
