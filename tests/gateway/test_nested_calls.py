@@ -14,6 +14,7 @@ from pathlib import Path
 
 import Algorithmia
 import pytest
+from Algorithmia.algorithm import OutputType
 from Algorithmia.errors import AlgorithmException
 from django.test import Client
 from django.urls import reverse
@@ -363,3 +364,28 @@ def test_a_model_keeps_files_in_its_own_collection_whoever_calls_it(platform, ow
     assert owners.file("data://ada/algo.prober/temp/scratch.txt").getString() == "scratch"
     # Outside a running model there is no such collection.
     assert not bob_client.file("data://.algo/temp/scratch.txt").exists()
+
+
+def test_an_asynchronous_call_lends_its_model_the_api_too(platform, owner, async_worker):
+    """output=void: a Celery worker runs the call on the runner, with the credential it
+    issued for it; the nested call is recorded under it as for a synchronous one."""
+    publish(owner, READER_MODEL, folder=Path(tempfile.mkdtemp()) / "reader")
+    client = ada_client(owner, platform)
+    client.dir("data://.my/inbox").create()
+    client.file("data://.my/inbox/note.txt").put("later")
+
+    response = (
+        client.algo("ada/reader")
+        .set_options(output=OutputType.void)
+        .pipe({"path": "data://.my/inbox/note.txt", "callee": "ada/toolbox"})
+    )
+
+    deadline = time.monotonic() + 120
+    top = Invocation.objects.get(pk=response.request_id)
+    while not top.is_final and time.monotonic() < deadline:
+        time.sleep(0.2)
+        top.refresh_from_db()
+    assert top.status == InvocationStatus.SUCCEEDED, top.error
+    assert top.result == {"text": "later", "shouted": "LATER"}
+    nested = Invocation.objects.get(parent=top)
+    assert nested.model.slug == "toolbox" and nested.caller_team_id == top.caller_team_id
