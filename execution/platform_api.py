@@ -45,6 +45,8 @@ from django.conf import settings
 
 logger = logging.getLogger(__name__)
 
+# What the relay in the sandbox asks once it listens (shims/api_relay.py: READY_PATH).
+RELAY_READY_PATH = "/.relay-ready"
 # The paths of the v1 API a model may use with its caller's credential.
 ALLOWED_PREFIXES = ("/v1/algo/", "/v1/data/", "/v1/connector/")
 # Headers that concern one connection, or that the door sets itself.
@@ -110,6 +112,8 @@ class PlatformApiDoor:
         self._credential: str | None = None
         self._deadline = 0.0
         self._server: _Server | None = None
+        # Set when the relay inside the sandbox listens (shims/api_relay.py tells the door).
+        self.relay_ready = threading.Event()
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -203,6 +207,12 @@ class _DoorHandler(BaseHTTPRequestHandler):
 
     def _handle(self) -> None:
         self.close_connection = True  # one request per connection
+        if self.path == RELAY_READY_PATH and self.command == "GET":
+            self.door.relay_ready.set()  # a model that says it itself only fools itself
+            self.send_response(204)
+            self.send_header("Connection", "close")
+            self.end_headers()
+            return
         if not path_allowed(self.path):
             self._refuse(
                 403,

@@ -358,6 +358,9 @@ class ModelProcess:
             )
         self._spawn_reader(stderr.fileno(), self._output_sink(), stderr.close, "stderr")
         self._wait_ready(timeout)
+        door = self._api_door
+        if door is not None and not door.relay_ready.wait(timeout):
+            self._fail_start("the sandbox's relay to the platform's API did not start")
 
     def stop(self) -> None:
         """Kill the process and everything it started, read what is left of its output,

@@ -439,16 +439,14 @@ def confine(
         ]
     if api_socket is not None:
         full += ["--ro-bind", mounts.source(api_socket), SANDBOX_API_SOCKET]
-        argv = [
-            relay_python,
-            f"{SANDBOX_SHIMS_DIR}/api_relay.py",
-            "--listen",
-            str(SANDBOX_API_PORT),
-            "--socket",
-            SANDBOX_API_SOCKET,
-            "--",
-            *argv,
-        ]
+        # Beside the program, not in front of it: the program's start does not wait for
+        # the relay's interpreter (the platform waits for the relay's word instead; see
+        # shims/api_relay.py). No site, no PYTHON* variables: it needs neither.
+        relay = (
+            f"{relay_python} -S -E {SANDBOX_SHIMS_DIR}/api_relay.py --listen "
+            f"{SANDBOX_API_PORT} --socket {SANDBOX_API_SOCKET} </dev/null >/dev/null &"
+        )
+        argv = ["/bin/sh", "-c", f'{relay} exec "$@"', "sh", *argv]
     full += [
         # Last of the mounts: the root (a tmpfs holding the mount points) turns read-only,
         # so only /tmp, the writable binds and the private /dev stay writable.

@@ -6,53 +6,50 @@ sandbox; the model's ALGORITHMIA_API points here, so the unchanged Algorithmia c
 the platform. Standard library only, Python 3.8 or newer: it runs with the platform's base
 interpreter, as egress_relay.py does, and reuses its relay.
 
-    python api_relay.py --listen 9180 --socket /run/marketplace/api.sock -- PROGRAM ARGS...
-        binds the port, forks a child that relays (and dies with PROGRAM), and execs PROGRAM
-        in this process with its environment unchanged.
+    python -S -E api_relay.py --listen 9180 --socket /run/marketplace/api.sock
+
+It is started in the background beside the model (`sh -c 'python api_relay.py ... & exec
+MODEL'`), not in front of it: an interpreter's start costs a loaded host a tenth of a second
+and more, which the model's cold start would otherwise wait for. Once it listens it tells
+the door (`GET /.relay-ready`), and the platform waits for that as well as for the model
+before the process takes calls. It serves until the model (its parent, after the exec)
+ends.
 """
 
-import argparse
 import os
+import socket
 import sys
 
 from egress_relay import Relay, die_with_parent, listen
 
+READY_PATH = "/.relay-ready"
 
-def run_beside(program, listener, socket_path):
-    parent_pid = os.getpid()
-    child = os.fork()
-    if child == 0:
-        try:
-            die_with_parent(parent_pid)
-            devnull = os.open(os.devnull, os.O_RDWR)
-            os.dup2(devnull, 0)
-            os.dup2(devnull, 1)
-            keep = listener.fileno()
-            os.closerange(3, keep)
-            os.closerange(keep + 1, 65536)
-            Relay(listener, socket_path, parent_pid).serve_forever()
-        finally:
-            os._exit(0)
-    listener.close()
-    try:
-        os.execvp(program[0], program)
-    except OSError as error:
-        sys.stderr.write(f"api relay: cannot run {program[0]}: {error}\n")
-        os._exit(127)
+
+def tell_the_door(socket_path):
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as door:
+        door.settimeout(30)
+        door.connect(socket_path)
+        door.sendall(f"GET {READY_PATH} HTTP/1.1\r\nHost: relay\r\n\r\n".encode())
+        door.recv(1024)
 
 
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
-    if "--" not in argv:
-        sys.stderr.write("api relay: give the program to run after --\n")
+    try:
+        port = int(argv[argv.index("--listen") + 1])
+        socket_path = argv[argv.index("--socket") + 1]
+    except (ValueError, IndexError):
+        sys.stderr.write("usage: api_relay.py --listen PORT --socket PATH\n")
         return 2
-    split = argv.index("--")
-    argv, program = argv[:split], argv[split + 1 :]
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--listen", type=int, required=True, help="port on 127.0.0.1")
-    parser.add_argument("--socket", required=True, help="the door's Unix socket")
-    args = parser.parse_args(argv)
-    run_beside(program, listen(args.listen), args.socket)
+    parent_pid = os.getppid()  # the shell that becomes the model when it execs
+    die_with_parent(parent_pid)
+    listener = listen(port)
+    # Hold none of the model's descriptors (its result pipe, say) open.
+    keep = listener.fileno()
+    os.closerange(3, keep)
+    os.closerange(keep + 1, 65536)
+    tell_the_door(socket_path)
+    Relay(listener, socket_path, parent_pid).serve_forever()
     return 0
 
 
