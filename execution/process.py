@@ -95,6 +95,10 @@ class LaunchSpec:
     read_only_paths: list[Path] = field(default_factory=list)
     network: bool = False
     limits: ResourceLimits = field(default_factory=ResourceLimits)
+    # The program serves the platform's API relay itself (a thread of the python shim or the
+    # ADK's sitecustomize, shims/api_relay.py: serve_in_thread), so no relay process is
+    # started beside it.
+    hosts_api_relay: bool = False
 
 
 @dataclass
@@ -169,6 +173,7 @@ def launch_command(
             read_only_paths=spec.read_only_paths,
             egress_socket=egress_socket() if spec.network else None,
             api_socket=api_door.socket_path if api_door is not None else None,
+            api_relay_in_program=spec.hosts_api_relay,
             env=env,
         )
         # bubblewrap clears the environment and sets the model's itself (--setenv).

@@ -354,6 +354,7 @@ def confine(
     writable_paths: Iterable = (),
     egress_socket=None,
     api_socket=None,
+    api_relay_in_program: bool = False,
     chdir: str = SANDBOX_PACKAGE_DIR,
     bubblewrap: Bubblewrap | None = None,
 ) -> Confined:
@@ -363,8 +364,9 @@ def confine(
     started behind a relay that reaches the public internet through the platform's egress
     proxy (HTTP(S)_PROXY), and nothing else. With `api_socket` (a model process's door to
     the platform's API), the program is also started behind a relay listening on
-    127.0.0.1:SANDBOX_API_PORT, which reaches that socket only. Raises SandboxUnavailable
-    when no bubblewrap works here."""
+    127.0.0.1:SANDBOX_API_PORT, which reaches that socket only, or, `api_relay_in_program`,
+    the program is told where to serve that relay itself (MARKETPLACE_API_SOCKET,
+    MARKETPLACE_API_PORT). Raises SandboxUnavailable when no bubblewrap works here."""
     bubblewrap = bubblewrap or require_bubblewrap()
     mounts = _Mounts(stage_dir=_stage_dir() if platform_is_root() else None)
     executable = bubblewrap.path
@@ -439,6 +441,10 @@ def confine(
         ]
     if api_socket is not None:
         full += ["--ro-bind", mounts.source(api_socket), SANDBOX_API_SOCKET]
+    if api_socket is not None and api_relay_in_program:
+        env["MARKETPLACE_API_SOCKET"] = SANDBOX_API_SOCKET
+        env["MARKETPLACE_API_PORT"] = str(SANDBOX_API_PORT)
+    elif api_socket is not None:
         # Beside the program, not in front of it: the program's start does not wait for
         # the relay's interpreter (the platform waits for the relay's word instead; see
         # shims/api_relay.py). No site, no PYTHON* variables: it needs neither.

@@ -8,7 +8,9 @@ interpreter, as egress_relay.py does, and reuses its relay.
 
     python -S -E api_relay.py --listen 9180 --socket /run/marketplace/api.sock
 
-It is started in the background beside the model (`sh -c 'python api_relay.py ... & exec
+Runtimes whose program is Python of ours (the python shim, and ADK algorithms through
+adk_compat/sitecustomize.py) serve it in a thread instead (`serve_in_thread_if_asked`); for
+the others it is started in the background beside the model (`sh -c 'python api_relay.py ... & exec
 MODEL'`), not in front of it: an interpreter's start costs a loaded host a tenth of a second
 and more, which the model's cold start would otherwise wait for. Once it listens it tells
 the door (`GET /.relay-ready`), and the platform waits for that as well as for the model
@@ -19,6 +21,7 @@ ends.
 import os
 import socket
 import sys
+import threading
 
 from egress_relay import Relay, die_with_parent, listen
 
@@ -31,6 +34,27 @@ def tell_the_door(socket_path):
         door.connect(socket_path)
         door.sendall(f"GET {READY_PATH} HTTP/1.1\r\nHost: relay\r\n\r\n".encode())
         door.recv(1024)
+
+
+def serve_in_thread(port, socket_path):
+    """The relay as a thread of a Python program (the python shim, an ADK algorithm), for
+    runtimes that can host it: no second interpreter to start. Listening and told the door
+    when this returns."""
+    listener = listen(port)
+    tell_the_door(socket_path)
+    thread = threading.Thread(
+        target=Relay(listener, socket_path).serve_forever, name="api-relay", daemon=True
+    )
+    thread.start()
+    return thread
+
+
+def serve_in_thread_if_asked():
+    """What the platform's Python programs call first: serve the relay if the sandbox lends
+    this process the platform's API (MARKETPLACE_API_SOCKET, MARKETPLACE_API_PORT)."""
+    socket_path = os.environ.get("MARKETPLACE_API_SOCKET")
+    if socket_path:
+        serve_in_thread(int(os.environ["MARKETPLACE_API_PORT"]), socket_path)
 
 
 def main(argv=None):
