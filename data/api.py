@@ -193,7 +193,9 @@ class DataApi(APIView):
     parser_classes = [*APIView.parser_classes, AnyBodyParser]
 
     def _path(self, path: str):
-        return parse_data_path(path)
+        return selectors.models_own_path(
+            DataActor.from_request(self.request), parse_data_path(path)
+        )
 
     @extend_schema(
         tags=["data"],

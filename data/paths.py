@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from marketplace.core.errors import InputError, NotFoundError
 
 MY = ".my"
-# Reserved for models running for a caller (the sandbox's temporary collections); not yet.
-RESERVED_OWNERS = frozenset({".algo", ".session"})
+# A running model's own collection (data/selectors.py: models_own_path).
+ALGO = ".algo"
+# Reserved for Algorithmia's per-session collections; not available.
+RESERVED_OWNERS = frozenset({".session"})
 MAX_NAME_BYTES = 255
 MAX_PATH_BYTES = 1024
 MAX_DEPTH = 32
@@ -95,8 +97,8 @@ def _owner(segment: str) -> str:
         raise NotFoundError(
             f"data://{segment} is for models running for a caller, which is not available yet"
         )
-    if segment == MY:
-        return MY
+    if segment in (MY, ALGO):
+        return segment
     lowered = segment.lower()
     if not OWNER_NAME.match(lowered):
         raise NotFoundError(f"no such owner {quoted(segment)}")

@@ -2,8 +2,8 @@
 
 A `DataActor` is who acts: the request's principal, and, when the request comes from a
 model running for that principal, the namespace that owns the model
-(`running_model_owner_id`). Today only the first exists; the sandbox's call credential will
-fill the second, and the rules below already honour it.
+(`running_model_owner_id`), which the model's call credential sets on the request
+(gateway/call_credentials.py).
 
 - Read: the owner's members; anyone for a public collection; for a `my_algos` collection
   (the default), also the owner's models while they run.
@@ -29,10 +29,22 @@ from .models import Collection, ReadAcl
 class DataActor:
     principal: Principal
     running_model_owner_id: int | None = None
+    # The running model's slug: its own collection (`data://.algo/...`) is
+    # `algo.<slug>` of its owner.
+    running_model_slug: str | None = None
 
     @classmethod
     def from_request(cls, request) -> DataActor:
-        return cls(Principal.from_request(request))
+        return cls(
+            Principal.from_request(request),
+            running_model_owner_id=getattr(request, "running_model_owner_id", None),
+            running_model_slug=getattr(request, "running_model_slug", None),
+        )
+
+    @property
+    def models_own_collection(self) -> str | None:
+        """The name of the running model's own collection, in its owner's namespace."""
+        return f"algo.{self.running_model_slug}" if self.running_model_slug else None
 
     @property
     def own_namespace(self) -> Team | None:
@@ -52,6 +64,16 @@ def can_read(actor: DataActor, collection: Collection) -> bool:
         collection.read_acl == ReadAcl.MY_ALGORITHMS
         and actor.running_model_owner_id is not None
         and actor.running_model_owner_id == collection.team_id
+    )
+
+
+def is_models_own(actor: DataActor, team: Team, name: str | None) -> bool:
+    """Whether `name` of `team` is the running model's own collection, which the model
+    writes whoever it runs for."""
+    return (
+        actor.models_own_collection is not None
+        and actor.running_model_owner_id == team.pk
+        and name == actor.models_own_collection
     )
 
 

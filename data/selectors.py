@@ -16,7 +16,7 @@ from marketplace.accounts.models import Team
 from marketplace.core.errors import InputError, NotFoundError
 
 from .models import Collection, DataEntry, EntryKind, ReadAcl, TeamDataUsage
-from .paths import MY, DataPath, quoted
+from .paths import ALGO, MY, DataPath, quoted
 from .permissions import DataActor, can_read
 
 
@@ -30,6 +30,22 @@ def owner_team(actor: DataActor, path: DataPath) -> Team:
     if team is None:
         raise NotFoundError(f"no such owner {quoted(path.owner)}")
     return team
+
+
+def models_own_path(actor: DataActor, path: DataPath) -> DataPath:
+    """`data://.algo/X/...` as the running model's own collection: `algo.<model>` of the
+    model's owner, with X/... inside it (`data://.algo/temp/a.txt` ->
+    `data://OWNER/algo.MODEL/temp/a.txt`). Any other path as it is."""
+    if path.owner != ALGO:
+        return path
+    if actor.models_own_collection is None:
+        raise NotFoundError(
+            "data://.algo is a running model's own collection: only a model has one"
+        )
+    team = Team.objects.get(pk=actor.running_model_owner_id)
+    if path.collection is None:
+        return DataPath(team.slug, actor.models_own_collection)
+    return DataPath(team.slug, actor.models_own_collection, (path.collection, *path.parts))
 
 
 def collection_not_found(path: DataPath) -> NotFoundError:

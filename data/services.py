@@ -35,7 +35,7 @@ from marketplace.core.errors import (
 from . import selectors
 from .models import ACL_STRINGS, Collection, DataEntry, EntryKind, ReadAcl, TeamDataUsage
 from .paths import DataPath, collection_name, entry_name, quoted
-from .permissions import DataActor, can_read, can_write
+from .permissions import DataActor, can_read, can_write, is_models_own
 from .storage import Storage, configured_storage
 
 logger = logging.getLogger(__name__)
@@ -76,6 +76,8 @@ def _locked_usage(team: Team) -> TeamDataUsage:
 def _require_write(actor: DataActor, collection: Collection | None, team: Team) -> None:
     if can_write(actor, team):
         return
+    if collection is not None and is_models_own(actor, team, collection.name):
+        return
     if collection is not None and can_read(actor, collection):
         raise AuthorizationError(
             f"you may read data://{team.slug}/{collection.name}, not change it"
@@ -84,6 +86,12 @@ def _require_write(actor: DataActor, collection: Collection | None, team: Team) 
 
 
 def _writable_collection(actor: DataActor, path: DataPath) -> Collection:
+    team = selectors.owner_team(actor, path)
+    if is_models_own(actor, team, path.collection):
+        # Made on the model's first write: owner only, and the owner's models.
+        Collection.objects.get_or_create(
+            team=team, name=path.collection, defaults={"read_acl": ReadAcl.MY_ALGORITHMS}
+        )
     collection = selectors.readable_collection(actor, path)
     _require_write(actor, collection, collection.team)
     return collection

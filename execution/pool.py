@@ -83,16 +83,20 @@ class WarmPool:
         *,
         timeout: float,
         request_id: str | None = None,
+        credential: str | None = None,
     ) -> PoolCall:
         """Run one request on a warm process of version `key`, starting one if needed.
-        Waiting for a free process counts against `timeout`."""
+        Waiting for a free process counts against `timeout`. `credential` is what the model
+        acts with on the platform's API during this call (ModelProcess.call)."""
         deadline = time.monotonic() + timeout
         self._specs[key] = spec_factory
         worker, cold = self._acquire(key, spec_factory, deadline)
         worker.request_id = request_id
         try:
             remaining = max(0.001, deadline - time.monotonic())
-            result = worker.process.call(content_type, data, timeout=remaining)
+            result = worker.process.call(
+                content_type, data, timeout=remaining, credential=credential
+            )
         except ModelTimeout as exc:
             self._discard(worker)
             # Say the caller's timeout, not what was left of it after waiting for a process.
@@ -244,7 +248,7 @@ class WarmPool:
         return True
 
     def _start(self, key, spec_factory, *, counted: bool = False) -> _Worker:
-        process = ModelProcess(spec_factory(), sandbox=self.sandbox)
+        process = ModelProcess(spec_factory(), sandbox=self.sandbox, api_access=True)
         try:
             self._spawner.submit(process.start, timeout=self.settings.start_timeout).result()
         except ModelStartError:

@@ -46,7 +46,9 @@ from django.conf import settings
 
 from .cgroups import CgroupError, ModelCgroup, cgroup_support
 from .network import egress_socket
+from .platform_api import PlatformApiDoor
 from .sandbox import (
+    SANDBOX_API_PORT,
     SANDBOX_PACKAGE_DIR,
     SANDBOX_SHIMS_DIR,
     ResourceLimits,
@@ -93,6 +95,10 @@ class LaunchSpec:
     read_only_paths: list[Path] = field(default_factory=list)
     network: bool = False
     limits: ResourceLimits = field(default_factory=ResourceLimits)
+    # The program serves the platform's API relay itself (a thread of the python shim or the
+    # ADK's sitecustomize, shims/api_relay.py: serve_in_thread), so no relay process is
+    # started beside it.
+    hosts_api_relay: bool = False
 
 
 @dataclass
@@ -128,12 +134,14 @@ def launch_command(
     tmp_dir: str,
     argv: list[str] | None = None,
     extra_env: dict[str, str] | None = None,
+    api_door: PlatformApiDoor | None = None,
 ) -> Command:
     """How `spec` is run, with `tmp_dir` (a host directory the model may write) as its /tmp:
     the sandbox's command or, without a sandbox, the unconfined one. `argv` (taken as it is,
     no placeholders) replaces the spec's own, to run something else exactly as the model is;
-    `extra_env` adds to the model's environment. The cgroup and the rlimits are not part of
-    it: ModelProcess.start adds them."""
+    `extra_env` adds to the model's environment; `api_door` (sandboxed only) lends the
+    model the platform's API (ALGORITHMIA_API, ALGORITHMIA_API_KEY). The cgroup and the
+    rlimits are not part of it: ModelProcess.start adds them."""
     package = SANDBOX_PACKAGE_DIR if sandbox else str(spec.package_dir)
     shims = SANDBOX_SHIMS_DIR if sandbox else str(Path(__file__).parent / "shims")
     tmp = "/tmp" if sandbox else tmp_dir  # noqa: S108 - the sandbox's own /tmp
@@ -154,6 +162,9 @@ def launch_command(
     }
     env.update({k: v.format(package=package, shims=shims) for k, v in spec.env.items()})
     env.update(extra_env or {})
+    if sandbox and api_door is not None:
+        env["ALGORITHMIA_API"] = f"http://127.0.0.1:{SANDBOX_API_PORT}"
+        env["ALGORITHMIA_API_KEY"] = api_door.token
     if sandbox:
         confined = confine(
             argv,
@@ -161,6 +172,8 @@ def launch_command(
             tmp_dir=tmp_dir,
             read_only_paths=spec.read_only_paths,
             egress_socket=egress_socket() if spec.network else None,
+            api_socket=api_door.socket_path if api_door is not None else None,
+            api_relay_in_program=spec.hosts_api_relay,
             env=env,
         )
         # bubblewrap clears the environment and sets the model's itself (--setenv).
@@ -200,9 +213,14 @@ class _Oversized:
 
 
 class ModelProcess:
-    def __init__(self, spec: LaunchSpec, *, sandbox: bool):
+    def __init__(self, spec: LaunchSpec, *, sandbox: bool, api_access: bool = False):
+        """`api_access`: the model may reach the platform's API, as the caller of the call
+        it is running (see platform_api.py); only in the sandbox, which gives the model a
+        network namespace of its own to listen in."""
         self.spec = spec
         self.sandbox = sandbox
+        self._api_door: PlatformApiDoor | None = None
+        self._api_access = api_access and sandbox
         self.process: subprocess.Popen | None = None
         self._tmp_dir: str | None = None
         self._cgroup: ModelCgroup | None = None
@@ -268,14 +286,22 @@ class ModelProcess:
             read_fd = os.open(fifo, os.O_RDWR)
 
         try:
+            if self._api_access:
+                self._api_door = PlatformApiDoor()
+                self._api_door.start()
             command = launch_command(
-                spec, sandbox=self.sandbox, tmp_dir=self._tmp_dir, extra_env=result_env
+                spec,
+                sandbox=self.sandbox,
+                tmp_dir=self._tmp_dir,
+                extra_env=result_env,
+                api_door=self._api_door,
             )
         except BaseException:
             for fd in (read_fd, write_fd):
                 if fd is not None:
                     os.close(fd)
             self._cleanup_tmp()
+            self._close_api_door()
             raise
 
         try:
@@ -313,6 +339,7 @@ class ModelProcess:
                 os.close(read_fd)
             self._remove_cgroup()
             self._cleanup_tmp()
+            self._close_api_door()
             raise ModelStartError(f"cannot start the model: {exc}") from exc
         finally:
             if write_fd is not None:
@@ -336,6 +363,9 @@ class ModelProcess:
             )
         self._spawn_reader(stderr.fileno(), self._output_sink(), stderr.close, "stderr")
         self._wait_ready(timeout)
+        door = self._api_door
+        if door is not None and not door.relay_ready.wait(timeout):
+            self._fail_start("the sandbox's relay to the platform's API did not start")
 
     def stop(self) -> None:
         """Kill the process and everything it started, read what is left of its output,
@@ -358,66 +388,81 @@ class ModelProcess:
                     process.stdin.close()
             self._remove_cgroup()
             self._cleanup_tmp()
+            self._close_api_door()
             _RUNNING.discard(self)
 
     # -- calls ------------------------------------------------------------------------------
 
-    def call(self, content_type: str, data: Any, *, timeout: float) -> CallResult:
+    def call(
+        self, content_type: str, data: Any, *, timeout: float, credential: str | None = None
+    ) -> CallResult:
         """Send one request and wait for its answer. `data` is JSON, text, or base64 for
-        binary, as the protocol carries it."""
+        binary, as the protocol carries it. `credential` is what the model's requests to the
+        platform's API act with while this call runs, and only then (None: they are
+        refused)."""
         with self._lock:
-            if not self.alive:
-                raise ModelCrashed("the model process is not running", output=self.output())
-            if self._out_of_memory():
-                raise self._crashed()
-            request_id = uuid.uuid4().hex
-            self._take_output()
-            self._drain_results()
-            line = json.dumps({"id": request_id, "content_type": content_type, "data": data})
-            started = time.monotonic()
-            deadline = started + timeout
+            door = self._api_door
+            if door is not None:
+                door.call_open(credential, time.monotonic() + timeout)
             try:
-                sent = self._send(line.encode() + b"\n", deadline)
-            except (OSError, ValueError):  # the model closed its stdin, or was stopped
-                raise self._crashed() from None
-            if not sent:
-                raise self._timed_out(timeout)
-            message = self._wait_answer(request_id, deadline, timeout)
-            duration = time.monotonic() - started
-            self._settle_output()
-            if self._out_of_memory():
-                raise self._crashed()
-            self.calls += 1
-            if isinstance(message, _Oversized):
-                limit = format_bytes(self.spec.limits.answer_bytes)
-                error = {
-                    "message": f"the model's answer ({format_bytes(message.size)}) is over "
-                    f"the {limit} limit",
-                    "error_type": "AlgorithmError",
-                }
-                return CallResult(
-                    request_id, error=error, stdout=self._take_output(), duration=duration
-                )
-            captured = self._take_output(before=message.get("stdout") or "")
-            if "error" in message:
-                error = (
-                    message["error"]
-                    if isinstance(message["error"], dict)
-                    else {"message": str(message["error"])}
-                )
-                error.setdefault("error_type", "AlgorithmError")
-                error.setdefault("message", "the model failed")
-                return CallResult(request_id, error=error, stdout=captured, duration=duration)
-            content_type = message.get("content_type")
-            if content_type is None and isinstance(message.get("metadata"), dict):
-                content_type = message["metadata"].get("content_type")  # the ADK's shape
+                return self._call(content_type, data, timeout=timeout)
+            finally:
+                if door is not None:
+                    door.call_closed()
+
+    def _call(self, content_type: str, data: Any, *, timeout: float) -> CallResult:
+        if not self.alive:
+            raise ModelCrashed("the model process is not running", output=self.output())
+        if self._out_of_memory():
+            raise self._crashed()
+        request_id = uuid.uuid4().hex
+        self._take_output()
+        self._drain_results()
+        line = json.dumps({"id": request_id, "content_type": content_type, "data": data})
+        started = time.monotonic()
+        deadline = started + timeout
+        try:
+            sent = self._send(line.encode() + b"\n", deadline)
+        except (OSError, ValueError):  # the model closed its stdin, or was stopped
+            raise self._crashed() from None
+        if not sent:
+            raise self._timed_out(timeout)
+        message = self._wait_answer(request_id, deadline, timeout)
+        duration = time.monotonic() - started
+        self._settle_output()
+        if self._out_of_memory():
+            raise self._crashed()
+        self.calls += 1
+        if isinstance(message, _Oversized):
+            limit = format_bytes(self.spec.limits.answer_bytes)
+            error = {
+                "message": f"the model's answer ({format_bytes(message.size)}) is over "
+                f"the {limit} limit",
+                "error_type": "AlgorithmError",
+            }
             return CallResult(
-                request_id,
-                result=message.get("result"),
-                content_type=content_type or "json",
-                stdout=captured,
-                duration=duration,
+                request_id, error=error, stdout=self._take_output(), duration=duration
             )
+        captured = self._take_output(before=message.get("stdout") or "")
+        if "error" in message:
+            error = (
+                message["error"]
+                if isinstance(message["error"], dict)
+                else {"message": str(message["error"])}
+            )
+            error.setdefault("error_type", "AlgorithmError")
+            error.setdefault("message", "the model failed")
+            return CallResult(request_id, error=error, stdout=captured, duration=duration)
+        content_type = message.get("content_type")
+        if content_type is None and isinstance(message.get("metadata"), dict):
+            content_type = message["metadata"].get("content_type")  # the ADK's shape
+        return CallResult(
+            request_id,
+            result=message.get("result"),
+            content_type=content_type or "json",
+            stdout=captured,
+            duration=duration,
+        )
 
     def output(self) -> str:
         with self._output_lock:
@@ -789,6 +834,11 @@ class ModelProcess:
             self._oom_kills_at_stop = self._cgroup.oom_kills()
             self._cgroup.remove()
             self._cgroup = None
+
+    def _close_api_door(self) -> None:
+        if self._api_door is not None:
+            self._api_door.stop()
+            self._api_door = None
 
     def _cleanup_tmp(self) -> None:
         if self._tmp_dir:

@@ -1,7 +1,7 @@
 """The host's runner service: owns the warm pool and answers calls over a Unix socket, so
 every web and Celery worker process on the host shares one set of model processes.
 
-    POST /call     {"build_id", "content_type", "data", "timeout", "request_id"}
+    POST /call     {"build_id", "content_type", "data", "timeout", "request_id", "credential"}
     POST /cancel   {"request_id"}
     GET  /health
 
@@ -130,6 +130,7 @@ class RunnerService:
                 body.get("data"),
                 timeout=timeout,
                 request_id=body.get("request_id"),
+                credential=body.get("credential") or None,
             )
         except LookupError as exc:
             return {"failure": {"kind": "unknown_build", "message": str(exc)}}
@@ -424,7 +425,14 @@ class RunnerClient:
             raise
 
     def call(
-        self, *, build_id: str, content_type: str, data, timeout: float, request_id: str
+        self,
+        *,
+        build_id: str,
+        content_type: str,
+        data,
+        timeout: float,
+        request_id: str,
+        credential: str | None = None,
     ) -> dict:
         body = {
             "build_id": build_id,
@@ -432,6 +440,7 @@ class RunnerClient:
             "data": data,
             "timeout": timeout,
             "request_id": request_id,
+            "credential": credential,
         }
         # The runner enforces the call's timeout; the socket waits a little longer.
         return self._request("POST", "/call", body, timeout + 30)

@@ -287,6 +287,10 @@ SANDBOX_SHIMS_DIR = "/opt/marketplace/shims"
 # Where the egress proxy's socket appears inside the sandbox, and where its relay listens.
 SANDBOX_EGRESS_SOCKET = "/run/marketplace/egress.sock"
 SANDBOX_PROXY_PORT = 3128
+# Where a model process's door to the platform's API appears, and where its relay listens
+# (execution/platform_api.py).
+SANDBOX_API_SOCKET = "/run/marketplace/api.sock"
+SANDBOX_API_PORT = 9180
 SANDBOX_UID = 65534
 
 _SYSTEM_DIRS = (
@@ -349,6 +353,8 @@ def confine(
     env: dict[str, str],
     writable_paths: Iterable = (),
     egress_socket=None,
+    api_socket=None,
+    api_relay_in_program: bool = False,
     chdir: str = SANDBOX_PACKAGE_DIR,
     bubblewrap: Bubblewrap | None = None,
 ) -> Confined:
@@ -356,8 +362,11 @@ def confine(
     (read-only, but for `writable_paths`), each at its own path; the package at /model;
     /tmp is `tmp_dir`; no network, unless `egress_socket` is given: then the program is
     started behind a relay that reaches the public internet through the platform's egress
-    proxy (HTTP(S)_PROXY), and nothing else. Raises SandboxUnavailable when no bubblewrap
-    works here."""
+    proxy (HTTP(S)_PROXY), and nothing else. With `api_socket` (a model process's door to
+    the platform's API), the program is also started behind a relay listening on
+    127.0.0.1:SANDBOX_API_PORT, which reaches that socket only, or, `api_relay_in_program`,
+    the program is told where to serve that relay itself (MARKETPLACE_API_SOCKET,
+    MARKETPLACE_API_PORT). Raises SandboxUnavailable when no bubblewrap works here."""
     bubblewrap = bubblewrap or require_bubblewrap()
     mounts = _Mounts(stage_dir=_stage_dir() if platform_is_root() else None)
     executable = bubblewrap.path
@@ -408,16 +417,18 @@ def confine(
     if package_dir is not None:
         full += ["--ro-bind", mounts.source(package_dir), SANDBOX_PACKAGE_DIR]
     env = dict(env)
-    if egress_socket is not None:
+    if egress_socket is not None or api_socket is not None:
         relay_python = _relay_python()
         base = str(Path(relay_python).parents[1])
         if base not in seen:
             full += ["--ro-bind", mounts.source(base), base]
+    if egress_socket is not None:
         full += ["--ro-bind", mounts.source(egress_socket), SANDBOX_EGRESS_SOCKET]
         proxy = f"http://127.0.0.1:{SANDBOX_PROXY_PORT}"
         for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
             env[name] = proxy
-        env["NO_PROXY"] = env["no_proxy"] = ""
+        # The platform's API is on this loopback, not behind the proxy.
+        env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1" if api_socket is not None else ""
         argv = [
             relay_python,
             f"{SANDBOX_SHIMS_DIR}/egress_relay.py",
@@ -428,6 +439,20 @@ def confine(
             "--",
             *argv,
         ]
+    if api_socket is not None:
+        full += ["--ro-bind", mounts.source(api_socket), SANDBOX_API_SOCKET]
+    if api_socket is not None and api_relay_in_program:
+        env["MARKETPLACE_API_SOCKET"] = SANDBOX_API_SOCKET
+        env["MARKETPLACE_API_PORT"] = str(SANDBOX_API_PORT)
+    elif api_socket is not None:
+        # Beside the program, not in front of it: the program's start does not wait for
+        # the relay's interpreter (the platform waits for the relay's word instead; see
+        # shims/api_relay.py). No site, no PYTHON* variables: it needs neither.
+        relay = (
+            f"{relay_python} -S -E {SANDBOX_SHIMS_DIR}/api_relay.py --listen "
+            f"{SANDBOX_API_PORT} --socket {SANDBOX_API_SOCKET} </dev/null >/dev/null &"
+        )
+        argv = ["/bin/sh", "-c", f'{relay} exec "$@"', "sh", *argv]
     full += [
         # Last of the mounts: the root (a tmpfs holding the mount points) turns read-only,
         # so only /tmp, the writable binds and the private /dev stay writable.

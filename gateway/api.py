@@ -21,6 +21,7 @@ from marketplace.core.errors import AuthorizationError
 from marketplace.core.webhooks import SIGNATURE_HEADER
 
 from . import services
+from .call_credentials import call_context_of, nested_call
 from .calls import check_body_size, parse_call
 from .models import InvocationStatus
 
@@ -43,6 +44,9 @@ class InvocationOutput(serializers.Serializer):
     cold_start = serializers.BooleanField()
     input_bytes = serializers.IntegerField()
     output_bytes = serializers.IntegerField()
+    # A call a running model made: the call it was made from, and how deep (0: from outside).
+    parent_request_id = serializers.UUIDField(source="parent_id", allow_null=True)
+    depth = serializers.IntegerField()
 
     def get_error(self, invocation) -> dict | None:
         if not invocation.error:
@@ -151,14 +155,18 @@ class InvokeApi(APIView):
         request_id = request.request_id
         principal = Principal.from_request(request)
         call = parse_call(request)
+        parent = call_context_of(request)  # a model calling another, as its caller
+        if parent is not None:
+            call = nested_call(call, parent)
         outcome = services.invoke(
             principal=principal,
             owner=owner,
             name=name,
             version=version,
             call=call,
-            project=request.headers.get("X-Project", "").strip(),
+            project=parent.project if parent else request.headers.get("X-Project", "").strip(),
             request_id=request_id,
+            parent=parent,
         )
         invocation = outcome.invocation
         headers = {**outcome.rate_headers, "X-Request-ID": request_id}

@@ -50,6 +50,7 @@ from marketplace.core.health import DEGRADED, OK, ComponentHealth
 from marketplace.core.heartbeat import ALIVE_WITHIN, live_workers
 from marketplace.core.models import WorkerHeartbeat
 
+from .call_credentials import call_credential_issue
 from .models import Invocation, InvocationStatus
 
 logger = logging.getLogger(__name__)
@@ -135,6 +136,7 @@ def run_invocation(invocation: Invocation, data, *, backend: str | None = None) 
         timeout=invocation.timeout_seconds,
         hardware_class=invocation.hardware_class,
         endpoint=invocation.build.manifest.get("http") if backend == "http" else None,
+        credential=call_credential_issue(invocation) if backend != "http" else None,
     )
     try:
         if backend == DISPATCHED:

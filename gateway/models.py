@@ -68,6 +68,12 @@ class Invocation(models.Model):
     stdout = models.TextField(blank=True)
     cold_start = models.BooleanField(default=False)
     model_duration = models.FloatField(null=True, blank=True)
+    # A call a model made while it ran for its caller (gateway/call_credentials.py): the
+    # call it was made from, and how deep in the chain it is (0: a call from outside).
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="nested_calls"
+    )
+    depth = models.PositiveSmallIntegerField(default=0)
     webhook_url = models.URLField(max_length=500, blank=True)
     webhook_delivered_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)

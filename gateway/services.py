@@ -106,7 +106,9 @@ def invoke(
     call: CallInput,
     project: str = "",
     request_id: str,
+    parent=None,
 ) -> Outcome:
+    """`parent` (a call_credentials.CallContext): the running call this one is made from."""
     model, target, is_member = authorise_call(principal, owner, name, version)
     # stdout=true is "only respected when the caller is the algorithm author" (Algorithmia's
     # v1 API): from anyone else it is ignored, not refused.
@@ -169,6 +171,8 @@ def invoke(
         input_bytes=call.size,
         input_preview=storable(call.preview)[:128],
         webhook_url=call.webhook,
+        parent_id=parent.invocation_id if parent else None,
+        depth=parent.depth + 1 if parent else 0,
         input_data=_stored_input(call.data)
         if call.output == "void" or backend_name == lifecycle.DISPATCHED
         else None,

@@ -373,6 +373,11 @@ SANDBOX_CPU_SECONDS = env_int("SANDBOX_CPU_SECONDS", 0) or None
 SANDBOX_FILE_SIZE_BYTES = env_int("SANDBOX_FILE_SIZE_BYTES", 1024**3)
 SANDBOX_ANSWER_BYTES = env_int("SANDBOX_ANSWER_BYTES", 64 * 1024**2)
 SANDBOX_CPUS = float(env("SANDBOX_CPUS") or 0) or None
+# Where the runner's doors (execution/platform_api.py) reach the platform's API for the
+# models it runs: PUBLIC_URL unless the runner's host reaches it elsewhere.
+SANDBOX_API_URL = env("SANDBOX_API_URL", "").rstrip("/")
+# How many calls deep models may call models (gateway/call_credentials.py); beyond: 508.
+NESTED_CALLS_MAX_DEPTH = env_int("NESTED_CALLS_MAX_DEPTH", 5)
 
 MEDIA_ROOT = Path(env("MEDIA_ROOT", str(VAR_DIR / "media")))
 
@@ -405,6 +410,7 @@ MEDIA_URL = "/media/"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "gateway.call_credentials.CallCredentialAuthentication",
         "marketplace.accounts.authentication.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],

@@ -451,6 +451,19 @@ def user_dashboards(user: User, *, start: datetime, end: datetime) -> list[TeamD
 class LoggedRequest:
     invocation: Invocation
     is_owner: bool
+    is_caller: bool = False
+
+    @property
+    def nested_calls(self) -> list[Invocation]:
+        """The calls the model made while it ran for this caller (billed to the caller):
+        shown to the caller's namespace only."""
+        if not self.is_caller:
+            return []
+        return list(
+            Invocation.objects.filter(parent=self.invocation)
+            .select_related("model__owner")
+            .order_by("created_at")[:50]
+        )
 
     @property
     def latency_ms(self) -> float | None:
@@ -483,7 +496,11 @@ def invocation_lookup(principal, request_id: str) -> LoggedRequest:
     if principal is None or principal.user is None:
         raise NotFoundError(f"No invocation {parsed}")
     invocation = gateway_services.invocation_get(principal, parsed)
-    return LoggedRequest(invocation, is_owner=principal.is_member(invocation.model.owner))
+    return LoggedRequest(
+        invocation,
+        is_owner=principal.is_member(invocation.model.owner),
+        is_caller=principal.is_member(invocation.caller_team),
+    )
 
 
 # -- the platform report -----------------------------------------------------------------------

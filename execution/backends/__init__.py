@@ -29,6 +29,9 @@ class ExecutionRequest:
     # For the `http` backend: the inference server its build names (the manifest's `http`
     # table: url, protocol, model_name...), passed by the gateway.
     endpoint: dict | None = None
+    # What the model acts with on the platform's API while this call runs (the gateway's
+    # call credential); None: the model's requests to the API are refused.
+    credential: str | None = None
 
 
 @dataclass

@@ -23,6 +23,7 @@ class LocalBackend(ExecutionBackend):
                 data=request.data,
                 timeout=request.timeout,
                 request_id=request.request_id,
+                credential=request.credential,
             )
         except RunnerUnavailable as exc:
             raise ExecutionUnavailable(str(exc)) from exc

@@ -76,7 +76,8 @@ class PythonBased(Runtime):
         return {}
 
     def protocol(self) -> dict:
-        return {"result_channel": "fd", "ready": "handshake"}
+        # The python shim serves the API relay in a thread of the model's own interpreter.
+        return {"result_channel": "fd", "ready": "handshake", "hosts_api_relay": True}
 
 
 runtimes: Registry[Runtime] = Registry("runtime")

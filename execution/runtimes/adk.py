@@ -16,4 +16,10 @@ class AdkRuntime(PythonBased):
         return {"PYTHONPATH": "{shims}/adk_compat:{package}:{package}/src"}
 
     def protocol(self) -> dict:
-        return {"result_channel": "fifo", "ready": "marker", "ready_marker": "PIPE_INIT_COMPLETE"}
+        return {
+            "result_channel": "fifo",
+            "ready": "marker",
+            "ready_marker": "PIPE_INIT_COMPLETE",
+            # adk_compat/sitecustomize.py serves the API relay in a thread of the algorithm.
+            "hosts_api_relay": True,
+        }

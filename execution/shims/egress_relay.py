@@ -18,7 +18,6 @@ One thread serves every connection (a selector), so the relay counts as one proc
 the sandbox's process limit whatever the model does.
 """
 
-import argparse
 import errno
 import os
 import selectors
@@ -26,10 +25,8 @@ import signal
 import socket
 import sys
 
-try:
-    import ctypes
-except ImportError:  # a Python built without libffi: the serve loop's getppid() check stays
-    ctypes = None
+# argparse and ctypes are imported where used: api_relay.py imports this module into a
+# model's own interpreter, whose start should not pay for them.
 
 CHUNK = 65536
 # Bytes waiting for a slow side, per direction, before the relay stops reading the other.
@@ -171,6 +168,10 @@ def listen(port):
 def die_with_parent(parent_pid):
     """Ask the kernel to kill this process when its parent ends (Linux); the serve loop
     also checks getppid(), for where this is not available."""
+    try:
+        import ctypes  # noqa: PLC0415 - see the imports above
+    except ImportError:  # a Python built without libffi: the serve loop's getppid() check stays
+        ctypes = None
     if ctypes is not None:
         try:
             libc = ctypes.CDLL(None, use_errno=True)
@@ -217,6 +218,8 @@ def run_beside(program, listener, socket_path, port):
 
 
 def main(argv=None):
+    import argparse  # noqa: PLC0415 - see the imports above
+
     argv = list(sys.argv[1:] if argv is None else argv)
     program = []
     if "--" in argv:

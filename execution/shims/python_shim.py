@@ -75,8 +75,14 @@ def main():
         channel.flush()
 
     root = os.getcwd()
-    sys.path.insert(0, root)
     try:
+        if os.environ.get("MARKETPLACE_API_SOCKET"):
+            # The relay to the platform's API, in a thread of this interpreter (this folder
+            # is still first on sys.path).
+            import api_relay  # noqa: PLC0415 - only when lent the API
+
+            api_relay.serve_in_thread_if_asked()
+        sys.path.insert(0, root)
         apply = _load_function(sys.argv[1], root)
         state = None
         has_load = len(sys.argv) > 2 and sys.argv[2]
