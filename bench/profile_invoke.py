@@ -38,7 +38,7 @@ STAGES = [
     ("    authentication (key)", r"^ApiKeyAuthentication\.authenticate"),
     ("    parse_call", r"^parse_call"),
     ("    authorise_call (model, membership, version, scopes)", r"^authorise_call"),
-    ("    rate check", r"^check_rates"),
+    ("    admission (rate check, slot, invocation insert)", r"^(check_rates|admit \[)"),
     ("    budget cap check", r"^cap_check"),
     ("    invocation insert", r"^(_insert \[gateway|QuerySet\.create)"),
     ("    concurrency slot (acquire and release)", r"^concurrency_slot"),
