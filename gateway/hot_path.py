@@ -27,6 +27,7 @@ from django.conf import settings
 from django.core import signals
 from django.core.exceptions import DisallowedHost
 from django.core.handlers.wsgi import WSGIRequest, get_script_name
+from django.db import DatabaseError
 from django.http import HttpResponse
 from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.middleware.security import SecurityMiddleware
@@ -185,10 +186,13 @@ def _asynchronous(request) -> bool:
 
 
 def _authenticated_key(environ):
+    """The key that authenticates, or None for Django to answer: a refused key (the login
+    throttle counts it there) or a failure to look it up (a database that is down is a 503
+    there)."""
     raw_key = key_from_header(environ["HTTP_AUTHORIZATION"])
     if raw_key is None:
         return None
     try:
         return api_key_authenticate(raw_key)
-    except AuthenticationError:
+    except (AuthenticationError, DatabaseError):
         return None
