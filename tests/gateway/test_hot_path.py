@@ -18,6 +18,8 @@ from django.test.client import RequestFactory
 from billing.models import UsageRecord
 from gateway.models import Invocation
 from marketplace import wsgi
+from marketplace.accounts.services import KEY_LOOKUP_LENGTH
+from marketplace.core import metrics
 from tests.factories import UserFactory, make_key
 from tests.gateway.conftest import TOOLBOX_MODEL, publish
 
@@ -242,3 +244,18 @@ def test_base64_binary_results_match(toolbox, owner_key):
         "/v1/algo/ada/toolbox", key=owner_key, body=b"abc", content_type="application/octet-stream"
     )
     assert took and base64.b64decode(answer.json()["result"]) == b"cba"
+
+
+def test_the_hot_path_writes_the_request_line_and_counts_the_request(toolbox, owner_key, caplog):
+    counted = metrics.HTTP_REQUESTS.labels(method="POST", route="api-invoke", status="200")
+    before = counted._value.get()
+    with caplog.at_level("INFO", logger="marketplace.requests"):
+        answer, took = send("/v1/algo/ada/toolbox", key=owner_key, body={"text": "hi"})
+    assert took and answer.status == 200
+    (line,) = [r for r in caplog.records if r.name == "marketplace.requests"]
+    assert line.request_id == answer.headers["X-Request-ID"]
+    assert line.route == "api-invoke" and line.status == 200 and line.model == "ada/toolbox"
+    assert (
+        line.key_prefix == owner_key[:KEY_LOOKUP_LENGTH] and line.invocation_status == "succeeded"
+    )
+    assert counted._value.get() == before + 1
