@@ -358,7 +358,10 @@ def versus(args) -> None:
         ),
         "after": Platform(web_workers=args.workers, env=platform_env(metering)),
     }
-    with platforms["before"] as before, platforms["after"] as after:
+    try:
+        for platform in platforms.values():
+            platform.wait_ready(timeout=600)  # two at once on a busy machine
+        before, after = platforms["before"], platforms["after"]
         targets = {
             "before": (before, *prepare(before, metering=metering, price=args.price)),
             "after": (after, *prepare(after, metering=metering, price=args.price)),
@@ -379,6 +382,9 @@ def versus(args) -> None:
                         seconds=args.seconds,
                     )
                 )
+    finally:
+        for platform in platforms.values():  # both were started, ready or not
+            platform.stop()
     bare = run_bare(args)
     results = {name: combine(r) for name, r in runs.items()}
     for name, rounds in runs.items():
