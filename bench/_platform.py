@@ -37,8 +37,15 @@ def get_json(url: str, headers: dict | None = None, timeout: float = 10) -> tupl
 
 class Platform:
     def __init__(
-        self, *, web_workers: int = 2, worker_concurrency: int = 1, env: dict | None = None
+        self,
+        *,
+        web_workers: int = 2,
+        worker_concurrency: int = 1,
+        env: dict | None = None,
+        root: Path = ROOT,
     ):
+        """`root`: the checkout whose code the platform runs (another one compares two
+        versions of the code in the same run)."""
         self.directory = Path(tempfile.mkdtemp(prefix="bench-platform-"))
         self.directory.chmod(0o755)
         self.port = free_port()
@@ -57,7 +64,7 @@ class Platform:
         self.process = subprocess.Popen(
             [
                 sys.executable,
-                str(ROOT / "manage.py"),
+                str(root / "manage.py"),
                 "run_platform",
                 "--port",
                 str(self.port),
@@ -67,7 +74,7 @@ class Platform:
                 str(worker_concurrency),
                 "--no-catalog",
             ],
-            cwd=ROOT,
+            cwd=root,
             env=child_env,
             stdout=self.log.open("w"),
             stderr=subprocess.STDOUT,
@@ -127,6 +134,26 @@ def publish(platform: Platform, folder: Path) -> None:
     )
     if result.returncode != 0:
         raise SystemExit(f"publish failed:\n{result.stdout}\n{result.stderr}")
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds used so far by a process and all its descendants alive
+    now (web workers, runner, model processes, PostgreSQL, Celery)."""
+    import psutil
+
+    total = 0.0
+    try:
+        root = psutil.Process(pid)
+        processes = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
+    for process in processes:
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
 
 
 def percentile(values: list[float], q: float) -> float:

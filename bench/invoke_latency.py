@@ -16,6 +16,12 @@ ComputePrice row written through the platform's own database; 0 leaves it unpric
 every call takes the priced path: price lookup, usage record, MonthlySpend update, budget
 check.
 
+--baseline-code PATH measures this checkout's code against another checkout's (a git worktree
+of main, say) in the same run: both platforms up, loaded in turn for --rounds rounds,
+alternating which goes first, then the bare app. Besides latency and throughput it prints
+the CPU time the server's processes spent per call, which a busy machine disturbs less than
+the latency.
+
 --metering compare measures what metering costs a call: two platforms, one with metering on
 (priced) and one with it off, run side by side and loaded in turn, --rounds rounds of
 --seconds each, alternating which goes first, then the bare app. It prints throughput and
@@ -39,7 +45,7 @@ from decimal import Decimal
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _platform import ROOT, Platform, free_port, percentile, publish
+from _platform import ROOT, Platform, free_port, percentile, publish, tree_cpu_seconds
 
 BODY = json.dumps({"text": "hi"}).encode()
 
@@ -220,12 +226,28 @@ def prepare(platform: Platform, *, metering: bool, price: str) -> tuple[str, dic
     return url, headers, described
 
 
+def measured_load(pid: int, url: str, headers: dict, **kwargs) -> dict:
+    """`load`, with the CPU time the server's processes (`pid` and its descendants) spent
+    on it: `cpu_ms` per answered request."""
+    before = tree_cpu_seconds(pid)
+    result = load(url, headers, **kwargs)
+    result["cpu_seconds"] = tree_cpu_seconds(pid) - before
+    result["cpu_ms"] = 1000 * result["cpu_seconds"] / max(result["requests"], 1)
+    return result
+
+
 def run_bare(args) -> dict:
     bare_process, bare_url = bare_server(args.workers, args.threads)
     try:
         headers = {"Content-Type": "application/json"}
         load(bare_url, headers, concurrency=args.concurrency, seconds=1)
-        return load(bare_url, headers, concurrency=args.concurrency, seconds=args.seconds)
+        return measured_load(
+            bare_process.pid,
+            bare_url,
+            headers,
+            concurrency=args.concurrency,
+            seconds=args.seconds,
+        )
     finally:
         bare_process.terminate()
         bare_process.wait(10)
@@ -326,6 +348,73 @@ def compare(args) -> None:
         )
 
 
+def versus(args) -> None:
+    """This checkout's code against another checkout's (--baseline-code), both platforms up
+    and loaded in turn, --rounds rounds alternating which goes first, then the bare app."""
+    metering = args.metering == "on"
+    platforms = {
+        "before": Platform(
+            web_workers=args.workers, env=platform_env(metering), root=Path(args.baseline_code)
+        ),
+        "after": Platform(web_workers=args.workers, env=platform_env(metering)),
+    }
+    try:
+        for platform in platforms.values():
+            platform.wait_ready(timeout=600)  # two at once on a busy machine
+        before, after = platforms["before"], platforms["after"]
+        targets = {
+            "before": (before, *prepare(before, metering=metering, price=args.price)),
+            "after": (after, *prepare(after, metering=metering, price=args.price)),
+        }
+        for _, url, headers, _ in targets.values():
+            load(url, headers, concurrency=args.concurrency, seconds=2)  # warm every process
+        runs: dict[str, list[dict]] = {name: [] for name in targets}
+        names = list(targets)
+        for round_ in range(args.rounds):
+            for name in names if round_ % 2 == 0 else names[::-1]:
+                platform, url, headers, _ = targets[name]
+                runs[name].append(
+                    measured_load(
+                        platform.process.pid,
+                        url,
+                        headers,
+                        concurrency=args.concurrency,
+                        seconds=args.seconds,
+                    )
+                )
+    finally:
+        for platform in platforms.values():  # both were started, ready or not
+            platform.stop()
+    bare = run_bare(args)
+    results = {name: combine(r) for name, r in runs.items()}
+    for name, rounds in runs.items():
+        requests = sum(r["requests"] for r in rounds)
+        results[name]["cpu_ms"] = 1000 * sum(r["cpu_seconds"] for r in rounds) / max(requests, 1)
+    print(
+        f"concurrency {args.concurrency}, {args.rounds} alternating rounds of {args.seconds:g} s "
+        f"per platform, {args.workers} gunicorn workers of {args.threads} threads each; "
+        f"{targets['after'][3]}; before: {args.baseline_code}, after: {ROOT}"
+    )
+    rows = [(f"gateway {name}", r) for name, r in results.items()] + [("bare app", bare)]
+    print_rows(rows, p95=True)
+    for name, result in [*rows]:
+        print(f"{name}: {result['cpu_ms']:.2f} ms of the server's CPU per call")
+    for name, result in results.items():
+        print(
+            f"{name}: p50 {result['p50_ms'] - bare['p50_ms']:+.2f} ms, "
+            f"p99 {result['p99_ms'] - bare['p99_ms']:+.2f} ms above the bare app; "
+            f"throughput {result['throughput'] / bare['throughput']:.2f}x the bare app's; "
+            f"CPU per call {result['cpu_ms'] / bare['cpu_ms']:.1f}x the bare app's"
+        )
+    b, a = results["before"], results["after"]
+    print(
+        f"after/before: p50 {a['p50_ms'] / b['p50_ms']:.2f}x, "
+        f"p99 {a['p99_ms'] / b['p99_ms']:.2f}x, "
+        f"throughput {a['throughput'] / b['throughput']:.2f}x, CPU per call "
+        f"{a['cpu_ms'] / b['cpu_ms']:.2f}x"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -340,13 +429,22 @@ def main() -> None:
         help="threads per gunicorn worker, on both sides (the platform's WEB_THREADS)",
     )
     parser.add_argument("--metering", choices=["on", "off", "compare"], default="on")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (compare)")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="alternating rounds (compare, --baseline-code)"
+    )
+    parser.add_argument(
+        "--baseline-code",
+        help="another checkout (e.g. a git worktree of main): its platform against this one's, "
+        "loaded in turn in the same run",
+    )
     parser.add_argument(
         "--price", default="0.00001", help="credits per second with metering on (0: unpriced)"
     )
     args = parser.parse_args()
     os.environ["WEB_THREADS"] = str(args.threads)  # the platforms started below inherit it
-    if args.metering == "compare":
+    if args.baseline_code:
+        versus(args)
+    elif args.metering == "compare":
         compare(args)
     else:
         single(args)

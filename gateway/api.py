@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import base64
-import json
-
 from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, OpenApiTypes, extend_schema
-from rest_framework import serializers, status
+from rest_framework import serializers
 from rest_framework.parsers import BaseParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -21,9 +18,9 @@ from marketplace.core.errors import AuthorizationError
 from marketplace.core.webhooks import SIGNATURE_HEADER
 
 from . import services
+from .answers import Answer, call_answer
 from .call_credentials import call_context_of, nested_call
 from .calls import check_body_size, parse_call
-from .models import InvocationStatus
 
 
 class InvocationOutput(serializers.Serializer):
@@ -57,34 +54,14 @@ class InvocationOutput(serializers.Serializer):
         return error
 
 
-def _envelope(outcome, request_id: str, *, raw: bool = False) -> Response | HttpResponse:
-    """The answer for a call that did not succeed, or None. A model error is a 200 with the
-    error object, as Algorithmia answered it, except with `output=raw`, where a 200 would
-    be taken for the result: there it is a 400 with the same body (what Algorithmia
-    documented, and what its clients raise `ApiError` on)."""
-    invocation = outcome.invocation
-    headers = {**outcome.rate_headers, "X-Request-ID": request_id}
-    if invocation.status == InvocationStatus.TIMEOUT:
-        error = {
-            "message": (invocation.error or {}).get("message", "timed out"),
-            "error_type": "TimeoutError",
-        }
-        return Response(
-            {"error": error, "request_id": request_id},
-            status=status.HTTP_504_GATEWAY_TIMEOUT,
-            headers=headers,
-        )
-    if invocation.error:
-        error = {k: v for k, v in invocation.error.items() if k in ("message", "error_type")}
-        if outcome.is_member and invocation.error.get("stacktrace"):
-            error["stacktrace"] = invocation.error["stacktrace"]
-            error["stack_trace"] = invocation.error["stacktrace"]  # the Algorithmia client's name
-        return Response(
-            {"error": error, "request_id": request_id},
-            status=status.HTTP_400_BAD_REQUEST if raw else status.HTTP_200_OK,
-            headers=headers,
-        )
-    return None
+def http_response(answer: Answer) -> Response | HttpResponse:
+    """An `Answer` as the DRF view returns it."""
+    if answer.content is None:
+        return Response(answer.data, status=answer.status, headers=answer.headers)
+    response = HttpResponse(answer.content, status=answer.status, content_type=answer.content_type)
+    for key, value in answer.headers.items():
+        response[key] = value
+    return response
 
 
 class _RawBody(BaseParser):
@@ -168,42 +145,7 @@ class InvokeApi(APIView):
             request_id=request_id,
             parent=parent,
         )
-        invocation = outcome.invocation
-        headers = {**outcome.rate_headers, "X-Request-ID": request_id}
-        if call.output == "void":
-            return Response(
-                {"async": "void", "request_id": request_id},
-                status=status.HTTP_202_ACCEPTED,
-                headers=headers,
-            )
-        failure = _envelope(outcome, request_id, raw=call.output == "raw")
-        if failure is not None:
-            return failure
-        if call.output == "raw":
-            return _raw(invocation, headers)
-        metadata = {
-            "content_type": invocation.result_content_type,
-            "duration": round(invocation.model_duration or 0.0, 6),
-        }
-        if invocation.want_stdout:  # asked for, by a member of the owner (services.invoke)
-            metadata["stdout"] = invocation.stdout
-        body = {"result": invocation.result, "metadata": metadata, "request_id": request_id}
-        return Response(body, headers=headers)
-
-
-def _raw(invocation, headers) -> HttpResponse:
-    kind = invocation.result_content_type
-    if kind == "binary":
-        response = HttpResponse(
-            base64.b64decode(invocation.result or ""), content_type="application/octet-stream"
-        )
-    elif kind == "text":
-        response = HttpResponse(invocation.result, content_type="text/plain; charset=utf-8")
-    else:
-        response = HttpResponse(json.dumps(invocation.result), content_type="application/json")
-    for key, value in headers.items():
-        response[key] = value
-    return response
+        return http_response(call_answer(outcome, call, request_id))
 
 
 class InvocationApi(APIView):

@@ -99,7 +99,7 @@ def parse_call(request) -> CallInput:
             "application/octet-stream"
         )
 
-    params = request.query_params
+    params = request.GET  # a DRF Request hands this to its Django request
     raw_timeout = params.get("timeout")
     timeout = float(DEFAULT_TIMEOUT_SECONDS)
     if raw_timeout not in (None, ""):

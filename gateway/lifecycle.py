@@ -48,6 +48,7 @@ from marketplace.core import metrics
 from marketplace.core.errors import UnavailableError
 from marketplace.core.health import DEGRADED, OK, ComponentHealth
 from marketplace.core.heartbeat import ALIVE_WITHIN, live_workers
+from marketplace.core.limits import Slot
 from marketplace.core.models import WorkerHeartbeat
 
 from .call_credentials import call_credential_issue
@@ -116,11 +117,14 @@ def enqueue_invocation(invocation: Invocation) -> None:
 # Running.
 
 
-def run_invocation(invocation: Invocation, data, *, backend: str | None = None) -> Invocation:
+def run_invocation(
+    invocation: Invocation, data, *, backend: str | None = None, slot: Slot | None = None
+) -> Invocation:
     """Run a claimed-or-new invocation synchronously on its backend (or `backend`, as a
     worker does for calls dispatched to it) and record the outcome. A dispatched call is sent
     to a worker and waited for. A backend that cannot take the call leaves the invocation
-    failed and raises 503."""
+    failed and raises 503. `slot`, the concurrency slot the call holds, is released by the
+    statement that records the outcome where it can be (`_record_final`)."""
     if invocation.status != InvocationStatus.RUNNING:
         invocation.status = InvocationStatus.RUNNING
         invocation.started_at = timezone.now()
@@ -149,6 +153,7 @@ def run_invocation(invocation: Invocation, data, *, backend: str | None = None) 
             ExecutionResult(
                 "failed", error={"message": str(exc), "error_type": "UnavailableError"}
             ),
+            slot=slot,
         )
         raise UnavailableError(f"the model cannot be run right now: {exc}") from None
     except BaseException:
@@ -157,9 +162,10 @@ def run_invocation(invocation: Invocation, data, *, backend: str | None = None) 
             ExecutionResult(
                 "failed", error={"message": "internal error", "error_type": "ServerError"}
             ),
+            slot=slot,
         )
         raise
-    finish(invocation, result)
+    finish(invocation, result, slot=slot)
     return invocation
 
 
@@ -361,9 +367,16 @@ def storable(value):
     return value
 
 
-def finish(invocation: Invocation, result: ExecutionResult, *, status: str | None = None) -> bool:
+def finish(
+    invocation: Invocation,
+    result: ExecutionResult,
+    *,
+    status: str | None = None,
+    slot: Slot | None = None,
+) -> bool:
     """Record the outcome once: a second finish (a retried task, a cancel racing the end)
-    changes nothing. Returns whether this call recorded it."""
+    changes nothing. Returns whether this call recorded it. The same statement releases
+    `slot` when it can (`_record_final`)."""
     status = status or {
         "succeeded": InvocationStatus.SUCCEEDED,
         "timeout": InvocationStatus.TIMEOUT,
@@ -385,7 +398,7 @@ def finish(invocation: Invocation, result: ExecutionResult, *, status: str | Non
     invocation.started_at = invocation.started_at or now
     for key, value in fields.items():
         setattr(invocation, key, value)
-    updated = _record_final(invocation, {**fields, "started_at": invocation.started_at})
+    updated = _record_final(invocation, {**fields, "started_at": invocation.started_at}, slot)
     # The caller receives exactly what the model answered.
     invocation.result, invocation.error = result.result, result.error
     invocation.stdout = (result.stdout or "")[:65536]
@@ -422,16 +435,22 @@ _FINAL_UPDATE = (
 )
 
 
-def _record_final(invocation: Invocation, fields: dict) -> bool:
+def _record_final(invocation: Invocation, fields: dict, slot: Slot | None = None) -> bool:
     """Give a queued or running invocation its final `fields`, its usage record and (when
     `_announced`) its NOTIFY, in one statement (one round trip, atomic by itself): they
-    commit together or not at all. Returns whether this call recorded them."""
+    commit together or not at all. The statement also releases the call's concurrency
+    `slot` (whether or not it records the outcome) when the slot allows it
+    (`Slot.release_statement`). Returns whether this call recorded them."""
     meta = Invocation._meta
     columns = [meta.get_field(name) for name in fields]
     sets = ", ".join(f"{connection.ops.quote_name(field.column)} = %s" for field in columns)
     params = [field.get_db_prep_save(fields[field.name], connection) for field in columns]
     params += [invocation.pk, InvocationStatus.QUEUED, InvocationStatus.RUNNING]
     sql = f"WITH finished AS ({_FINAL_UPDATE.format(sets=sets)})"
+    release = slot.release_statement() if slot is not None else None
+    if release is not None:
+        sql += f", released AS ({release[0]})"
+        params += release[1]
     usage = metering.usage_write(invocation, after="finished")
     if usage is not None:
         sql += f", {usage.sql} SELECT (SELECT count(*) FROM finished), {usage.spent_sql}"  # noqa: S608
@@ -445,6 +464,8 @@ def _record_final(invocation: Invocation, fields: dict) -> bool:
     with connection.prepared_cursor() as cursor:
         cursor.execute(sql, params)
         updated, spent = cursor.fetchone()[:2]
+    if release is not None:
+        slot.released = True
     if updated and usage is not None:
         usage.recorded(spent)
     return bool(updated)

@@ -134,17 +134,6 @@ def invoke(
         )
         return error
 
-    decisions = limits.check_rates(_rate_subjects(principal, team))
-    headers = limits.rate_limit_headers(decisions)
-    refused = next((d for d in decisions if not d.allowed), None)
-    if refused is not None:
-        raise rejected(
-            RateLimitError(
-                f"rate limit of the {refused.name} reached ({refused.limit} calls per minute); "
-                f"retry in {max(1, refused.reset_seconds)} s",
-                headers=headers,
-            )
-        )
     try:
         budget_selectors.cap_check(team, project)
     except PaymentRequiredError as error:
@@ -177,7 +166,32 @@ def invoke(
         if call.output == "void" or backend_name == lifecycle.DISPATCHED
         else None,
     )
-    _insert(invocation)
+    # The rate check, a synchronous call's team slot and the invocation's row: one round
+    # trip on PostgreSQL (limits.admit), the row written only if the call is admitted.
+    admission = limits.admit(
+        _rate_subjects(principal, team),
+        limits.SlotRequest(
+            "team",
+            f"team:{team.pk}",
+            0 if call.output == "void" else settings.TEAM_CONCURRENCY_LIMIT,
+            ttl_seconds=int(call.timeout) + 60,
+        ),
+        then=(_admitted_insert_sql(), _insert_values(invocation)),
+    )
+    headers = limits.rate_limit_headers(admission.decisions)
+    refused = next((d for d in admission.decisions if not d.allowed), None)
+    if refused is not None:
+        raise rejected(
+            RateLimitError(
+                f"rate limit of the {refused.name} reached ({refused.limit} calls per minute); "
+                f"retry in {max(1, refused.reset_seconds)} s",
+                headers=headers,
+            )
+        )
+    if admission.then_ran:
+        _inserted(invocation)
+    else:
+        _insert(invocation)
     if call.output == "void":
         transaction.on_commit(lambda: lifecycle.enqueue_invocation(invocation))
         if invocation.is_final:
@@ -185,15 +199,7 @@ def invoke(
             # (broker down): say so now rather than accept a call that will never run.
             raise UnavailableError(invocation.error["message"], headers=headers)
         return Outcome(invocation, is_member, headers)
-    try:
-        with limits.concurrency_slot(
-            "team",
-            f"team:{team.pk}",
-            settings.TEAM_CONCURRENCY_LIMIT,
-            ttl_seconds=int(call.timeout) + 60,
-        ):
-            lifecycle.run_invocation(invocation, call.data)
-    except limits.ConcurrencyLimitExceeded as exc:
+    if admission.slots_full:
         lifecycle.finish(
             invocation,
             ExecutionResult(
@@ -202,10 +208,30 @@ def invoke(
             status=InvocationStatus.CANCELED,
         )
         raise RateLimitError(
-            f"the team already has {exc.limit} calls running; retry when one finishes",
+            f"the team already has {settings.TEAM_CONCURRENCY_LIMIT} calls running; retry "
+            "when one finishes",
             headers={**headers, "Retry-After": "1"},
-        ) from None
+        )
+    slot = admission.slot
+    try:
+        lifecycle.run_invocation(invocation, call.data, slot=slot)
+    finally:
+        if slot is not None:
+            slot.release()  # nothing to do when the outcome's statement released it
     return Outcome(invocation, is_member, headers)
+
+
+@functools.cache
+def _admitted_insert_sql() -> str:
+    """The invocation's INSERT for `limits.admit`: one row from its `{gate}`, when admitted.
+    Typed placeholders, as a SELECT list does not take its types from the INSERT."""
+    fields = Invocation._meta.concrete_fields
+    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    placeholders = ", ".join(f"%s::{field.cast_db_type(connection)}" for field in fields)
+    return (
+        f"INSERT INTO {Invocation._meta.db_table} ({columns}) "  # noqa: S608
+        f"SELECT {placeholders} FROM {{gate}} RETURNING id"
+    )
 
 
 @functools.cache
@@ -216,15 +242,22 @@ def _insert_sql() -> str:
     return f"INSERT INTO {Invocation._meta.db_table} ({columns}) VALUES ({placeholders})"  # noqa: S608
 
 
-def _insert(invocation: Invocation) -> None:
-    """Invocation.objects.create without compiling the same INSERT for every call (the
-    model has no signals and no auto_now fields, so nothing else happens on save)."""
-    values = [
+def _insert_values(invocation: Invocation) -> list:
+    return [
         field.get_db_prep_save(getattr(invocation, field.attname), connection)
         for field in Invocation._meta.concrete_fields
     ]
+
+
+def _insert(invocation: Invocation) -> None:
+    """Invocation.objects.create without compiling the same INSERT for every call (the
+    model has no signals and no auto_now fields, so nothing else happens on save)."""
     with connection.prepared_cursor() as cursor:
-        cursor.execute(_insert_sql(), values)
+        cursor.execute(_insert_sql(), _insert_values(invocation))
+    _inserted(invocation)
+
+
+def _inserted(invocation: Invocation) -> None:
     invocation._state.adding = False
     invocation._state.db = connection.alias
 

@@ -486,6 +486,8 @@ X_FRAME_OPTIONS = "DENY"
 # The gateway refuses bodies over GATEWAY_MAX_BODY_BYTES with a 413 of its own; Django's
 # limit sits just above it so that check is the one users meet.
 GATEWAY_MAX_BODY_BYTES = env_int("GATEWAY_MAX_BODY_BYTES", 10 * 1024 * 1024)
+# Synchronous calls with an API key skip Django's middleware and DRF (gateway/hot_path.py).
+GATEWAY_HOT_PATH = env_bool("GATEWAY_HOT_PATH", True)
 DATA_UPLOAD_MAX_MEMORY_SIZE = GATEWAY_MAX_BODY_BYTES + 1024 * 1024
 # What the platform sends on a tenant's behalf (webhooks, inference servers, sandboxed code)
 # never goes to loopback, private, link-local or metadata addresses (marketplace.core.outbound)

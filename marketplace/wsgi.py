@@ -8,6 +8,13 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "marketplace.settings")
 # package may not have loaded the Celery app (marketplace/__init__.py): load it here.
 from marketplace.celery import app as celery_app
 
-application = get_wsgi_application()
+django_application = get_wsgi_application()
+
+# Imported once Django is set up (it imports models). Synchronous calls skip Django's
+# middleware and DRF (gateway/hot_path.py); every other request, and any call the hot path
+# does not take, is Django's.
+from gateway.hot_path import HotPath  # noqa: E402
+
+application = HotPath(django_application)
 
 __all__ = ["application", "celery_app"]

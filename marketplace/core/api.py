@@ -108,19 +108,27 @@ def _as_api_error(exc: Exception) -> ApiError | None:
     return None
 
 
-def exception_handler(exc: Exception, context: dict) -> Response | None:
+def error_answer(exc: Exception, request_id: str | None, *, where) -> tuple[int, dict, dict]:
+    """The status, body and headers answering `exc` (raised by the view `where`): the
+    documented error body, with the request id. Call it while `exc` is being handled, so an
+    unexpected error is logged with its traceback."""
     error = _as_api_error(exc)
     if error is None:
-        logger.exception("unhandled error in %s", context.get("view"))
+        logger.exception("unhandled error in %s", where)
         error = ApiError()
     headers = dict(error.headers)
     if error.status_code == status.HTTP_401_UNAUTHORIZED:
         headers.setdefault("WWW-Authenticate", 'Simple realm="api"')
     body = error.body()
+    if request_id:
+        body["request_id"] = request_id
+    return error.status_code, body, headers
+
+
+def exception_handler(exc: Exception, context: dict) -> Response | None:
     request = context.get("request")
     request_id = getattr(request, "request_id", None) or getattr(
         getattr(request, "_request", None), "request_id", None
     )
-    if request_id:
-        body["request_id"] = request_id
-    return Response(body, status=error.status_code, headers=headers)
+    code, body, headers = error_answer(exc, request_id, where=context.get("view"))
+    return Response(body, status=code, headers=headers)

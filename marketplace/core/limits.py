@@ -131,16 +131,26 @@ def check_rates(subjects: Sequence[tuple[str, str, int]]) -> list[RateDecision]:
     any subject refuses, no subject is charged."""
     window = window_seconds()
     cost = window * 1000
+    counted = _counted(subjects, cost)
+    if not counted:
+        return []
+    return _decisions(counted, get_limiter().hit(counted, cost), cost, window)
+
+
+def _counted(subjects: Sequence[tuple[str, str, int]], cost: int) -> list[Subject]:
     counted: list[Subject] = []
     for name, subject_id, limit in subjects:
         if limit is None or limit <= 0:
             continue
         counted.append(Subject(name, f"{name}:{subject_id}", min(int(limit), MAX_UNITS // cost)))
-    if not counted:
-        return []
     if len({subject.key for subject in counted}) != len(counted):
         raise ValueError(f"a subject appears twice in {subjects!r}")
-    outcomes = get_limiter().hit(counted, cost)
+    return counted
+
+
+def _decisions(
+    counted: list[Subject], outcomes: list[tuple[bool, int]], cost: int, window: int
+) -> list[RateDecision]:
     charged = all(allowed for allowed, _ in outcomes)
     return [
         _decision(subject, allowed, level if charged or not allowed else level - cost, window)
@@ -198,6 +208,74 @@ def concurrency_slot(
         slot.release()
 
 
+@dataclass(frozen=True)
+class SlotRequest:
+    """A concurrency slot wanted for the admitted work: one of `limit` of `name:subject_id`
+    (a limit <= 0: unlimited, no slot), expiring after `ttl_seconds`."""
+
+    name: str
+    subject_id: str
+    limit: int
+    ttl_seconds: float
+
+    @property
+    def key(self) -> str:
+        return f"{self.name}:{self.subject_id}"
+
+    @property
+    def ttl_ms(self) -> int:
+        return max(1, math.ceil(self.ttl_seconds * 1000))
+
+
+@dataclass(frozen=True)
+class Admission:
+    """The outcome of `admit`. `decisions` as from `check_rates`; `slot` the slot held (None
+    without a concurrency limit, or when refused); `slots_full` when every slot was taken;
+    `then_ran` whether the caller's statement ran in the admitting statement (it did exactly
+    when admitted on a limiter that can combine them)."""
+
+    decisions: list[RateDecision]
+    slot: Slot | None
+    slots_full: bool
+    then_ran: bool
+
+    @property
+    def rates_allowed(self) -> bool:
+        return all(decision.allowed for decision in self.decisions)
+
+
+def admit(
+    subjects: Sequence[tuple[str, str, int]],
+    slot: SlotRequest,
+    *,
+    then: tuple[str, list] | None = None,
+) -> Admission:
+    """`check_rates(subjects)`, then, if they allow it, take a concurrency slot as
+    `concurrency_slot` would (held until `Slot.release`). `then` is the caller's own
+    statement ("INSERT ... SELECT ... FROM {gate}"): the PostgreSQL limiter runs it in the
+    same statement, once, only when the rates and the slot were granted (`{gate}` has one
+    row exactly then), so admitting a call and writing its record is one round trip
+    instead of three. It does so only on the caller's connection in autocommit (see the
+    module docstring); otherwise, and on Redis, `then_ran` is False and the caller runs
+    its statement itself."""
+    window = window_seconds()
+    cost = window * 1000
+    counted = _counted(subjects, cost)
+    limiter = get_limiter()
+    if then is not None and isinstance(limiter, PostgresLimiter) and limiter.combines():
+        outcomes, number, full, then_ran = limiter.admit(counted, cost, slot, then)
+        decisions = _decisions(counted, outcomes, cost, window)
+        held = Slot(limiter, slot.key, number[1], number[0]) if number is not None else None
+        return Admission(decisions, held, full, then_ran)
+    decisions = _decisions(counted, limiter.hit(counted, cost) if counted else [], cost, window)
+    if not all(decision.allowed for decision in decisions):
+        return Admission(decisions, None, False, False)
+    if slot.limit is None or slot.limit <= 0:
+        return Admission(decisions, None, False, False)
+    held = limiter.acquire_slot(slot.key, int(slot.limit), slot.ttl_ms)
+    return Admission(decisions, held, held is None, False)
+
+
 def purge_expired() -> int:
     """Delete drained rate state and expired slots; returns how many were deleted. For a
     periodic task (every few minutes). Redis expires its keys by itself; the PostgreSQL
@@ -224,9 +302,25 @@ class Slot:
     key: str
     token: str
     number: int = 0
+    released: bool = False
+
+    def release_statement(self) -> tuple[str, list] | None:
+        """A statement ("DELETE ... RETURNING 1") that releases this slot, for a caller to
+        run as a common table expression of a statement of its own on the default
+        connection (then `released` is set), or None where that would not be safe: a
+        slot kept elsewhere than PostgreSQL, or a connection inside a transaction, which
+        could roll the release back."""
+        if self.released or not isinstance(self.limiter, PostgresLimiter):
+            return None
+        if not self.limiter.combines():
+            return None
+        return _RELEASE_SQL + " RETURNING 1", [self.key, self.number, self.token]
 
     def release(self) -> None:
         """Never raises: a slot that cannot be released expires by itself."""
+        if self.released:
+            return
+        self.released = True
         try:
             self.limiter.release_slot(self)
         except Exception:
@@ -363,6 +457,28 @@ taken AS (
 )
 SELECT (SELECT slot FROM candidate), (SELECT slot FROM taken)
 """
+# `_ACQUIRE_SQL` as common table expressions of `PostgresLimiter.admit`, searching only when
+# `admitted` has its row.
+_ADMIT_SLOT_CTES = """
+slot_now AS (SELECT clock_timestamp() AS now),
+slot_candidate AS (
+    SELECT g.n %% %s AS slot
+    FROM admitted, generate_series(%s, %s + %s - 1) AS g (n)
+    WHERE NOT EXISTS (
+        SELECT 1 FROM gateway_concurrency_slot s, slot_now c
+        WHERE s.subject = %s AND s.slot = g.n %% %s AND s.expires_at > c.now
+    )
+    LIMIT 1
+),
+slot_taken AS (
+    INSERT INTO gateway_concurrency_slot AS s (subject, slot, token, expires_at)
+    SELECT %s, slot_candidate.slot, %s, c.now + %s * interval '1 millisecond'
+    FROM slot_candidate, slot_now c
+    ON CONFLICT (subject, slot) DO UPDATE
+        SET token = EXCLUDED.token, expires_at = EXCLUDED.expires_at
+        WHERE s.expires_at <= clock_timestamp()
+    RETURNING s.slot
+)"""
 _REFUND_SQL = (
     "UPDATE gateway_rate_limit SET level = GREATEST(level - %s, 0) WHERE subject = ANY(%s)"
 )
@@ -477,6 +593,78 @@ class PostgresLimiter(Limiter):
 
     def release_slot(self, slot: Slot) -> None:
         self._run(lambda cursor: cursor.execute(_RELEASE_SQL, [slot.key, slot.number, slot.token]))
+
+    @staticmethod
+    def combines() -> bool:
+        """Whether a statement of the caller's, on the default connection, may hold the
+        limiter's writes: only in autocommit, where it commits at once by itself."""
+        default = connections[DEFAULT_DB_ALIAS]
+        return not default.in_atomic_block and default.get_autocommit()
+
+    def admit(
+        self, subjects: Sequence[Subject], cost: int, slot: SlotRequest, then: tuple[str, list]
+    ) -> tuple[list[tuple[bool, int]], tuple[int, str] | None, bool, bool]:
+        """`admit` in one statement on the default connection: the rate check (`_HIT_SQL`),
+        the slot's acquire (`_ACQUIRE_SQL`) when every rate allowed, and `then` when the
+        slot was taken. Returns the rate outcomes, the slot taken (number, token), whether
+        every slot was taken, and whether `then` ran. A slot lost to a concurrent caller
+        (rare) is taken again by `acquire_slot`, and `then` is left to the caller."""
+        then_sql, then_params = then
+        params: list = []
+        ctes = []
+        if subjects:
+            values = ", ".join(["(%s::text, %s::bigint)"] * len(subjects))
+            ctes.append(f"rate AS ({_HIT_SQL.format(values=values)})")
+            params.append(cost)
+            for subject in subjects:
+                params += [subject.key, subject.limit]
+            ctes.append(
+                "admitted AS (SELECT 1 AS one WHERE (SELECT bool_and(last_allowed) FROM rate))"
+            )
+            rates = "(SELECT json_agg(json_build_array(subject, last_allowed, level)) FROM rate)"
+        else:
+            ctes.append("admitted AS (SELECT 1 AS one)")
+            rates = "NULL::json"
+        limited = slot.limit is not None and slot.limit > 0
+        token = str(uuid.uuid4())
+        if limited:
+            ctes.append(_ADMIT_SLOT_CTES)
+            limit = int(slot.limit)
+            offset = random.randrange(limit)  # noqa: S311 - spreads, no secret
+            params += [limit, offset, offset, limit, slot.key, limit]
+            params += [slot.key, token, slot.ttl_ms]
+            gate, slots = (
+                "slot_taken",
+                "(SELECT slot FROM slot_candidate), (SELECT slot FROM slot_taken)",
+            )
+        else:
+            gate, slots = "admitted", "NULL::int, NULL::int"
+        ctes.append(f"then_ AS ({then_sql.format(gate=gate)})")
+        params += then_params
+        sql = f"WITH {', '.join(ctes)} SELECT {rates}, {slots}, (SELECT count(*) FROM then_)"  # noqa: S608
+
+        def work(cursor):
+            cursor.execute(sql, params)
+            rows, candidate, taken, ran = cursor.fetchone()
+            outcomes = {key: (allowed, int(level)) for key, allowed, level in rows or []}
+            charged = [key for key, (allowed, _) in outcomes.items() if allowed]
+            if len(charged) < len(outcomes) and charged:
+                cursor.execute(_REFUND_SQL, [cost, charged])  # as in `hit`
+            return outcomes, candidate, taken, bool(ran)
+
+        with connections[DEFAULT_DB_ALIAS].prepared_cursor() as cursor:
+            outcomes, candidate, taken, ran = work(cursor)
+        ordered = [outcomes[subject.key] for subject in subjects]
+        if not all(allowed for allowed, _ in ordered) or not limited:
+            return ordered, None, False, ran
+        if taken is not None:
+            return ordered, (taken, token), False, ran
+        if candidate is None:
+            return ordered, None, True, False
+        again = self.acquire_slot(slot.key, int(slot.limit), slot.ttl_ms)
+        if again is None:
+            return ordered, None, True, False
+        return ordered, (again.number, again.token), False, False
 
     def purge_expired(self) -> int:
         def work(cursor):
