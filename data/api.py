@@ -32,7 +32,7 @@ from marketplace.core.errors import ApiError, InputError, NotFoundError
 from . import selectors, services
 from .models import ACL_STRINGS, DataEntry
 from .paths import parse_data_path
-from .permissions import DataActor
+from .permissions import DataActor, require_data_scope
 from .storage import configured_storage
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -189,8 +189,25 @@ class AclInput(serializers.Serializer):
     acl = _AclOutput()
 
 
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 class DataApi(APIView):
     parser_classes = [*APIView.parser_classes, AnyBodyParser]
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if request.user.is_authenticated:
+            require_data_scope(
+                DataActor.from_request(request), write=request.method not in READ_METHODS
+            )
+
+    def handle_exception(self, exc):
+        response = super().handle_exception(exc)
+        if self.request.method == "HEAD" and isinstance(exc, ApiError):
+            # Where Algorithmia's client looks for a HEAD's message.
+            response["X-Error-Message"] = _header_safe(exc.message)
+        return response
 
     def _path(self, path: str):
         return parse_data_path(path)
