@@ -399,6 +399,11 @@ DATA_MAX_FILE_BYTES = env_int("DATA_MAX_FILE_BYTES", 5 * 1024**3)
 # Bytes of hosted data each namespace may keep; 0: no quota.
 DATA_TEAM_QUOTA_BYTES = env_int("DATA_TEAM_QUOTA_BYTES", 10 * 1024**3)
 DATA_LIST_PAGE_SIZE = env_int("DATA_LIST_PAGE_SIZE", 1000)
+# Fernet keys (comma-separated) that encrypt connectors' secrets: the first encrypts, all
+# decrypt (rotation: data/secrets.py). Empty: one key derived from SECRET_KEY.
+DATA_CONNECTOR_SECRET_KEYS = env_list("DATA_CONNECTOR_SECRET_KEYS", "")
+# Stored objects with no index entry older than this are removed by the orphan sweep.
+DATA_ORPHAN_GRACE_SECONDS = env_int("DATA_ORPHAN_GRACE_SECONDS", 24 * 3600)
 MEDIA_URL = "/media/"
 
 # -- API ------------------------------------------------------------------------------------

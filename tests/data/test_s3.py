@@ -5,10 +5,6 @@ would be. No client is mocked."""
 from __future__ import annotations
 
 import io
-import os
-import subprocess
-import sys
-import time
 
 import Algorithmia
 import boto3
@@ -18,39 +14,10 @@ import requests
 from data.storage import BlobMissing
 from data.storage.s3 import PART_BYTES, S3Storage
 from marketplace.core.errors import RequestTooLargeError
+from tests.data.conftest import CREDENTIALS
 from tests.factories import make_key
-from tests.live_platform import free_port
 
 BUCKET = "hosted-data"
-CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint():
-    port = free_port()
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, "moto's server exited"
-            try:
-                requests.get(f"{url}/moto-api/", timeout=1)
-                break
-            except requests.ConnectionError:
-                assert time.monotonic() < deadline, "moto's server did not start"
-                time.sleep(0.2)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 @pytest.fixture
