@@ -548,6 +548,7 @@ CELERY_BEAT_SCHEDULE.update(
     {
         "rollup-usage": {"task": "billing.tasks.rollup_usage", "schedule": 900.0},
         "sweep-budget-alerts": {"task": "billing.tasks.sweep_budget_alerts", "schedule": 300.0},
+        "sweep-data-orphans": {"task": "data.tasks.sweep_data_orphans", "schedule": 3600.0},
         "reap-invocations": {
             "task": "marketplace.gateway.tasks.reap_invocations",
             "schedule": float(GATEWAY_REAP_INTERVAL_SECONDS),

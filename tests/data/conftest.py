@@ -5,6 +5,7 @@ import subprocess
 import sys
 import time
 
+import boto3
 import pytest
 import requests
 from rest_framework.test import APIClient
@@ -13,6 +14,7 @@ from tests.factories import MembershipFactory, TeamFactory, UserFactory, make_ke
 from tests.live_platform import free_port
 
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+BUCKET = "hosted-data"
 
 
 @pytest.fixture(autouse=True)
@@ -91,3 +93,29 @@ def s3_endpoint():
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.fixture
+def bucket(s3_endpoint):
+    """An empty bucket for each test."""
+    s3 = boto3.resource("s3", endpoint_url=s3_endpoint, region_name="us-east-1", **CREDENTIALS)
+    bucket = s3.Bucket(BUCKET)
+    if bucket.creation_date is None:
+        bucket.create()
+    bucket.objects.all().delete()
+    for upload in bucket.multipart_uploads.all():
+        upload.abort()
+    return bucket
+
+
+@pytest.fixture
+def s3_settings(settings, s3_endpoint, bucket):
+    settings.DATA_STORAGE = "s3"
+    settings.DATA_S3_BUCKET = BUCKET
+    settings.DATA_S3_PREFIX = "data/"
+    settings.DATA_S3_ENDPOINT_URL = s3_endpoint
+    settings.DATA_S3_REGION = "us-east-1"
+    settings.DATA_S3_ACCESS_KEY_ID = "testing"
+    settings.DATA_S3_SECRET_ACCESS_KEY = "testing"
+    settings.DATA_S3_ADDRESSING_STYLE = "path"
+    return settings

@@ -7,43 +7,15 @@ from __future__ import annotations
 import io
 
 import Algorithmia
-import boto3
 import pytest
 import requests
 
 from data.storage import BlobMissing
 from data.storage.s3 import PART_BYTES, S3Storage
 from marketplace.core.errors import RequestTooLargeError
-from tests.data.conftest import CREDENTIALS
 from tests.factories import make_key
 
 BUCKET = "hosted-data"
-
-
-@pytest.fixture
-def bucket(s3_endpoint):
-    """An empty bucket for each test."""
-    s3 = boto3.resource("s3", endpoint_url=s3_endpoint, region_name="us-east-1", **CREDENTIALS)
-    bucket = s3.Bucket(BUCKET)
-    if bucket.creation_date is None:
-        bucket.create()
-    bucket.objects.all().delete()
-    for upload in bucket.multipart_uploads.all():
-        upload.abort()
-    return bucket
-
-
-@pytest.fixture
-def s3_settings(settings, s3_endpoint, bucket):
-    settings.DATA_STORAGE = "s3"
-    settings.DATA_S3_BUCKET = BUCKET
-    settings.DATA_S3_PREFIX = "data/"
-    settings.DATA_S3_ENDPOINT_URL = s3_endpoint
-    settings.DATA_S3_REGION = "us-east-1"
-    settings.DATA_S3_ACCESS_KEY_ID = "testing"
-    settings.DATA_S3_SECRET_ACCESS_KEY = "testing"
-    settings.DATA_S3_ADDRESSING_STYLE = "path"
-    return settings
 
 
 @pytest.fixture
