@@ -8,13 +8,11 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.files.uploadhandler import TemporaryFileUploadHandler
 from django.db.models import Count
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import content_disposition_header
-from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods
 
 from marketplace.accounts import policies
@@ -30,9 +28,6 @@ from .models import ACL_STRINGS, Collection, Connector
 from .paths import DataPath, entry_name, parse_data_path
 from .permissions import DataActor, can_write
 from .storage import configured_storage
-
-# What a multipart body may add to the file it carries (boundaries, headers, other fields).
-MULTIPART_OVERHEAD = 64 * 1024
 
 
 def _actor(request) -> DataActor:
@@ -132,7 +127,6 @@ def _download(entry):
 
 
 @login_required
-@csrf_exempt  # so the upload handlers can be set before the body is read; checked below
 @require_http_methods(["GET", "POST"])
 def browse(request, team: str, collection: str, path: str = ""):
     owner = _team(request, team)
@@ -145,9 +139,9 @@ def browse(request, team: str, collection: str, path: str = ""):
     if found.is_file:
         return _download(found.entry)
     if request.method == "POST":
-        # Files bigger than FILE_UPLOAD_MAX_MEMORY_SIZE go to a temporary file as they
-        # arrive; none is kept in memory whole.
-        request.upload_handlers = [TemporaryFileUploadHandler(request)]
+        # Django's upload handlers keep an uploaded file in memory only up to
+        # FILE_UPLOAD_MAX_MEMORY_SIZE (2.5 MB), and write a bigger one to a temporary file
+        # as it arrives; the size limit and quota are then checked by file_write.
         return _browse_post(request, owner, found.collection, target)
     return _browse_page(request, owner, found.collection, target)
 
@@ -175,16 +169,10 @@ def _browse_page(request, owner, collection, target, status=200):
     return render(request, "data/browse.html", context, status=status)
 
 
-@csrf_protect
 def _browse_post(request, owner, collection, target: DataPath):
     actor = _actor(request)
-    declared = request.META.get("CONTENT_LENGTH") or "0"
-    limit = settings.DATA_MAX_FILE_BYTES
-    action = request.GET.get("action") or ""
     try:
-        if action == "upload" and declared.isdigit() and int(declared) > limit + MULTIPART_OVERHEAD:
-            raise services.RequestTooLargeError(f"a hosted file is at most {limit:,} bytes")
-        action = request.POST.get("action", action)
+        action = request.POST.get("action", "")
         if action == "upload":
             uploaded = request.FILES.get("file")
             if uploaded is None:

@@ -32,7 +32,7 @@ def test_collections_upload_download_and_delete(client, ada, data_root):
 
     page = browse_url("ada", "books")
     upload = SimpleUploadedFile("notes.txt", b"hello pages", content_type="text/plain")
-    response = client.post(page + "?action=upload", {"action": "upload", "file": upload})
+    response = client.post(page, {"action": "upload", "file": upload})
     assert response.status_code == 302
     assert client.post(page, {"action": "mkdir", "name": "sub"}).status_code == 302
     listing = client.get(page)
@@ -59,13 +59,13 @@ def test_size_limit_and_quota_are_clear_messages(client, ada, settings, data_roo
     page = browse_url("ada", "c")
     settings.DATA_MAX_FILE_BYTES = 10
     big = SimpleUploadedFile("big.bin", b"x" * 11)
-    response = client.post(page + "?action=upload", {"action": "upload", "file": big})
+    response = client.post(page, {"action": "upload", "file": big})
     assert response.status_code == 413 and "at most 10 bytes" in response.text
 
     settings.DATA_MAX_FILE_BYTES = 1000
     TeamDataUsage.objects.update_or_create(team=ada.personal_team, defaults={"quota_bytes": 5})
     over = SimpleUploadedFile("over.bin", b"y" * 6)
-    response = client.post(page + "?action=upload", {"action": "upload", "file": over})
+    response = client.post(page, {"action": "upload", "file": over})
     assert response.status_code == 413 and "over its quota of 5 bytes" in response.text
     assert not DataEntry.objects.filter(kind="file").exists()
     assert files_under(data_root) == []
@@ -77,7 +77,7 @@ def test_other_people_see_only_public_collections_and_change_nothing(client, ada
     client.post(collections, {"name": "open", "read_acl": "public"})
     client.post(collections, {"name": "closed", "read_acl": "private"})
     client.post(
-        browse_url("ada", "closed") + "?action=upload",
+        browse_url("ada", "closed"),
         {"action": "upload", "file": SimpleUploadedFile("s.txt", b"secret")},
     )
     client.force_login(bob)
