@@ -8,7 +8,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("accounts", "0007_full_access_keys_get_data_scopes"),
+        ("accounts", "0008_full_access_keys_get_data_scopes"),
         ("data", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

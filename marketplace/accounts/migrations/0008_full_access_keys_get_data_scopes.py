@@ -18,6 +18,6 @@ def add_data_scopes(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("accounts", "0006_team_slug_is_a_namespace_slug")]
+    dependencies = [("accounts", "0007_company_sign_on")]
 
     operations = [migrations.RunPython(add_data_scopes, migrations.RunPython.noop)]
