@@ -29,10 +29,16 @@ from rest_framework.views import APIView
 
 from marketplace.core.errors import ApiError, InputError, NotFoundError
 
-from . import selectors, services
+from . import connector_api, selectors, services
 from .models import ACL_STRINGS, DataEntry
-from .paths import parse_data_path
-from .permissions import DataActor
+from .paths import (
+    ALGO,
+    ConnectorPath,
+    is_connector_path,
+    parse_connector_path,
+    parse_data_path,
+)
+from .permissions import DataActor, require_data_scope
 from .storage import configured_storage
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -189,10 +195,37 @@ class AclInput(serializers.Serializer):
     acl = _AclOutput()
 
 
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _is_models_own(path: str) -> bool:
+    return path.removeprefix("data://").lstrip("/").split("/", 1)[0] == ALGO
+
+
 class DataApi(APIView):
     parser_classes = [*APIView.parser_classes, AnyBodyParser]
 
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        actor = DataActor.from_request(request)
+        # A running model's own collection (data://.algo/...) is the model's, not its
+        # caller's: the caller's data scopes do not govern it.
+        models_own = actor.models_own_collection is not None and _is_models_own(
+            kwargs.get("path", "")
+        )
+        if request.user.is_authenticated and not models_own:
+            require_data_scope(actor, write=request.method not in READ_METHODS)
+
+    def handle_exception(self, exc):
+        response = super().handle_exception(exc)
+        if self.request.method == "HEAD" and isinstance(exc, ApiError):
+            # Where Algorithmia's client looks for a HEAD's message.
+            response["X-Error-Message"] = _header_safe(exc.message)
+        return response
+
     def _path(self, path: str):
+        if is_connector_path(path):
+            return parse_connector_path(path)
         return selectors.models_own_path(
             DataActor.from_request(self.request), parse_data_path(path)
         )
@@ -215,6 +248,8 @@ class DataApi(APIView):
         actor = DataActor.from_request(request)
         target = self._path(path)
         marker = request.query_params.get("marker")
+        if isinstance(target, ConnectorPath):
+            return connector_api.get(request, target, byte_range=_byte_range, marker=marker)
         if target.collection is None:
             team = selectors.owner_team(actor, target)
             page = selectors.collections_page(actor, team, marker=marker)
@@ -251,6 +286,8 @@ class DataApi(APIView):
         try:
             actor = DataActor.from_request(request)
             target = self._path(path)
+            if isinstance(target, ConnectorPath):
+                return connector_api.head(request, target)
             if target.collection is None:
                 selectors.owner_team(actor, target)
                 return HttpResponse(headers={"X-Data-Type": "directory"})
@@ -284,6 +321,9 @@ class DataApi(APIView):
     def put(self, request, path: str = ""):
         actor = DataActor.from_request(request)
         target = self._path(path)
+        if isinstance(target, ConnectorPath):
+            source, declared = _body_source(request)
+            return connector_api.put(request, target, source=source, declared_size=declared)
         if target.collection is None:
             raise InputError("a file lives inside a collection: data://OWNER/COLLECTION/FILE")
         source, declared = _body_source(request)
@@ -301,6 +341,8 @@ class DataApi(APIView):
         actor = DataActor.from_request(request)
         target = self._path(path)
         body = request.data if isinstance(request.data, dict) else {}
+        if isinstance(target, ConnectorPath):
+            return connector_api.post(request, target, body)
         name = body.get("name")
         if not isinstance(name, str):
             raise InputError('send {"name": "..."} (and optionally "acl")')
@@ -325,6 +367,8 @@ class DataApi(APIView):
     def patch(self, request, path: str = ""):
         actor = DataActor.from_request(request)
         target = self._path(path)
+        if isinstance(target, ConnectorPath):
+            return connector_api.patch(request, target)
         if target.collection is None:
             raise InputError("permissions belong to collections: data://OWNER/COLLECTION")
         body = request.data if isinstance(request.data, dict) else {}
@@ -342,32 +386,35 @@ class DataApi(APIView):
     def delete(self, request, path: str = ""):
         actor = DataActor.from_request(request)
         target = self._path(path)
+        force = _flag(request, "force")
+        if isinstance(target, ConnectorPath):
+            return connector_api.delete(request, target, force=force)
         if target.collection is None:
             raise InputError("name a collection, directory or file to delete")
-        force = _flag(request, "force")
         deleted = services.object_delete(actor=actor, path=target, force=force)
         return Response({"result": {"deleted": deleted}})
 
 
 @extend_schema(exclude=True)  # the same operations as /v1/data/{path} (docs/api.md)
 class ConnectorApi(DataApi):
-    """`/v1/connector/{connector}/...`: `data` is hosted data; connectors to a team's own
-    buckets (s3://...) are not available yet."""
+    """`/v1/connector/{connector}/...`: `data` is hosted data (`/v1/connector/data/OWNER/...`),
+    `s3` a connected bucket (`/v1/connector/s3/CONNECTOR/path`)."""
 
-    def initial(self, request, *args, **kwargs):
-        super().initial(request, *args, **kwargs)
-        if kwargs.get("connector") != "data":
-            raise NotFoundError(
-                f"no such data connector {kwargs.get('connector')!r}: only data:// (hosted "
-                "data) is available"
-            )
+    def _path(self, path: str):
+        connector = self.kwargs.get("connector")
+        if connector == "data":
+            return parse_data_path(path)
+        if connector == "s3":
+            return parse_connector_path(f"s3://{path}")
+        raise NotFoundError(
+            f"no such data connector {connector!r}: use data (hosted data) or s3 (a bucket "
+            "your namespace connected)"
+        )
 
     def get(self, request, connector: str, path: str = ""):
         return super().get(request, path)
 
     def head(self, request, connector: str, path: str = ""):
-        if connector != "data":
-            return HttpResponse(status=404, headers={"X-Error-Message": "no such data connector"})
         return super().head(request, path)
 
     def put(self, request, connector: str, path: str = ""):

@@ -99,3 +99,34 @@ class TeamDataUsage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.team}: {self.bytes_used} bytes"
+
+
+class Connector(models.Model):
+    """A team's own S3-compatible bucket, reached as `s3://NAME/path` by the team's keys and
+    members (data/connectors.py). The secret access key is kept only encrypted
+    (data/secrets.py) and never shown again; `secret_hint` is its last characters, so a
+    person can tell two keys apart."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="data_connectors")
+    name = models.CharField(max_length=63)
+    endpoint_url = models.CharField(max_length=300, blank=True)
+    region = models.CharField(max_length=32, default="us-east-1")
+    bucket = models.CharField(max_length=63)
+    prefix = models.CharField(max_length=300, blank=True)
+    access_key_id = models.CharField(max_length=128)
+    secret_encrypted = models.TextField()
+    secret_hint = models.CharField(max_length=8)
+    created_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["team__slug", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["team", "name"], name="data_connector_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"s3://{self.name} ({self.team.slug})"

@@ -131,3 +131,69 @@ def entry_name(segment: str) -> str:
                 "backslashes, control, invisible formatting or unassigned characters"
             )
     return name
+
+
+# -- connected buckets ----------------------------------------------------------------------
+
+CONNECTOR_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_S3_SCHEME = re.compile(r"^s3:/{1,2}", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class ConnectorPath:
+    """`s3://CONNECTOR/some/path`: a connector of the caller's namespace and the names below
+    it (each checked like a hosted file's, so `..` and friends never reach a bucket key)."""
+
+    connector: str
+    parts: tuple[str, ...] = ()
+
+    @property
+    def relative(self) -> str:
+        return "/".join(self.parts)
+
+    def uri(self) -> str:
+        return f"s3://{self.connector}" + (f"/{self.relative}" if self.parts else "")
+
+    def child(self, name: str) -> ConnectorPath:
+        return ConnectorPath(self.connector, (*self.parts, entry_name(name)))
+
+
+def is_connector_path(raw: str) -> bool:
+    """Whether a `/v1/data/...` path names a connected bucket: the unchanged client sends
+    `client.file("s3://B/x")` as `/v1/data/s3://B/x` (a proxy may fold the `//`)."""
+    return bool(_S3_SCHEME.match(raw))
+
+
+def connector_name(segment: str) -> str:
+    name = segment.lower()
+    if not CONNECTOR_NAME.match(name) or ".." in name:
+        raise NotFoundError(f"no such connector {quoted(segment)}")
+    return name
+
+
+def parse_connector_path(raw: str) -> ConnectorPath:
+    """Parse `s3://CONNECTOR/path` (or what follows `/v1/connector/s3/`)."""
+    if "\x00" in raw:
+        raise InputError("a data path may not contain a NUL character")
+    if len(raw.encode("utf-8", "surrogatepass")) > MAX_PATH_BYTES + 200:
+        raise InputError(f"a data path is at most {MAX_PATH_BYTES} bytes")
+    text = _S3_SCHEME.sub("", raw, count=1)
+    if text.endswith("/"):
+        text = text[:-1]
+    if not text:
+        raise NotFoundError("name a connector: s3://CONNECTOR/path")
+    segments = text.split("/")
+    parts = tuple(entry_name(segment) for segment in segments[1:])
+    if len(parts) > MAX_DEPTH:
+        raise InputError(f"a data path is at most {MAX_DEPTH} directories deep")
+    if len("/".join(parts).encode("utf-8")) > MAX_PATH_BYTES:
+        raise InputError(f"a path inside a bucket is at most {MAX_PATH_BYTES} bytes")
+    return ConnectorPath(connector_name(segments[0]), parts)
+
+
+def bucket_prefix(raw: str) -> str:
+    """A connector's optional key prefix, as `a/b/` (or ""), each part checked."""
+    text = raw.strip().strip("/")
+    if not text:
+        return ""
+    return "/".join(entry_name(part) for part in text.split("/")) + "/"

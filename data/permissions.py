@@ -12,7 +12,10 @@ model running for that principal, the namespace that owns the model
 
 A collection the actor may not read is answered exactly like one that does not exist (404),
 so private names do not leak. Once a collection is readable, a write the actor may not do
-is a 403."""
+is a 403.
+
+An API key needs a data scope as well (`require_data_scope`): `data:read` to read,
+`data:write` to write (it reads too). A browser session has every scope."""
 
 from __future__ import annotations
 
@@ -21,6 +24,8 @@ from dataclasses import dataclass
 from marketplace.accounts import policies
 from marketplace.accounts.models import Team
 from marketplace.accounts.principals import Principal
+from marketplace.accounts.scopes import DATA_READ, DATA_WRITE, allows_data
+from marketplace.core.errors import AuthorizationError
 
 from .models import Collection, ReadAcl
 
@@ -82,3 +87,12 @@ def can_write(actor: DataActor, team: Team) -> bool:
     if not principal.is_member(team):
         return False
     return principal.team_key or policies.can_publish(principal.user, team)
+
+
+def require_data_scope(actor: DataActor, *, write: bool) -> None:
+    """403 unless the key's scopes allow this kind of data access."""
+    if allows_data(actor.principal.scopes, write=write):
+        return
+    needed = DATA_WRITE if write else f"{DATA_READ} or {DATA_WRITE}"
+    what = "write or delete data" if write else "read data"
+    raise AuthorizationError(f"This API key may not {what} (it needs the {needed} scope)")

@@ -404,6 +404,11 @@ DATA_MAX_FILE_BYTES = env_int("DATA_MAX_FILE_BYTES", 5 * 1024**3)
 # Bytes of hosted data each namespace may keep; 0: no quota.
 DATA_TEAM_QUOTA_BYTES = env_int("DATA_TEAM_QUOTA_BYTES", 10 * 1024**3)
 DATA_LIST_PAGE_SIZE = env_int("DATA_LIST_PAGE_SIZE", 1000)
+# Fernet keys (comma-separated) that encrypt connectors' secrets: the first encrypts, all
+# decrypt (rotation: data/secrets.py). Empty: one key derived from SECRET_KEY.
+DATA_CONNECTOR_SECRET_KEYS = env_list("DATA_CONNECTOR_SECRET_KEYS", "")
+# Stored objects with no index entry older than this are removed by the orphan sweep.
+DATA_ORPHAN_GRACE_SECONDS = env_int("DATA_ORPHAN_GRACE_SECONDS", 24 * 3600)
 MEDIA_URL = "/media/"
 
 # -- API ------------------------------------------------------------------------------------
@@ -551,6 +556,7 @@ CELERY_BEAT_SCHEDULE.update(
     {
         "rollup-usage": {"task": "billing.tasks.rollup_usage", "schedule": 900.0},
         "sweep-budget-alerts": {"task": "billing.tasks.sweep_budget_alerts", "schedule": 300.0},
+        "sweep-data-orphans": {"task": "data.tasks.sweep_data_orphans", "schedule": 3600.0},
         "reap-invocations": {
             "task": "marketplace.gateway.tasks.reap_invocations",
             "schedule": float(GATEWAY_REAP_INTERVAL_SECONDS),

@@ -31,6 +31,7 @@ urlpatterns = [
     path("", include("billing.urls")),
     path("", include("billing.budgets.urls")),
     path("", include("marketplace.audit.urls")),
+    path("", include("data.urls")),
     path("", include("catalog.urls")),
 ]
 

@@ -10,6 +10,7 @@ of chunks whose `close()` releases the file or connection."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from typing import BinaryIO, Protocol
 
 from django.conf import settings
@@ -35,6 +36,12 @@ class Storage(Protocol):
 
     def delete(self, key: str) -> None:
         """Remove the blob; a missing one is not an error."""
+        ...
+
+    def keys_older_than(self, moment: datetime) -> Iterator[str]:
+        """Every blob last written before `moment` (for the orphan sweep, data/sweep.py).
+        Unfinished writes older than it (temporary files, multipart uploads) are removed
+        on the way."""
         ...
 
 

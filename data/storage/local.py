@@ -13,6 +13,7 @@ import os
 import re
 import secrets
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
@@ -70,6 +71,27 @@ class LocalStorage:
     def delete(self, key: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path_of(key))
+
+    def keys_older_than(self, moment: datetime) -> Iterator[str]:
+        if not self.root.is_dir():
+            return
+        cutoff = moment.timestamp()
+        for directory, _subdirectories, names in os.walk(self.root, followlinks=False):
+            for name in names:
+                path = Path(directory) / name
+                try:
+                    stat = path.lstat()
+                except FileNotFoundError:
+                    continue
+                if stat.st_mtime >= cutoff or not path.is_file() or path.is_symlink():
+                    continue
+                if name.startswith(".") and name.endswith(".part"):
+                    with contextlib.suppress(FileNotFoundError):
+                        path.unlink()  # a write that never finished
+                    continue
+                key = path.relative_to(self.root).as_posix()
+                if _KEY.match(key):
+                    yield key
 
 
 def _chunks(handle, length: int | None) -> Iterator[bytes]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from datetime import datetime
 from typing import BinaryIO
 
 import boto3
@@ -75,6 +76,21 @@ class S3Storage:
 
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+
+    def keys_older_than(self, moment: datetime) -> Iterator[str]:
+        uploads = self.client.get_paginator("list_multipart_uploads")
+        for page in uploads.paginate(Bucket=self.bucket, Prefix=self.prefix):
+            for upload in page.get("Uploads", []):
+                if upload["Initiated"] < moment:
+                    with contextlib.suppress(ClientError):
+                        self.client.abort_multipart_upload(
+                            Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                        )
+        objects = self.client.get_paginator("list_objects_v2")
+        for page in objects.paginate(Bucket=self.bucket, Prefix=self.prefix):
+            for item in page.get("Contents", []):
+                if item["LastModified"] < moment:
+                    yield item["Key"][len(self.prefix) :]
 
 
 def _chunks(body) -> Iterator[bytes]:

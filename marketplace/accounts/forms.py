@@ -6,7 +6,7 @@ from django import forms
 from django.utils import timezone
 
 from .models import Role
-from .scopes import BILLING_READ, CATALOG_WRITE, FULL_ACCESS
+from .scopes import BILLING_READ, CATALOG_WRITE, DATA_READ, DATA_WRITE, FULL_ACCESS
 
 
 class SignUpForm(forms.Form):
@@ -88,6 +88,13 @@ class KeyCreateForm(forms.Form):
     )
     allow_publish = forms.BooleanField(label="May publish and manage models", required=False)
     allow_billing = forms.BooleanField(label="May read usage and billing reports", required=False)
+    data_access = forms.ChoiceField(
+        label="Hosted data and connected buckets",
+        choices=[("", "No access"), ("read", "Read only"), ("write", "Read and write")],
+        required=False,
+        initial="",
+        help_text="data:// collections and s3:// connectors of the key's namespace.",
+    )
     project = forms.CharField(
         max_length=64,
         required=False,
@@ -110,6 +117,10 @@ class KeyCreateForm(forms.Form):
             scopes.append(CATALOG_WRITE)
         if data["allow_billing"]:
             scopes.append(BILLING_READ)
+        if data.get("data_access") == "read":
+            scopes.append(DATA_READ)
+        elif data.get("data_access") == "write":
+            scopes.extend([DATA_READ, DATA_WRITE])
         return scopes
 
     def expires_at(self):

@@ -7,6 +7,9 @@ A scope is a string:
   `algo://acme/sentiment` means every version of that model.
 - `catalog:write` allows publishing and managing models.
 - `billing:read` allows reading usage reports.
+- `data:read` allows reading hosted data and connected buckets (`data://`, `s3://`) as the
+  key's owner may; `data:write` allows writing and deleting there too (and reading: a key
+  that may write a file may read it back).
 
 Matching is done on the canonical (lowercase, resolved) owner, name and version the gateway
 found, never on the raw request path, so case, encoding and version aliases cannot bypass it.
@@ -19,9 +22,11 @@ from fnmatch import fnmatchcase
 
 CATALOG_WRITE = "catalog:write"
 BILLING_READ = "billing:read"
+DATA_READ = "data:read"
+DATA_WRITE = "data:write"
 ALL_MODELS = "algo://*"
-FULL_ACCESS = (ALL_MODELS, CATALOG_WRITE, BILLING_READ)
-PERMISSION_SCOPES = (CATALOG_WRITE, BILLING_READ)
+FULL_ACCESS = (ALL_MODELS, CATALOG_WRITE, BILLING_READ, DATA_READ, DATA_WRITE)
+PERMISSION_SCOPES = (CATALOG_WRITE, BILLING_READ, DATA_READ, DATA_WRITE)
 
 _SEGMENT = r"(\*|[a-z0-9][a-z0-9_-]{0,63})"
 _VERSION_SEGMENT = r"(\*|\d+(\.\d+){0,2}(\.\*)?|\d+(\.\d+){0,2}|[0-9a-f]{12,64})"
@@ -49,7 +54,7 @@ def normalise_scopes(scopes) -> list[str]:
             raise InvalidScope(
                 f"{scope!r} is not a scope: use algo://OWNER/NAME/VERSION patterns "
                 f"(e.g. algo://*, algo://acme/*, algo://acme/sentiment/*), "
-                f"{CATALOG_WRITE} or {BILLING_READ}"
+                f"{CATALOG_WRITE}, {BILLING_READ}, {DATA_READ} or {DATA_WRITE}"
             )
         if scope not in result:
             result.append(scope)
@@ -76,6 +81,11 @@ def allows_model(scopes: list[str], *, owner: str, name: str, version: str) -> b
 
 def allows(scopes: list[str], permission: str) -> bool:
     return permission in scopes
+
+
+def allows_data(scopes: list[str], *, write: bool) -> bool:
+    """Whether the scopes allow reading (or, with `write`, changing) data."""
+    return DATA_WRITE in scopes or (not write and DATA_READ in scopes)
 
 
 def is_full_access(scopes: list[str]) -> bool:

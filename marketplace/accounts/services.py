@@ -48,6 +48,7 @@ RESERVED_SLUGS = frozenset(
         "billing",
         "blog",
         "dashboard",
+        "data",
         "docs",
         "explore",
         "help",

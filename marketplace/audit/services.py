@@ -53,6 +53,7 @@ TARGET_TYPES = {
     "billing.budget": "budget",
     "billing.computeprice": "price",
     "data.collection": "collection",
+    "data.connector": "connector",
 }
 
 

@@ -5,13 +5,8 @@ would be. No client is mocked."""
 from __future__ import annotations
 
 import io
-import os
-import subprocess
-import sys
-import time
 
 import Algorithmia
-import boto3
 import pytest
 import requests
 
@@ -19,64 +14,8 @@ from data.storage import BlobMissing
 from data.storage.s3 import PART_BYTES, S3Storage
 from marketplace.core.errors import RequestTooLargeError
 from tests.factories import make_key
-from tests.live_platform import free_port
 
 BUCKET = "hosted-data"
-CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint():
-    port = free_port()
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, "moto's server exited"
-            try:
-                requests.get(f"{url}/moto-api/", timeout=1)
-                break
-            except requests.ConnectionError:
-                assert time.monotonic() < deadline, "moto's server did not start"
-                time.sleep(0.2)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
-@pytest.fixture
-def bucket(s3_endpoint):
-    """An empty bucket for each test."""
-    s3 = boto3.resource("s3", endpoint_url=s3_endpoint, region_name="us-east-1", **CREDENTIALS)
-    bucket = s3.Bucket(BUCKET)
-    if bucket.creation_date is None:
-        bucket.create()
-    bucket.objects.all().delete()
-    for upload in bucket.multipart_uploads.all():
-        upload.abort()
-    return bucket
-
-
-@pytest.fixture
-def s3_settings(settings, s3_endpoint, bucket):
-    settings.DATA_STORAGE = "s3"
-    settings.DATA_S3_BUCKET = BUCKET
-    settings.DATA_S3_PREFIX = "data/"
-    settings.DATA_S3_ENDPOINT_URL = s3_endpoint
-    settings.DATA_S3_REGION = "us-east-1"
-    settings.DATA_S3_ACCESS_KEY_ID = "testing"
-    settings.DATA_S3_SECRET_ACCESS_KEY = "testing"
-    settings.DATA_S3_ADDRESSING_STYLE = "path"
-    return settings
 
 
 @pytest.fixture

@@ -1,0 +1,9 @@
+from celery import shared_task
+
+from .sweep import orphans_sweep
+
+
+@shared_task(acks_late=True, time_limit=3600, soft_time_limit=3500)
+def sweep_data_orphans() -> int:
+    """Periodic (CELERY_BEAT_SCHEDULE): delete stored blobs no index entry names."""
+    return len(orphans_sweep())
