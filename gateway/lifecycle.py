@@ -50,6 +50,7 @@ from marketplace.core.health import DEGRADED, OK, ComponentHealth
 from marketplace.core.heartbeat import ALIVE_WITHIN, live_workers
 from marketplace.core.models import WorkerHeartbeat
 
+from . import call_bodies
 from .models import Invocation, InvocationStatus
 
 logger = logging.getLogger(__name__)
@@ -384,6 +385,8 @@ def finish(invocation: Invocation, result: ExecutionResult, *, status: str | Non
     for key, value in fields.items():
         setattr(invocation, key, value)
     updated = _record_final(invocation, {**fields, "started_at": invocation.started_at})
+    if updated and invocation.keep_bodies:
+        call_bodies.output_keep(invocation, content_type=result.content_type, data=result.result)
     # The caller receives exactly what the model answered.
     invocation.result, invocation.error = result.result, result.error
     invocation.stdout = (result.stdout or "")[:65536]

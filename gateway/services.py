@@ -33,7 +33,7 @@ from marketplace.core.errors import (
     UnavailableError,
 )
 
-from . import lifecycle
+from . import call_bodies, lifecycle, refusals
 from .calls import CallInput
 from .lifecycle import storable
 from .models import Invocation, InvocationStatus
@@ -107,6 +107,40 @@ def invoke(
     project: str = "",
     request_id: str,
 ) -> Outcome:
+    """Call a model for `principal`. A call the platform refuses (a 4xx) is recorded for its
+    caller with its reason (`refusals`), and raised."""
+    try:
+        return _invoke(
+            principal=principal,
+            owner=owner,
+            name=name,
+            version=version,
+            call=call,
+            project=project,
+            request_id=request_id,
+        )
+    except ApiError as error:
+        refusals.refused_call_record(
+            principal=principal,
+            owner=owner,
+            name=name,
+            version=version,
+            error=error,
+            request_id=request_id,
+        )
+        raise
+
+
+def _invoke(
+    *,
+    principal: Principal,
+    owner: str,
+    name: str,
+    version: str | None,
+    call: CallInput,
+    project: str,
+    request_id: str,
+) -> Outcome:
     model, target, is_member = authorise_call(principal, owner, name, version)
     # stdout=true is "only respected when the caller is the algorithm author" (Algorithmia's
     # v1 API): from anyone else it is ignored, not refused.
@@ -169,11 +203,14 @@ def invoke(
         input_bytes=call.size,
         input_preview=storable(call.preview)[:128],
         webhook_url=call.webhook,
+        keep_bodies=call_bodies.wants_bodies_kept(principal, call.keep_io),
         input_data=_stored_input(call.data)
         if call.output == "void" or backend_name == lifecycle.DISPATCHED
         else None,
     )
     _insert(invocation)
+    if invocation.keep_bodies:
+        call_bodies.input_keep(invocation, content_type=call.content_type, data=call.data)
     if call.output == "void":
         transaction.on_commit(lambda: lifecycle.enqueue_invocation(invocation))
         if invocation.is_final:
@@ -197,10 +234,12 @@ def invoke(
             ),
             status=InvocationStatus.CANCELED,
         )
-        raise RateLimitError(
+        error = RateLimitError(
             f"the team already has {exc.limit} calls running; retry when one finishes",
             headers={**headers, "Retry-After": "1"},
-        ) from None
+        )
+        setattr(error, refusals.CALL_ALREADY_RECORDED, True)  # its invocation shows it
+        raise error from None
     return Outcome(invocation, is_member, headers)
 
 
