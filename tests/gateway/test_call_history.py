@@ -17,6 +17,7 @@ from marketplace.accounts.models import ApiKey
 from tests.conftest import assert_error_shape
 from tests.factories import make_key
 from tests.gateway.conftest import key_client
+from tests.gateway.test_async import _wait_final
 
 pytestmark = pytest.mark.slow
 
@@ -135,3 +136,15 @@ def test_a_spent_budget_is_recorded_as_refused(toolbox, owner):
     assert_error_shape(refused, 402, "PaymentRequiredError")
     row = RefusedCall.objects.get()
     assert row.reason == "PaymentRequiredError" and "budget" in row.message
+
+
+def test_an_asynchronous_call_keeps_the_output_its_worker_records(toolbox, owner, async_worker):
+    response = key_client(owner).post(
+        "/v1/algo/ada/toolbox?output=void&keep_io=true", {"text": "later"}, format="json"
+    )
+    assert response.status_code == 202
+    request_id = response.json()["request_id"]
+    assert KeptCallBody.objects.get(pk=request_id).input_text == '{"text": "later"}'
+    assert _wait_final(request_id).status == "succeeded"
+    body = KeptCallBody.objects.get(pk=request_id)
+    assert body.output_kept and body.output_text == '{"echo": {"text": "later"}}'
