@@ -136,6 +136,9 @@ def measure(world: dict, repeat: int) -> dict[str, list[float]]:
         "2,000 deep": lambda: call_history.team_calls(team, before=deep),
         "one key": lambda: call_history.team_calls(team, call_history.CallFilters(key=key.prefix)),
         "failed": lambda: call_history.team_calls(team, call_history.CallFilters(status="failed")),
+        "timed out": lambda: call_history.team_calls(
+            team, call_history.CallFilters(status="timeout")
+        ),  # there are none: the worst case of a status filter
         "one model": lambda: call_history.team_calls(
             team, call_history.CallFilters(model="owner/model-7")
         ),
@@ -158,6 +161,7 @@ def explain(world: dict) -> None:
     team, key = world["team"], world["key"]
     for label, where, params in (
         ("first page", "caller_team_id = %s", [team.pk]),
+        ("timed out", "caller_team_id = %s AND status = 'timeout'", [team.pk]),
         ("one key", "caller_team_id = %s AND api_key_id = %s", [team.pk, key.pk]),
     ):
         with connection.cursor() as cursor:

@@ -83,6 +83,13 @@ class Invocation(models.Model):
             models.Index(fields=["caller_team", "-created_at"]),
             # A key's call history, newest first (monitoring's Calls page).
             models.Index(fields=["api_key", "-created_at"], name="invocation_key_created"),
+            # A team's calls of one status other than the common "succeeded" (the Calls
+            # page's filter): rare statuses are found without walking all its calls.
+            models.Index(
+                fields=["caller_team", "-created_at"],
+                name="invocation_team_unsucceeded",
+                condition=~models.Q(status="succeeded"),
+            ),
             models.Index(fields=["status", "created_at"]),
         ]
 
