@@ -83,8 +83,6 @@ case "$role" in
         exec gunicorn marketplace.wsgi:application \
             --config python:marketplace.core.gunicorn_conf \
             --bind "0.0.0.0:${PORT:-8000}" \
-            --timeout 3100 \
-            --graceful-timeout 15 \
             "$@"
         ;;
     worker)

@@ -154,6 +154,21 @@ AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "catalog:home"
 LOGOUT_REDIRECT_URL = "catalog:home"
+
+# Company sign-on (OpenID Connect, marketplace/accounts/sso.py): on when OIDC_ISSUER is set.
+# The provider's endpoints and keys come from its discovery document at
+# OIDC_ISSUER/.well-known/openid-configuration. The client's redirect URI to register at the
+# provider is PUBLIC_URL/accounts/sso/callback/.
+OIDC_ISSUER = env("OIDC_ISSUER").rstrip("/")
+OIDC_CLIENT_ID = env("OIDC_CLIENT_ID")
+OIDC_CLIENT_SECRET = env("OIDC_CLIENT_SECRET")
+OIDC_SCOPES = env("OIDC_SCOPES", "openid email profile groups")
+OIDC_GROUPS_CLAIM = env("OIDC_GROUPS_CLAIM", "groups")
+OIDC_PROVIDER_NAME = env("OIDC_PROVIDER_NAME", "your company")
+# How often every signed-on user is re-checked with the provider (a refresh): a leaver loses
+# their sessions and keys within this interval.
+OIDC_REFRESH_SECONDS = env_int("OIDC_REFRESH_SECONDS", 300)
+OIDC_HTTP_TIMEOUT_SECONDS = env_int("OIDC_HTTP_TIMEOUT_SECONDS", 10)
 CSRF_FAILURE_VIEW = "marketplace.core.views.csrf_failure"
 
 TEMPLATES = [
@@ -284,6 +299,11 @@ CELERY_BEAT_SCHEDULE = {
     "index-dirty-models": {"task": "catalog.search.tasks.index_dirty_models", "schedule": 60.0},
     "embed-stale-models": {"task": "catalog.search.tasks.embed_stale_models", "schedule": 300.0},
 }
+if OIDC_ISSUER:
+    CELERY_BEAT_SCHEDULE["recheck-signed-on-users"] = {
+        "task": "marketplace.accounts.tasks.recheck_signed_on_users",
+        "schedule": float(OIDC_REFRESH_SECONDS),
+    }
 
 # -- search and execution -------------------------------------------------------------------
 

@@ -1,9 +1,20 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from rest_framework.test import APIClient
 
 from tests.factories import UserFactory, make_key
+
+# Property tests judge their inputs, never the machine's speed: a busy machine (CI, a user's
+# laptop) must not fail them by a deadline or a "too slow" health check.
+hypothesis_settings.register_profile(
+    "busy-machine",
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+hypothesis_settings.load_profile("busy-machine")
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("accounts", "0007_call_history_settings"),
+        ("accounts", "0008_call_history_settings"),
         ("catalog", "0009_search_reindex_speed"),
         ("gateway", "0003_invocation_worker"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),

@@ -1,4 +1,4 @@
-"""/v1/me, /v1/teams, /v1/teams/{team}/members and /v1/keys."""
+"""/v1/me, /v1/teams, /v1/teams/{team}/members, /v1/keys and /v1/sso/group-mappings."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 from marketplace.core.api import Pagination
 from marketplace.core.errors import AuthorizationError
 
-from . import selectors, services
+from . import provisioning, selectors, services
 from .models import ApiKey, Role
 from .principals import Principal
 from .scopes import FULL_ACCESS, is_full_access
@@ -46,6 +46,7 @@ class TeamOutput(serializers.Serializer):
     created_at = serializers.DateTimeField()
     role = serializers.CharField(source="my_role", allow_null=True)
     member_count = serializers.IntegerField()
+    require_sso = serializers.BooleanField()
 
 
 class TeamCreateInput(serializers.Serializer):
@@ -57,6 +58,23 @@ class TeamCreateInput(serializers.Serializer):
 class TeamUpdateInput(serializers.Serializer):
     name = serializers.CharField(max_length=100, required=False)
     description = serializers.CharField(required=False, allow_blank=True)
+    require_sso = serializers.BooleanField(
+        required=False, help_text="Members sign in with company sign-on only (no password)."
+    )
+
+
+class GroupMappingOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    group = serializers.CharField()
+    team = serializers.CharField(source="team.slug")
+    role = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class GroupMappingInput(serializers.Serializer):
+    group = serializers.CharField(max_length=255)
+    team = serializers.CharField(max_length=39)
+    role = serializers.ChoiceField(choices=Role.choices, default=Role.MEMBER)
 
 
 class MemberOutput(serializers.Serializer):
@@ -167,7 +185,14 @@ class TeamDetailApi(APIView):
     def patch(self, request, team):
         require_account_management(request)
         team_obj = selectors.team_for_member(request.user, team)
-        services.team_update(actor=request.user, team=team_obj, **_valid(TeamUpdateInput, request))
+        data = _valid(TeamUpdateInput, request)
+        require_sso = data.pop("require_sso", None)
+        if data:
+            services.team_update(actor=request.user, team=team_obj, **data)
+        if require_sso is not None:
+            provisioning.team_require_sign_on(
+                actor=request.user, team=team_obj, required=require_sso
+            )
         return Response(TeamOutput(selectors.team_for_member(request.user, team)).data)
 
     @extend_schema(responses={204: None}, summary="Delete a team (owners only)", tags=["teams"])
@@ -286,6 +311,63 @@ class KeyDetailApi(APIView):
             actor=request.user, key=selectors.api_key_get(request.user, key_id)
         )
         return Response(KeyOutput(key).data)
+
+
+class MemberDeprovisionApi(APIView):
+    @extend_schema(
+        request=None,
+        responses={204: None},
+        summary="Lock out a member who signs in through company sign-on (owners and admins)",
+        description="Ends their sessions, revokes every API key they made and removes their "
+        "memberships of mapped teams, at once. Only platform staff unlock the account.",
+        tags=["teams"],
+    )
+    def post(self, request, team, username):
+        require_account_management(request)
+        team_obj = selectors.team_for_member(request.user, team)
+        provisioning.deprovision_member(actor=request.user, team=team_obj, username=username)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _require_staff(request) -> None:
+    require_account_management(request)
+    if not request.user.is_staff:
+        raise AuthorizationError("Only platform staff manage sign-on group mappings")
+
+
+class GroupMappingListApi(APIView):
+    @extend_schema(
+        responses=GroupMappingOutput(many=True),
+        summary="Sign-on groups mapped to teams and roles (platform staff)",
+        tags=["sso"],
+    )
+    def get(self, request):
+        _require_staff(request)
+        return Response(GroupMappingOutput(selectors.group_mappings(), many=True).data)
+
+    @extend_schema(
+        request=GroupMappingInput,
+        responses={201: GroupMappingOutput},
+        summary="Map a provider group to a team and role (platform staff)",
+        tags=["sso"],
+    )
+    def post(self, request):
+        _require_staff(request)
+        data = _valid(GroupMappingInput, request)
+        mapping = provisioning.mapping_create(
+            actor=request.user, group=data["group"], team_slug=data["team"], role=data["role"]
+        )
+        return Response(GroupMappingOutput(mapping).data, status=status.HTTP_201_CREATED)
+
+
+class GroupMappingDetailApi(APIView):
+    @extend_schema(responses={204: None}, summary="Remove a group mapping", tags=["sso"])
+    def delete(self, request, mapping_id):
+        _require_staff(request)
+        provisioning.mapping_delete(
+            actor=request.user, mapping=selectors.group_mapping_get(mapping_id)
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 def _valid(serializer_class, request) -> dict:

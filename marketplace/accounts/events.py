@@ -21,6 +21,12 @@ TEAM_CHANGED = "team.changed"
 TEAM_DELETED = "team.deleted"
 TEAM_SIGNING_SECRET_ROTATED = "team.signing_secret_rotated"  # noqa: S105 (an event name)
 LOGIN_THROTTLED = "login.throttled"
+LOGIN_SSO_REQUIRED = "login.sso_required"
+SSO_USER_CREATED = "sso.user_created"
+SSO_FAILED = "sso.failed"
+SSO_DEPROVISIONED = "sso.deprovisioned"
+SSO_MAPPING_CREATED = "sso.mapping_created"
+SSO_MAPPING_DELETED = "sso.mapping_deleted"
 
 # Sent with `action` (one of the names above) and the keyword arguments of
 # marketplace.audit.services.audit_record (actor, target, team, before, after, request, ...).

@@ -59,6 +59,9 @@ class Team(models.Model):
     call_body_retention_days = models.PositiveSmallIntegerField(
         default=7, db_default=7, validators=[MinValueValidator(1), MaxValueValidator(90)]
     )
+    # Its members sign in through the company's identity provider only (marketplace/accounts/
+    # sso.py): password log-in is refused for them.
+    require_sso = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["slug"]
@@ -141,3 +144,44 @@ class ApiKey(models.Model):
     @property
     def is_active(self) -> bool:
         return not self.is_revoked and not self.is_expired
+
+
+class ExternalIdentity(models.Model):
+    """Who a user is at the company's identity provider: its issuer and subject (an e-mail is
+    never enough to match an account), the groups it last said they are in, and the refresh
+    token the platform re-checks them with (sealed: marketplace.core.sealing)."""
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="external_identity")
+    issuer = models.CharField(max_length=255)
+    subject = models.CharField(max_length=255)
+    groups = models.JSONField(default=list, blank=True)
+    sealed_refresh_token = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    checked_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["issuer", "subject"], name="identity_issuer_subject"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} at {self.issuer}"
+
+
+class GroupMapping(models.Model):
+    """A group at the identity provider that makes its members members of `team` with `role`.
+    A team named by any mapping gets its company-signed-on members from the mappings alone."""
+
+    group = models.CharField(max_length=255)
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="group_mappings")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["group", "team__slug"]
+        constraints = [
+            models.UniqueConstraint(fields=["group", "team"], name="group_mapping_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.group} -> {self.team} ({self.role})"

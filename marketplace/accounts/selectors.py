@@ -9,7 +9,7 @@ from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from marketplace.core.change_feed import TableCache, frozen, thawed
 from marketplace.core.errors import NotFoundError
 
-from .models import ApiKey, Membership, Team, User
+from .models import ApiKey, ExternalIdentity, GroupMapping, Membership, Team, User
 from .policies import ADMIN_ROLES
 
 _keys_by_prefix = TableCache(
@@ -111,3 +111,28 @@ def api_key_get(user: User, key_id) -> ApiKey:
     if key is None:
         raise NotFoundError("No such API key")
     return key
+
+
+def group_mappings() -> QuerySet[GroupMapping]:
+    return GroupMapping.objects.select_related("team").order_by("group", "team__slug")
+
+
+def group_mapping_get(mapping_id) -> GroupMapping:
+    mapping_id = str(mapping_id)
+    mapping = (
+        GroupMapping.objects.select_related("team").filter(pk=int(mapping_id)).first()
+        if mapping_id.isdigit()
+        else None
+    )
+    if mapping is None:
+        raise NotFoundError("No such group mapping")
+    return mapping
+
+
+def signed_on_user_ids(team: Team) -> set[int]:
+    """The members of `team` who sign in through company sign-on."""
+    return set(
+        ExternalIdentity.objects.filter(user__memberships__team=team).values_list(
+            "user_id", flat=True
+        )
+    )

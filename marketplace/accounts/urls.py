@@ -8,6 +8,9 @@ app_name = "accounts"
 urlpatterns = [
     path("accounts/signup/", views.sign_up, name="signup"),
     path("accounts/login/", views.ThrottledLoginView.as_view(), name="login"),
+    path("accounts/sso/start/", views.sso_start, name="sso_start"),
+    path("accounts/sso/callback/", views.sso_callback, name="sso_callback"),
+    path("staff/sign-on/", views.sign_on_mappings, name="sign_on_mappings"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path(
         "accounts/password/",

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LoginView
+from django.http import Http404
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods, require_POST
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from marketplace.core.errors import ApiError
 
-from . import login_throttle, policies, selectors, services
+from . import events, login_throttle, policies, provisioning, selectors, services, sso
 from .forms import (
     KeyCreateForm,
     MemberAddForm,
@@ -41,6 +45,31 @@ class ThrottledLoginView(LoginView):
 
     template_name = "accounts/login.html"
     redirect_authenticated_user = True
+
+    def get_context_data(self, **kwargs):
+        return {
+            **super().get_context_data(**kwargs),
+            "sso_enabled": sso.enabled(),
+            "sso_name": sso.provider_name(),
+        }
+
+    def form_valid(self, form):
+        team = provisioning.password_sign_in_refusal(form.get_user())
+        if team is None:
+            return super().form_valid(form)
+        events.announce(
+            events.LOGIN_SSO_REQUIRED,
+            actor=form.get_user(),
+            request=self.request,
+            target=form.get_user(),
+            team=team,
+            after={"team": team.slug},
+        )
+        form.add_error(
+            None,
+            f"Members of {team.slug} sign in with {sso.provider_name()}'s sign-on, not a password.",
+        )
+        return self.render_to_response(self.get_context_data(form=form), status=403)
 
     def post(self, request, *args, **kwargs):
         username = request.POST.get("username", "")
@@ -83,6 +112,95 @@ def sign_up(request):
             messages.success(request, f"Welcome, {user.username}! Your namespace is ready.")
             return redirect("accounts:team_list")
     return render(request, "accounts/signup.html", {"form": form})
+
+
+def _safe_next(request, candidate: str) -> str:
+    if candidate and url_has_allowed_host_and_scheme(
+        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return candidate
+    return reverse(settings.LOGIN_REDIRECT_URL)
+
+
+_SSO_NEXT = "sso_next"
+
+
+@require_GET
+def sso_start(request):
+    """Off to the company's identity provider; it sends the person back to sso_callback."""
+    if not sso.enabled():
+        raise Http404("Company sign-on is not configured")
+    request.session[_SSO_NEXT] = _safe_next(request, request.GET.get("next", ""))
+    try:
+        return sso.begin(request, request.build_absolute_uri(reverse("accounts:sso_callback")))
+    except sso.SignOnError as error:
+        return _sso_failed(request, error)
+
+
+@require_GET
+def sso_callback(request):
+    if not sso.enabled():
+        raise Http404("Company sign-on is not configured")
+    try:
+        user = provisioning.sign_on(sso.complete(request))
+    except sso.SignOnError as error:
+        return _sso_failed(request, error)
+    destination = _safe_next(request, request.session.pop(_SSO_NEXT, ""))
+    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    return redirect(destination)
+
+
+def _sso_failed(request, error):
+    provisioning.record_failure(error, request=request)
+    return render(
+        request,
+        "accounts/sso_failed.html",
+        {"message": error.message, "sso_name": sso.provider_name()},
+        status=error.status,
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def sign_on_mappings(request):
+    """Platform staff map the provider's groups to teams and roles."""
+    if not request.user.is_staff:
+        raise Http404
+    if request.method == "POST":
+        try:
+            if request.POST.get("action") == "delete":
+                provisioning.mapping_delete(
+                    actor=request.user,
+                    mapping=selectors.group_mapping_get(request.POST.get("mapping", "")),
+                )
+                messages.success(
+                    request,
+                    "Mapping removed. It applies at each member's next sign-in or re-check.",
+                )
+            else:
+                mapping = provisioning.mapping_create(
+                    actor=request.user,
+                    group=request.POST.get("group", ""),
+                    team_slug=request.POST.get("team", ""),
+                    role=request.POST.get("role", ""),
+                )
+                messages.success(
+                    request, f"{mapping.group} now gives {mapping.role} in {mapping.team.slug}."
+                )
+            return redirect("accounts:sign_on_mappings")
+        except ApiError as error:
+            messages.error(request, error.message)
+    return render(
+        request,
+        "accounts/sign_on_mappings.html",
+        {
+            "mappings": selectors.group_mappings(),
+            "roles": Role.choices,
+            "sso_enabled": sso.enabled(),
+            "sso_name": sso.provider_name(),
+            "refresh_minutes": max(1, settings.OIDC_REFRESH_SECONDS // 60),
+        },
+    )
 
 
 @login_required
@@ -148,6 +266,26 @@ def team_detail(request, slug):
                     return redirect("accounts:team_list")
                 messages.success(request, f"{membership.user.username} removed.")
                 return redirect("accounts:team_detail", slug=team.slug)
+            elif action == "deprovision":
+                user = provisioning.deprovision_member(
+                    actor=request.user, team=team, username=request.POST.get("username", "")
+                )
+                messages.success(
+                    request,
+                    f"{user.username} is locked out: sessions ended, API keys revoked.",
+                )
+                return redirect("accounts:team_detail", slug=team.slug)
+            elif action == "require_sso":
+                team = provisioning.team_require_sign_on(
+                    actor=request.user, team=team, required=request.POST.get("required") == "1"
+                )
+                messages.success(
+                    request,
+                    "Members must now use company sign-on."
+                    if team.require_sso
+                    else "Members may sign in with a password again.",
+                )
+                return redirect("accounts:team_detail", slug=team.slug)
             elif action == "rotate_signing_secret":
                 services.team_rotate_signing_secret(team=team, actor=request.user)
                 messages.success(
@@ -171,6 +309,9 @@ def team_detail(request, slug):
         "is_owner": policies.is_owner(request.user, team),
         "can_publish": policies.can_publish(request.user, team),
         "roles": Role.choices,
+        "sso_enabled": sso.enabled(),
+        "sso_name": sso.provider_name(),
+        "signed_on": selectors.signed_on_user_ids(team),
         "update_form": update_form,
         "add_form": add_form,
     }

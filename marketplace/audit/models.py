@@ -60,6 +60,15 @@ class Action(models.TextChoices):
     LOGIN_FAILED = "login.failed", "Log-in failed"
     LOGIN_SUCCEEDED = "login.succeeded", "Logged in"
     LOGIN_THROTTLED = events.LOGIN_THROTTLED, "Log-in refused: too many failed attempts"
+    LOGIN_SSO_REQUIRED = (
+        events.LOGIN_SSO_REQUIRED,
+        "Password log-in refused: the team requires company sign-on",
+    )
+    SSO_USER_CREATED = events.SSO_USER_CREATED, "Account created at first company sign-on"
+    SSO_FAILED = events.SSO_FAILED, "Company sign-on failed"
+    SSO_DEPROVISIONED = events.SSO_DEPROVISIONED, "Signed-on user locked out"
+    SSO_MAPPING_CREATED = events.SSO_MAPPING_CREATED, "Sign-on group mapped to a team"
+    SSO_MAPPING_DELETED = events.SSO_MAPPING_DELETED, "Sign-on group mapping removed"
 
 
 class Via(models.TextChoices):

@@ -36,6 +36,8 @@ SENSITIVE_KEYS = frozenset(
         "api_key",
         "authorization",
         "webhook_secret",
+        "refresh_token",
+        "sealed_refresh_token",
     }
 )
 
@@ -45,6 +47,7 @@ TARGET_TYPES = {
     "accounts.membership": "membership",
     "accounts.team": "team",
     "accounts.user": "user",
+    "accounts.groupmapping": "group_mapping",
     "catalog.model": "model",
     "catalog.version": "version",
     "billing.budget": "budget",

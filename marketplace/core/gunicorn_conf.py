@@ -24,6 +24,13 @@ from prometheus_client import multiprocess
 
 threads = max(1, int(os.environ.get("WEB_THREADS", "4")))
 
+# A call may run for up to 3,000 s (gateway.calls.MAX_TIMEOUT_SECONDS), and a sync worker
+# (WEB_THREADS=1) is silent while it serves one. The timeout also covers a worker's boot:
+# gunicorn kills a worker that has not finished importing the app within it, so gunicorn's
+# 30 s default restarted every worker, forever, on a machine busy enough to slow the import.
+timeout = 3100
+graceful_timeout = 15
+
 
 def child_exit(server, worker):
     path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")

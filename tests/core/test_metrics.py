@@ -296,7 +296,7 @@ class Gunicorn:
     def workers(self) -> list[int]:
         return sorted(p.pid for p in psutil.Process(self.process.pid).children())
 
-    def wait_workers(self, count: int, timeout: float = 60) -> list[int]:
+    def wait_workers(self, count: int, timeout: float = 300) -> list[int]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.process.poll() is None, self.output()
@@ -307,7 +307,7 @@ class Gunicorn:
             time.sleep(0.2)
         raise AssertionError(f"gunicorn did not run {count} workers\n{self.output()}")
 
-    def wait_ready(self, timeout: float = 60) -> None:
+    def wait_ready(self, timeout: float = 300) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.process.poll() is None, self.output()

@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("accounts", "0006_team_slug_is_a_namespace_slug"),
+        ("accounts", "0007_company_sign_on"),
     ]
 
     operations = [
