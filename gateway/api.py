@@ -14,10 +14,10 @@ from marketplace.accounts import selectors as account_selectors
 from marketplace.accounts.api import require_account_management
 from marketplace.accounts.principals import Principal
 from marketplace.accounts.services import team_rotate_signing_secret
-from marketplace.core.errors import AuthorizationError
+from marketplace.core.errors import ApiError, AuthorizationError, RequestTooLargeError
 from marketplace.core.webhooks import SIGNATURE_HEADER
 
-from . import services
+from . import refusals, services
 from .answers import Answer, call_answer
 from .call_credentials import call_context_of, nested_call
 from .calls import check_body_size, parse_call
@@ -82,7 +82,19 @@ class InvokeApi(APIView):
     def initial(self, request, *args, **kwargs):
         # Read (and size-check) the body before authentication: the session's CSRF check
         # may touch request.POST, and the raw bytes must still be there for the model.
-        check_body_size(request)
+        try:
+            check_body_size(request)
+        except RequestTooLargeError as error:
+            owner, name = kwargs.get("owner", ""), kwargs.get("name", "")
+            refusals.refused_call_record(
+                principal=refusals.principal_before_authentication(request),
+                owner=owner,
+                name=name,
+                version=kwargs.get("version"),
+                error=error,
+                request_id=request.request_id,
+            )
+            raise
         request._request.body  # noqa: B018 - caches the body on the request
         super().initial(request, *args, **kwargs)
 
@@ -123,6 +135,12 @@ class InvokeApi(APIView):
                 {"type": "string", "pattern": "^https?://"},
                 description="An http(s) URL, POSTed the finished invocation",
             ),
+            OpenApiParameter(
+                "keep_io",
+                bool,
+                description="keep this call's input and output for your team to read on its "
+                "Calls page (true), or not (false), whatever the key's setting",
+            ),
             OpenApiParameter("X-Project", str, OpenApiParameter.HEADER),
         ],
         summary="Call a model (Algorithmia v1 compatible)",
@@ -131,7 +149,18 @@ class InvokeApi(APIView):
     def post(self, request, owner, name, version=None):
         request_id = request.request_id
         principal = Principal.from_request(request)
-        call = parse_call(request)
+        try:
+            call = parse_call(request)
+        except ApiError as error:
+            refusals.refused_call_record(
+                principal=principal,
+                owner=owner,
+                name=name,
+                version=version,
+                error=error,
+                request_id=request_id,
+            )
+            raise
         parent = call_context_of(request)  # a model calling another, as its caller
         if parent is not None:
             call = nested_call(call, parent)

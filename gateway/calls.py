@@ -26,6 +26,9 @@ class CallInput:
     stdout: bool
     output: str  # default | raw | void
     webhook: str
+    # keep_io: keep this call's input and output (True), or not (False) whatever the key's
+    # setting; None: as the key says (gateway.call_bodies).
+    keep_io: bool | None = None
 
 
 def _flag(raw: str | None, name: str) -> bool:
@@ -117,6 +120,7 @@ def parse_call(request) -> CallInput:
         if not webhook.startswith(("http://", "https://")):
             raise InputError("webhook: must be an http(s) URL")
         require_public_url(webhook, field="webhook")
+    raw_keep = params.get("keep_io")
     return CallInput(
         content_type=content_type,
         data=data,
@@ -126,4 +130,5 @@ def parse_call(request) -> CallInput:
         stdout=_flag(params.get("stdout"), "stdout"),
         output=output,
         webhook=webhook,
+        keep_io=None if raw_keep in (None, "") else _flag(raw_keep, "keep_io"),
     )

@@ -40,10 +40,10 @@ from marketplace.accounts.services import api_key_authenticate
 from marketplace.audit import context as audit_context
 from marketplace.core import metrics
 from marketplace.core.api import error_answer
-from marketplace.core.errors import AuthenticationError
+from marketplace.core.errors import ApiError, AuthenticationError
 from marketplace.core.logging import log_request, request_log_context
 
-from . import services
+from . import refusals, services
 from .answers import Answer, call_answer
 from .calls import parse_call
 
@@ -111,10 +111,22 @@ class HotPath:
 
     def _answer(self, request, kwargs: dict, key) -> HttpResponse:
         request_id = request.request_id
+        principal = Principal(key.created_by, key)
         try:
-            call = parse_call(request)
+            try:
+                call = parse_call(request)
+            except ApiError as error:
+                refusals.refused_call_record(
+                    principal=principal,
+                    owner=kwargs["owner"],
+                    name=kwargs["name"],
+                    version=kwargs.get("version"),
+                    error=error,
+                    request_id=request_id,
+                )
+                raise
             outcome = services.invoke(
-                principal=Principal(key.created_by, key),
+                principal=principal,
                 owner=kwargs["owner"],
                 name=kwargs["name"],
                 version=kwargs.get("version"),

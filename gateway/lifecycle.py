@@ -51,6 +51,7 @@ from marketplace.core.heartbeat import ALIVE_WITHIN, live_workers
 from marketplace.core.limits import Slot
 from marketplace.core.models import WorkerHeartbeat
 
+from . import call_bodies
 from .call_credentials import call_credential_issue
 from .models import Invocation, InvocationStatus
 
@@ -399,6 +400,8 @@ def finish(
     for key, value in fields.items():
         setattr(invocation, key, value)
     updated = _record_final(invocation, {**fields, "started_at": invocation.started_at}, slot)
+    if updated and invocation.keep_bodies:
+        call_bodies.output_keep(invocation, content_type=result.content_type, data=result.result)
     # The caller receives exactly what the model answered.
     invocation.result, invocation.error = result.result, result.error
     invocation.stdout = (result.stdout or "")[:65536]

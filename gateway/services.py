@@ -33,7 +33,7 @@ from marketplace.core.errors import (
     UnavailableError,
 )
 
-from . import lifecycle
+from . import call_bodies, lifecycle, refusals
 from .calls import CallInput
 from .lifecycle import storable
 from .models import Invocation, InvocationStatus
@@ -108,7 +108,43 @@ def invoke(
     request_id: str,
     parent=None,
 ) -> Outcome:
-    """`parent` (a call_credentials.CallContext): the running call this one is made from."""
+    """Call a model for `principal`; `parent` (a call_credentials.CallContext) is the running
+    call this one is made from. A call the platform refuses (a 4xx) is recorded for its
+    caller with its reason (`refusals`), and raised."""
+    try:
+        return _invoke(
+            principal=principal,
+            owner=owner,
+            name=name,
+            version=version,
+            call=call,
+            project=project,
+            request_id=request_id,
+            parent=parent,
+        )
+    except ApiError as error:
+        refusals.refused_call_record(
+            principal=principal,
+            owner=owner,
+            name=name,
+            version=version,
+            error=error,
+            request_id=request_id,
+        )
+        raise
+
+
+def _invoke(
+    *,
+    principal: Principal,
+    owner: str,
+    name: str,
+    version: str | None,
+    call: CallInput,
+    project: str,
+    request_id: str,
+    parent,
+) -> Outcome:
     model, target, is_member = authorise_call(principal, owner, name, version)
     # stdout=true is "only respected when the caller is the algorithm author" (Algorithmia's
     # v1 API): from anyone else it is ignored, not refused.
@@ -162,6 +198,7 @@ def invoke(
         webhook_url=call.webhook,
         parent_id=parent.invocation_id if parent else None,
         depth=parent.depth + 1 if parent else 0,
+        keep_bodies=call_bodies.wants_bodies_kept(principal, call.keep_io),
         input_data=_stored_input(call.data)
         if call.output == "void" or backend_name == lifecycle.DISPATCHED
         else None,
@@ -192,6 +229,8 @@ def invoke(
         _inserted(invocation)
     else:
         _insert(invocation)
+    if invocation.keep_bodies:
+        call_bodies.input_keep(invocation, content_type=call.content_type, data=call.data)
     if call.output == "void":
         transaction.on_commit(lambda: lifecycle.enqueue_invocation(invocation))
         if invocation.is_final:
@@ -207,11 +246,13 @@ def invoke(
             ),
             status=InvocationStatus.CANCELED,
         )
-        raise RateLimitError(
+        error = RateLimitError(
             f"the team already has {settings.TEAM_CONCURRENCY_LIMIT} calls running; retry "
             "when one finishes",
             headers={**headers, "Retry-After": "1"},
         )
+        setattr(error, refusals.CALL_ALREADY_RECORDED, True)  # its invocation shows it
+        raise error
     slot = admission.slot
     try:
         lifecycle.run_invocation(invocation, call.data, slot=slot)

@@ -1,5 +1,6 @@
 """Celery tasks of the gateway, thin wrappers around `lifecycle`: run a queued invocation on a
-worker; deliver its webhook; purge drained rate limits; reap abandoned calls."""
+worker; deliver its webhook; purge drained rate limits and call history past its retention;
+reap abandoned calls."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from marketplace.accounts.selectors import team_signing_secret
 from marketplace.core import limits
 from marketplace.core.webhooks import WEBHOOK_RETRY, DeliveryFailed, post_signed
 
-from . import lifecycle
+from . import call_bodies, lifecycle, refusals
 from .api import InvocationOutput
 from .models import Invocation
 
@@ -81,6 +82,16 @@ def purge_rate_limits() -> int:
 @shared_task(name=f"{TASK_PREFIX}.reap_invocations", ignore_result=True)
 def reap_invocations() -> int:
     return lifecycle.invocations_reap()
+
+
+@shared_task(name=f"{TASK_PREFIX}.purge_call_history", ignore_result=True)
+def purge_call_history() -> dict:
+    """Kept call bodies past their team's retention, and refused calls past
+    REFUSED_CALL_RETENTION_DAYS."""
+    return {
+        "kept_bodies": call_bodies.kept_call_bodies_purge(),
+        "refused_calls": refusals.refused_calls_purge(),
+    }
 
 
 @control_command(args=[("request_id", str)], signature="<request_id>")

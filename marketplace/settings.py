@@ -552,8 +552,17 @@ BILLING_SECONDS_INCREMENT = _env_decimal("BILLING_SECONDS_INCREMENT", "0.1")
 BILLING_MINIMUM_SECONDS = _env_decimal("BILLING_MINIMUM_SECONDS", "0")
 if BILLING_SECONDS_INCREMENT <= 0:
     raise ImproperlyConfigured("BILLING_SECONDS_INCREMENT must be more than zero")
+# Call history (docs/api.md#call-history): a kept input or output is cut at this many bytes
+# (a binary one over it is not kept); refused calls are kept this many days.
+CALL_BODY_KEEP_MAX_BYTES = env_int("CALL_BODY_KEEP_MAX_BYTES", 64 * 1024)
+REFUSED_CALL_RETENTION_DAYS = env_int("REFUSED_CALL_RETENTION_DAYS", 30)
+CALL_HISTORY_PURGE_INTERVAL_SECONDS = env_int("CALL_HISTORY_PURGE_INTERVAL_SECONDS", 3600)
 CELERY_BEAT_SCHEDULE.update(
     {
+        "purge-call-history": {
+            "task": "marketplace.gateway.tasks.purge_call_history",
+            "schedule": float(CALL_HISTORY_PURGE_INTERVAL_SECONDS),
+        },
         "rollup-usage": {"task": "billing.tasks.rollup_usage", "schedule": 900.0},
         "sweep-budget-alerts": {"task": "billing.tasks.sweep_budget_alerts", "schedule": 300.0},
         "sweep-data-orphans": {"task": "data.tasks.sweep_data_orphans", "schedule": 3600.0},

@@ -1,5 +1,5 @@
-"""Monitoring over the API: a model's metrics and errors for its owners, and the platform
-usage report for staff (JSON or CSV)."""
+"""Monitoring over the API: a model's metrics and errors for its owners, a team's call
+history for its members, and the platform usage report for staff (JSON or CSV)."""
 
 from __future__ import annotations
 
@@ -16,9 +16,11 @@ from rest_framework.views import APIView
 from billing import selectors as billing_selectors
 from billing.api import ReportApi
 from marketplace.accounts.principals import Principal
+from marketplace.accounts.scopes import BILLING_READ
+from marketplace.accounts.selectors import team_for_principal
 from marketplace.core.errors import InputError
 
-from . import exports, selectors
+from . import call_history, exports, selectors
 
 DEFAULT_SPAN = {"hour": timedelta(hours=24), "day": timedelta(days=30)}
 
@@ -259,3 +261,71 @@ class PlatformUsageApi(ReportApi):
         if request.accepted_renderer.format == "csv":
             response["Content-Disposition"] = f'attachment; filename="{exports.csv_name(report)}"'
         return response
+
+
+# -- a team's call history ---------------------------------------------------------------------
+
+
+class CallOutput(serializers.Serializer):
+    kind = serializers.SerializerMethodField(help_text="call, or refused")
+    at = serializers.DateTimeField(help_text="Accepted; for refused calls, the first of them")
+    request_id = serializers.UUIDField(help_text="For refused calls, the first one's")
+    model = serializers.CharField(source="model_name")
+    version = serializers.CharField()
+    status = serializers.CharField()
+    duration = serializers.FloatField(allow_null=True, help_text="Seconds, started to finished")
+    cost = serializers.DecimalField(
+        max_digits=20, decimal_places=6, allow_null=True, help_text="Billed credits"
+    )
+    key = serializers.CharField(source="key_prefix", help_text="The key's prefix; blank: session")
+    inputs_kept = serializers.BooleanField(source="kept")
+    reason = serializers.CharField(help_text="Refused calls: the error type they were refused with")
+    message = serializers.CharField()
+    count = serializers.IntegerField(help_text="Refused calls: how many in that minute")
+
+    def get_kind(self, row) -> str:
+        return "refused" if row.is_refused else "call"
+
+
+class CallListOutput(serializers.Serializer):
+    calls = CallOutput(many=True)
+    next = serializers.CharField(allow_null=True, help_text="Pass as `before` for older calls")
+
+
+class TeamCallsApi(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("model", str, description="Only calls to this model (owner/name)"),
+            OpenApiParameter(
+                "status", str, enum=sorted(call_history.STATUSES), description="Only this status"
+            ),
+            OpenApiParameter("key", str, description="Only calls with the key of this prefix"),
+            OpenApiParameter("limit", int, description=f"At most {call_history.MAX_PAGE_SIZE}"),
+            OpenApiParameter("before", str, description="`next` of the previous page"),
+        ],
+        responses=CallListOutput,
+        summary="A team's calls and refused calls, newest first",
+        description=(
+            "The team's call history: each call's time, model, version, status, duration, "
+            "cost and request id, and the calls the platform refused (4xx) with their reason, "
+            "counted per key, reason and minute. For the team's members with billing:read "
+            "(anyone else: 404)."
+        ),
+        tags=["monitoring"],
+    )
+    def get(self, request, team):
+        principal = Principal.from_request(request)
+        team_obj = team_for_principal(principal, team)
+        principal.require_scope(BILLING_READ, "read call history")
+        params = request.query_params
+        try:
+            limit = int(params.get("limit") or call_history.PAGE_SIZE)
+        except ValueError:
+            raise InputError("limit: a whole number", fields={"limit": ["not a number"]}) from None
+        page = call_history.team_calls(
+            team_obj,
+            call_history.call_filters(params),
+            before=params.get("before") or None,
+            limit=limit,
+        )
+        return Response(CallListOutput({"calls": page.rows, "next": page.next_cursor}).data)

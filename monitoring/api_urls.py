@@ -13,5 +13,6 @@ urlpatterns = [
         api.ModelErrorsApi.as_view(),
         name="api-model-errors",
     ),
+    path("teams/<slug:team>/calls", api.TeamCallsApi.as_view(), name="api-team-calls"),
     path("platform/usage", api.PlatformUsageApi.as_view(), name="api-platform-usage"),
 ]

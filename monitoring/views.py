@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from billing import selectors as billing_selectors
+from gateway import call_bodies
 from marketplace.accounts.principals import Principal
 from marketplace.core.errors import InputError
 
@@ -98,13 +99,14 @@ def dashboard(request):
 @require_GET
 def request_log(request):
     request_id = (request.GET.get("id") or "").strip()
-    context = {"request_id": request_id, "logged": None, "error": None}
+    context = {"request_id": request_id, "logged": None, "error": None, "kept": None}
     status = 200
     if request_id:
+        principal = Principal.from_request(request)
         try:
-            context["logged"] = selectors.invocation_lookup(
-                Principal.from_request(request), request_id
-            )
+            context["logged"] = logged = selectors.invocation_lookup(principal, request_id)
+            context["kept"] = call_bodies.kept_body_for(principal, logged.invocation)
+            context["is_caller"] = principal.is_member(logged.invocation.caller_team)
         except InputError as error:
             context["error"], status = error.message, 400
     return render(request, "monitoring/request.html", context, status=status)

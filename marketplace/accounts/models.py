@@ -11,7 +11,7 @@ import secrets
 import uuid
 
 from django.contrib.auth.models import AbstractUser
-from django.core.validators import RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.utils import timezone
 
@@ -55,6 +55,10 @@ class Team(models.Model):
     # Random and stored, so knowing SECRET_KEY or the team's id does not give it; admins
     # read it and rotate it (accounts.services.team_rotate_signing_secret).
     signing_secret = models.CharField(max_length=64, default=new_signing_secret, editable=False)
+    # How long the inputs and outputs its callers asked to keep are kept (gateway.call_bodies).
+    call_body_retention_days = models.PositiveSmallIntegerField(
+        default=7, db_default=7, validators=[MinValueValidator(1), MaxValueValidator(90)]
+    )
     # Its members sign in through the company's identity provider only (marketplace/accounts/
     # sso.py): password log-in is refused for them.
     require_sso = models.BooleanField(default=False)
@@ -119,6 +123,8 @@ class ApiKey(models.Model):
     last_used_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # Keep the inputs and outputs of this key's calls (a call's keep_io parameter overrides).
+    keep_call_bodies = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         ordering = ["-created_at"]

@@ -46,6 +46,7 @@ RESERVED_SLUGS = frozenset(
         "apps",
         "audit",
         "billing",
+        "calls",
         "blog",
         "dashboard",
         "data",

@@ -39,6 +39,14 @@ class Action(models.TextChoices):
         events.TEAM_SIGNING_SECRET_ROTATED,
         "Webhook signing secret rotated",
     )
+    KEY_KEEP_CALL_BODIES_CHANGED = (
+        "key.keep_call_bodies_changed",
+        "API key's keeping of call inputs and outputs changed",
+    )
+    TEAM_CALL_BODY_RETENTION_CHANGED = (
+        "team.call_body_retention_changed",
+        "Retention of kept call inputs and outputs changed",
+    )
     MODEL_PUBLISHED = "model.published", "Model version published"
     MODEL_VISIBILITY_CHANGED = "model.visibility_changed", "Model visibility changed"
     MODEL_DELETED = "model.deleted", "Model deleted"
