@@ -1009,7 +1009,7 @@ def test_metrics_are_read_stored_and_round_trip(tmp_path):
     [
         ('metrics = "accuracy"\n', r"^model\.toml: metrics: must be \[\[metrics\]\] tables"),
         ("metrics = [1]\n", r"^model\.toml: metrics\[1\]: must be a table"),
-        ('[[metrics]]\nvalue = 0.5\n', r"^model\.toml: metrics\[1\]\.name: must be a non-empty"),
+        ("[[metrics]]\nvalue = 0.5\n", r"^model\.toml: metrics\[1\]\.name: must be a non-empty"),
         ('[[metrics]]\nname = "  "\nvalue = 0.5\n', r"metrics\[1\]\.name: must be a non-empty"),
         ('[[metrics]]\nname = "a"\n', r"^model\.toml: metrics\[1\]\.value: must be a number"),
         ('[[metrics]]\nname = "a"\nvalue = "0.9"\n', r"metrics\[1\]\.value: must be a number"),
