@@ -4,6 +4,7 @@ from django import template
 from django.utils.safestring import mark_safe
 
 from catalog.demo.examples import demo_examples
+from catalog.models import Model, Visibility
 from catalog.rendering import render_markdown
 from catalog.search.highlight import highlight as mark_matches
 from catalog.task_icons import task_icon_svg
@@ -62,3 +63,13 @@ def plain_decimal(value) -> str:
     if value is None or value == "":
         return ""
     return f"{value.normalize():f}"
+
+
+@register.simple_tag
+def example_model_url(example) -> str:
+    """The page of the model an example calls, or "" when this server has no such public
+    model (the demo catalogue is not loaded everywhere): no link then, never a dead one."""
+    model = Model.objects.filter(
+        owner__slug=example.owner, slug=example.name_slug, visibility=Visibility.PUBLIC
+    ).first()
+    return model.url if model is not None else ""
