@@ -7,6 +7,7 @@ from __future__ import annotations
 from catalog.models import Version, Visibility
 
 EXAMPLE_MODELS = 8
+REQUEST_ID = "5f0c9b3e-2d1a-4c51-9a43-0f3f0cbb6d1e"
 INVOKE_PATHS = ("/v1/algo/{owner}/{name}", "/v1/algo/{owner}/{name}/{version}")
 
 
@@ -47,7 +48,7 @@ def invoke_examples(result, generator, request, public):
                         "content_type": version.build.sample_output_content_type or "json",
                         "duration": 0.01,
                     },
-                    "request_id": "5f0c9b3e-2d1a-4c51-9a43-0f3f0cbb6d1e",
+                    "request_id": REQUEST_ID,
                 },
             }
     first = versions[0]
@@ -68,7 +69,48 @@ def invoke_examples(result, generator, request, public):
         ok = operation.get("responses", {}).get("200", {}).get("content", {})
         if answers and "application/json" in ok:
             ok["application/json"]["examples"] = answers
+        responses = operation.get("responses", {})
+        _set_example(responses, "202", {"async": "void", "request_id": REQUEST_ID})
+        _set_example(
+            responses,
+            "4XX",
+            {
+                "error": {
+                    "message": f"No model {first.model.owner.slug}/{first.model.slug}x",
+                    "error_type": "NotFoundError",
+                },
+                "request_id": REQUEST_ID,
+            },
+        )
+        _set_example(
+            responses,
+            "504",
+            {
+                "error": {
+                    "message": "no worker finished the call within 300 seconds",
+                    "error_type": "TimeoutError",
+                },
+                "request_id": REQUEST_ID,
+            },
+        )
+        _set_example(
+            responses,
+            "503",
+            {
+                "error": {
+                    "message": "The service is temporarily unavailable",
+                    "error_type": "UnavailableError",
+                },
+                "request_id": REQUEST_ID,
+            },
+        )
         for parameter in operation.get("parameters", []):
             if parameter.get("in") == "path" and parameter.get("name") in path_examples:
                 parameter["example"] = path_examples[parameter["name"]]
     return result
+
+
+def _set_example(responses: dict, status: str, value) -> None:
+    content = responses.get(status, {}).get("content", {}).get("application/json")
+    if content is not None:
+        content["example"] = value

@@ -57,3 +57,14 @@ def test_call_examples_are_the_models_own_samples_and_answers():
     parameters = {p["name"]: p for p in operation["parameters"] if p["in"] == "path"}
     assert parameters["name"]["example"] == "iris" and parameters["version"]["example"] == "2.0.0"
     assert "classified" not in str(schema) and secret.full_name not in str(schema)
+
+
+def test_the_call_endpoints_answers_are_examples_too():
+    iris = ModelFactory(slug="iris", visibility="public")
+    VersionFactory(
+        model=iris, build=BuildFactory(model=iris, sample_input={"x": 1}, sample_output={"y": 2})
+    )
+    schema = Client().get("/v1/schema?format=json").json()
+    responses = schema["paths"]["/v1/algo/{owner}/{name}"]["post"]["responses"]
+    for status in ("202", "4XX", "503", "504"):
+        assert "request_id" in responses[status]["content"]["application/json"]["example"]
