@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 
+from django.db import connection
 from django.db.models import Count, Max, Q, QuerySet
 from django.db.models.functions import Coalesce
 
@@ -145,6 +146,22 @@ def versions_visible(principal, model: Model) -> QuerySet[Version]:
     return visible_versions(model, is_member=bool(principal and principal.is_member(model.owner)))
 
 
+def version_get(principal, model: Model, number: str) -> Version:
+    """The version `number` (exactly MAJOR.MINOR.PATCH) of the model, if the principal may
+    see it: a private version is 404 to anyone but the owner's members, as a private model
+    is."""
+    parts = number.split(".")
+    if len(parts) != 3 or not all(part.isdigit() and len(part) <= 9 for part in parts):
+        raise NotFoundError(f"No version {number} of {model.full_name}")
+    major, minor, patch = (int(part) for part in parts)
+    version = (
+        versions_visible(principal, model).filter(major=major, minor=minor, patch=patch).first()
+    )
+    if version is None:
+        raise NotFoundError(f"No version {number} of {model.full_name}")
+    return version
+
+
 def visible_versions(model: Model, *, is_member: bool) -> QuerySet[Version]:
     """A model's versions, newest first: every one to a member of its owner, the public ones
     to anyone else."""
@@ -176,12 +193,88 @@ def latest_version_numbers(principal, models) -> dict:
     return {model_id: f"{major}.{minor}.{patch}" for model_id, major, minor, patch in rows}
 
 
+# Trending: the public models called most over the last TRENDING_DAYS days, each with at
+# least TRENDING_FLOOR calls there: a model nobody calls is not trending, so with no calls
+# the section is empty rather than a copy of "Newest".
+TRENDING_DAYS = 7
+TRENDING_FLOOR = 3
+HOME_CARDS = 6
+
+
+def recent_call_counts(model_ids, *, days: int) -> dict:
+    """Model id -> calls accepted for it over the last `days` days. The gateway's table is
+    read in SQL, as `services.popularity_refresh` does: the catalogue sits below the gateway
+    and does not import it."""
+    ids = [str(model_id) for model_id in model_ids]
+    if not ids:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT model_id, count(*) FROM gateway_invocation "
+            "WHERE model_id = ANY(%s::uuid[]) AND created_at > now() - make_interval(days => %s) "
+            "GROUP BY model_id",
+            [ids, days],
+        )
+        return dict(cursor.fetchall())
+
+
+def trending_models(*, days: int = TRENDING_DAYS, floor: int = TRENDING_FLOOR, limit: int = 6):
+    """Public models by their calls over the last `days` days, those with fewer than `floor`
+    left out; ties go to the most called over 30 days, then the most recently updated."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT i.model_id, count(*) AS calls FROM gateway_invocation AS i "
+            "JOIN catalog_model AS m ON m.id = i.model_id AND m.visibility = 'public' "
+            "WHERE i.created_at > now() - make_interval(days => %s) "
+            "GROUP BY i.model_id, m.calls_30d, m.updated_at HAVING count(*) >= %s "
+            "ORDER BY calls DESC, m.calls_30d DESC, m.updated_at DESC LIMIT %s",
+            [days, floor, limit],
+        )
+        ranked = cursor.fetchall()
+    models = Model.objects.select_related("owner").in_bulk([model_id for model_id, _ in ranked])
+    found = []
+    for model_id, calls in ranked:
+        model = models[model_id]
+        model.calls_recent = calls
+        found.append(model)
+    return found
+
+
+def with_card_facts(principal, models: list) -> list:
+    """The models, each given what its card shows beyond its own row: `card_version` (the
+    newest version the principal may see, None for none) and `card_royalty` (that version's
+    royalty per call), read for the whole list in one query."""
+    ids = [m.pk for m in models]
+    versions = Version.objects.filter(model_id__in=ids)
+    if principal is None or principal.user is None:
+        versions = versions.filter(visibility=Visibility.PUBLIC)
+    elif principal.team_key:
+        versions = versions.filter(
+            Q(visibility=Visibility.PUBLIC) | Q(model__owner=principal.key.team)
+        )
+    else:
+        mine = Membership.objects.filter(user=principal.user).values("team_id")
+        versions = versions.filter(Q(visibility=Visibility.PUBLIC) | Q(model__owner_id__in=mine))
+    newest = {
+        v.model_id: v
+        for v in versions.order_by("model_id", "-major", "-minor", "-patch").distinct("model_id")
+    }
+    for model in models:
+        version = newest.get(model.pk)
+        model.card_version = version.number if version else None
+        model.card_royalty = version.royalty_per_call if version else None
+    return models
+
+
 def home_sections(*, user) -> dict:
     """What the home page shows: tasks with counts, trending and newest public models."""
     public = Model.objects.filter(visibility=Visibility.PUBLIC).select_related("owner")
     tasks = (
         public.exclude(task="").values("task").annotate(count=Count("id")).order_by("-count")[:8]
     )
+    trending = trending_models(limit=HOME_CARDS)
+    newest = list(public.order_by("-created_at")[:HOME_CARDS])
+    with_card_facts(None, trending + newest)
     return {
         "tasks": [
             {
@@ -191,19 +284,10 @@ def home_sections(*, user) -> dict:
             }
             for t in tasks
         ],
-        "trending_models": [_card(m) for m in public.order_by("-calls_30d", "-updated_at")[:6]],
-        "newest_models": [_card(m) for m in public.order_by("-created_at")[:6]],
-    }
-
-
-def _card(model: Model) -> dict:
-    return {
-        "owner_slug": model.owner.slug,
-        "slug": model.slug,
-        "title": model.title,
-        "tagline": model.tagline,
-        "task": model.task,
-        "url": f"/{model.owner.slug}/{model.slug}",
+        "trending_models": trending,
+        "trending_days": TRENDING_DAYS,
+        "trending_floor": TRENDING_FLOOR,
+        "newest_models": newest,
     }
 
 

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import path, re_path
 
 from . import views
 
@@ -12,6 +12,11 @@ urlpatterns = [
     path("new/", views.upload, name="upload"),
     path("<slug:owner>", views.owner_page, name="owner"),
     path("<slug:owner>/<slug:name>", views.model_page, name="model"),
+    re_path(
+        r"^(?P<owner>[-a-zA-Z0-9_]+)/(?P<name>[-a-zA-Z0-9_]+)/(?P<number>[0-9]+\.[0-9]+\.[0-9]+)$",
+        views.version_page,
+        name="version",
+    ),
     path("<slug:owner>/<slug:name>/builds/<uuid:build_id>", views.build_page, name="build"),
     path("<slug:owner>/<slug:name>/builds/<uuid:build_id>/publish", views.publish, name="publish"),
 ]

@@ -19,7 +19,7 @@ from marketplace.core.errors import ApiError, InputError
 from . import selectors, services
 from .api import newest_key_prefix
 from .models import BuildStatus
-from .pages import model_page_context
+from .pages import model_card_facts, model_page_context
 from .search import CatalogQuery, corrections, navigation, search
 from .search.queries import MAX_PAGE
 from .snippets import context_for_version, highlight_css, render_all
@@ -46,6 +46,7 @@ def explore(request):
         messages.error(request, error.message)
         query = CatalogQuery()
     found = search(principal, query)
+    selectors.with_card_facts(principal, found.models)
     pages = max(1, -(-found.count // query.page_size))
     filters = navigation.active_filters(query)
     context = {
@@ -99,6 +100,7 @@ def owner_page(request, owner):
         principal,
         CatalogQuery(owner=team.slug, sort="popular", page=page, page_size=24, facets=("task",)),
     )
+    selectors.with_card_facts(principal, found.models)
     context = {
         "team": team,
         "models": found.models,
@@ -115,25 +117,42 @@ def owner_page(request, owner):
 
 @require_GET
 def model_page(request, owner, name):
+    return _model_page(request, owner, name, number=None)
+
+
+@require_GET
+def version_page(request, owner, name, number):
+    """One version's own page: its README, release notes, schema, and snippets and a console
+    that call exactly that version."""
+    return _model_page(request, owner, name, number=number)
+
+
+def _model_page(request, owner, name, *, number):
     principal = Principal.from_request(request)
     model = selectors.model_get(principal, owner, name)
     is_member = principal.is_member(model.owner)
     versions = list(selectors.versions_visible(principal, model)[:50])
+    latest = versions[0] if versions else None
+    shown = selectors.version_get(principal, model, number) if number else latest
     snippets, snippet_css, key_prefix = [], "", None
-    if versions:
+    if shown is not None:
         key_prefix = newest_key_prefix(request.user)
-        snippets = render_all(context_for_version(versions[0], key_prefix=key_prefix))
+        snippets = render_all(context_for_version(shown, key_prefix=key_prefix))
         snippet_css = highlight_css()
     context = {
         "model": model,
         "versions": versions,
         "snippets": snippets,
-        "sample_is_text": bool(versions) and isinstance(versions[0].build.sample_input, str),
+        "sample_is_text": shown is not None and isinstance(shown.build.sample_input, str),
         "snippet_css": snippet_css,
         "key_prefix": key_prefix,
-        "latest": versions[0] if versions else None,
+        "latest": latest,
+        # The version the page is about: the one asked for, else the newest.
+        "shown": shown,
+        "pinned": number is not None,
+        "card": model_card_facts(model, shown),
         "is_member": is_member,
-        "builds": list(selectors.builds_of(model)[:20]) if is_member else [],
+        "builds": list(selectors.builds_of(model)[:20]) if is_member and not number else [],
         **model_page_context(model, is_member=is_member),
     }
     return render(request, "catalog/model.html", context)

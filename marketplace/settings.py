@@ -451,6 +451,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "marketplace.core.api_schema.complete_schema",
+        "gateway.api_schema.invoke_examples",
     ],
 }
 

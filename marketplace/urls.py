@@ -1,16 +1,17 @@
 from django.contrib import admin
 from django.contrib.sitemaps.views import sitemap
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
 
 from catalog.sitemaps import SITEMAPS, robots_txt
+from marketplace.core.views import ApiReferenceView
 
 # The gateway's routes come first: a call (/v1/algo/...) is the most frequent request, and
 # Django tries the patterns in order. No other API route shares their prefixes.
 api_patterns = [
     path("", include("gateway.urls")),
     path("schema", SpectacularAPIView.as_view(), name="schema"),
-    path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("docs", ApiReferenceView.as_view(url_name="schema"), name="api-docs"),
     path("", include("marketplace.accounts.api_urls")),
     path("", include("catalog.api_urls")),
     path("", include("monitoring.api_urls")),

@@ -17,6 +17,10 @@
     input_schema = "schema/input.json"
     [pricing]
     royalty_per_call = "0.0000"
+    [[metrics]]                        # evaluation results, shown on the model page
+    name = "accuracy"
+    value = 0.797
+    dataset = "movie reviews, grouped 5-fold CV"
 
 A package in a standard format (formats.py) needs no model.toml; its name then comes from the
 upload form. Every problem is a ManifestError naming the field, with a message that starts with
@@ -84,7 +88,11 @@ _KEYS = (
     "network",
     "io",
     "pricing",
+    "metrics",
 )
+_METRIC_KEYS = ("name", "value", "dataset")
+MAX_METRICS = 20
+_METRIC_LENGTHS = {"name": 64, "dataset": 200}
 _IO_KEYS = ("sample_input", "input_schema")
 _PRICING_KEYS = ("royalty_per_call",)
 _LENGTHS = {"title": 100, "tagline": 200, "license": 64, "task": 64, "framework": 64}
@@ -130,6 +138,9 @@ class Manifest:
     input_schema: dict | None
     royalty_per_call: Decimal
     readme: str  # README.md (or README) from the package root, "" if none
+    # Evaluation results declared in [[metrics]]: ({"name", "value", "dataset"}, ...), the
+    # value a finite number, the dataset "" when not given.
+    metrics: tuple[dict, ...] = ()
 
     @property
     def is_format(self) -> bool:
@@ -156,6 +167,7 @@ class Manifest:
             "input_schema": self.input_schema,
             "royalty_per_call": str(self.royalty_per_call),
             "readme": self.readme,
+            "metrics": [dict(metric) for metric in self.metrics],
         }
 
     @classmethod
@@ -166,6 +178,8 @@ class Manifest:
                 **data,
                 "tags": tuple(data["tags"]),
                 "royalty_per_call": Decimal(data["royalty_per_call"]),
+                # Builds stored before [[metrics]] existed have none.
+                "metrics": tuple(data.get("metrics") or ()),
             }
         )
 
@@ -265,6 +279,7 @@ class _ManifestReader:
             input_schema=input_schema,
             royalty_per_call=self.royalty(pricing),
             readme=self.readme(),
+            metrics=self.metrics(),
         )
 
     def read_toml(self, path: Path) -> dict:
@@ -350,6 +365,59 @@ class _ManifestReader:
                 key, f"is {len(value)} characters long; at most {limit} are allowed", origin
             )
         return value
+
+    def metrics(self) -> tuple[dict, ...]:
+        """[[metrics]]: each a table with a name, a finite numeric value and an optional
+        dataset, all single lines of bounded length."""
+        value, origin = self.value("metrics")
+        if value is None:
+            return ()
+        example = '[[metrics]] tables: name = "accuracy", value = 0.93, dataset = "iris test"'
+        if not isinstance(value, list):
+            raise self.fail("metrics", f"must be {example}", origin)
+        if len(value) > MAX_METRICS:
+            raise self.fail(
+                "metrics", f"has {len(value)} entries; at most {MAX_METRICS} are allowed", origin
+            )
+        metrics = []
+        for index, entry in enumerate(value, start=1):
+            field = f"metrics[{index}]"
+            if not isinstance(entry, dict):
+                raise self.fail(field, f"must be a table: {example}", origin)
+            unknown = [key for key in entry if key not in _METRIC_KEYS]
+            if unknown:
+                raise self.fail(
+                    field,
+                    f"unknown {_plural(unknown, 'key')} {_listed(unknown, _METRIC_KEYS)}; "
+                    f"a metric has: {', '.join(_METRIC_KEYS)}",
+                    origin,
+                )
+            texts = {}
+            for key, required in (("name", True), ("dataset", False)):
+                text = entry.get(key)
+                if text is None and not required:
+                    texts[key] = ""
+                    continue
+                if not isinstance(text, str) or not text.strip():
+                    raise self.fail(f"{field}.{key}", "must be a non-empty string", origin)
+                text = text.strip()
+                if any(ord(char) < 32 or ord(char) == 127 for char in text):
+                    raise self.fail(f"{field}.{key}", "must be a single line of text", origin)
+                if len(text) > _METRIC_LENGTHS[key]:
+                    raise self.fail(
+                        f"{field}.{key}",
+                        f"is {len(text)} characters long; at most {_METRIC_LENGTHS[key]} "
+                        "are allowed",
+                        origin,
+                    )
+                texts[key] = text
+            number = entry.get("value")
+            if isinstance(number, bool) or not isinstance(number, int | float):
+                raise self.fail(f"{field}.value", "must be a number, e.g. value = 0.93", origin)
+            if not math.isfinite(number) or abs(number) > 1e15:
+                raise self.fail(f"{field}.value", "must be a finite number", origin)
+            metrics.append({"name": texts["name"], "value": number, "dataset": texts["dataset"]})
+        return tuple(metrics)
 
     def runtime(self) -> str:
         value, origin = self.value("runtime")

@@ -6,7 +6,7 @@ from django import forms
 from django.utils import timezone
 
 from .models import Role
-from .scopes import BILLING_READ, CATALOG_WRITE, DATA_READ, DATA_WRITE, FULL_ACCESS
+from .scopes import ALL_MODELS, BILLING_READ, CATALOG_WRITE, DATA_READ, DATA_WRITE, FULL_ACCESS
 
 
 class SignUpForm(forms.Form):
@@ -73,9 +73,15 @@ EXPIRY_CHOICES = [
 class KeyCreateForm(forms.Form):
     name = forms.CharField(max_length=100, help_text="What or who uses it, e.g. 'prod web app'.")
     team = forms.ChoiceField(help_text="Calls made with the key are billed to this namespace.")
+    # The default key calls any model its namespace may call: a first key that only got a
+    # name must work with every snippet on the site.
     access = forms.ChoiceField(
-        choices=[("full", "Full access"), ("restricted", "Restricted")],
-        initial="restricted",
+        choices=[
+            ("call", "Call any model"),
+            ("full", "Full access"),
+            ("restricted", "Restricted"),
+        ],
+        initial="call",
         widget=forms.RadioSelect,
     )
     model_patterns = forms.CharField(
@@ -84,7 +90,7 @@ class KeyCreateForm(forms.Form):
         widget=forms.Textarea(
             attrs={"rows": 3, "placeholder": "algo://acme/*\nalgo://acme/sentiment/1.*"}
         ),
-        help_text="One algo:// pattern per line. Empty: it can call no model.",
+        help_text="Restricted keys only: one algo:// pattern per line.",
     )
     allow_publish = forms.BooleanField(label="May publish and manage models", required=False)
     allow_billing = forms.BooleanField(label="May read usage and billing reports", required=False)
@@ -94,6 +100,12 @@ class KeyCreateForm(forms.Form):
         required=False,
         initial="",
         help_text="data:// collections and s3:// connectors of the key's namespace.",
+    )
+    allow_nothing = forms.BooleanField(
+        label="Yes, create a key that can do nothing yet",
+        required=False,
+        help_text="A restricted key with no model and no permission answers every call with "
+        "an AuthorizationError until it is replaced.",
     )
     project = forms.CharField(
         max_length=64,
@@ -108,14 +120,28 @@ class KeyCreateForm(forms.Form):
             (t.slug, f"{t.slug} (personal)" if t.is_personal else t.slug) for t in teams
         ]
 
+    def clean(self):
+        data = super().clean()
+        if data.get("access") == "restricted" and not self.scopes() and not data["allow_nothing"]:
+            self.add_error(
+                "allow_nothing",
+                "This key could call no model and do nothing else: add a model pattern, tick "
+                "a permission, choose “Call any model”, or confirm that you want it so.",
+            )
+        return data
+
     def scopes(self) -> list[str]:
         data = self.cleaned_data
-        if data["access"] == "full":
+        if data.get("access") == "full":
             return list(FULL_ACCESS)
-        scopes = [line.strip() for line in data["model_patterns"].splitlines() if line.strip()]
-        if data["allow_publish"]:
+        if data.get("access") == "call":
+            return [ALL_MODELS]
+        scopes = [
+            line.strip() for line in data.get("model_patterns", "").splitlines() if line.strip()
+        ]
+        if data.get("allow_publish"):
             scopes.append(CATALOG_WRITE)
-        if data["allow_billing"]:
+        if data.get("allow_billing"):
             scopes.append(BILLING_READ)
         if data.get("data_access") == "read":
             scopes.append(DATA_READ)

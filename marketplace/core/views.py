@@ -4,6 +4,7 @@ from django.http import JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+from drf_spectacular.views import SpectacularSwaggerView
 
 from . import health
 from .errors import ApiError, AuthorizationError, NotFoundError
@@ -53,3 +54,10 @@ def server_error(request):
     if request.path.startswith(API_PREFIX):
         return JsonResponse(ApiError().body(), status=500)
     return render(request, "500.html", status=500)
+
+
+class ApiReferenceView(SpectacularSwaggerView):
+    """The interactive API reference (Swagger UI), inside the site's own frame: its header,
+    navigation and footer, and a way back to the docs."""
+
+    template_name = "core/api_reference.html"

@@ -177,3 +177,22 @@ def test_private_pages_render(browser, url):
     response = browser.get(url)
     assert response.status_code == 200
     assert b"<nav" in response.content
+
+
+def test_a_key_given_only_a_name_calls_any_model(browser, user):
+    page = browser.get("/keys/").content.decode()
+    assert re.search(r'<input type="radio" name="access" value="call"[^>]* checked', page)
+    response = browser.post("/keys/", {"name": "first", "team": user.username, "access": "call"})
+    assert response.status_code == 201
+    assert ApiKey.objects.get(name="first").scopes == ["algo://*"]
+    assert b"data-key-does-nothing" not in response.content
+
+
+def test_a_key_that_can_do_nothing_needs_a_deliberate_choice_and_is_warned_about(browser, user):
+    form = {"name": "empty", "team": user.username, "access": "restricted"}
+    refused = browser.post("/keys/", form)
+    assert refused.status_code == 200 and not ApiKey.objects.filter(name="empty").exists()
+    assert "could call no model" in refused.context["form"].errors["allow_nothing"][0]
+    created = browser.post("/keys/", {**form, "allow_nothing": "on"})
+    assert created.status_code == 201 and b"data-key-does-nothing" in created.content
+    assert ApiKey.objects.get(name="empty").scopes == []

@@ -115,7 +115,7 @@ def test_hostile_model_in_the_console_errors_tab_and_request_log(
 ):
     page = open_page()
     sign_in(page, owner, next="/ada/hostile")
-    expect(page.locator(".page-header h1")).to_contain_text("</title><img")
+    expect(page.locator("#model-card h1")).to_contain_text("</title><img")
     expect(page.locator(".prose")).to_contain_text("Hostile README")
     expect(page.locator(".prose")).to_contain_text("onerror=")
     assert_clean(page, "model page")

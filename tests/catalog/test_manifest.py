@@ -980,3 +980,52 @@ def test_input_validator_checks_inputs_with_local_refs():
     assert [e.message for e in input_validator(schema).iter_errors({"text": ""})] == [
         "'' should be non-empty"
     ]
+
+
+# --- [[metrics]]: evaluation results ----------------------------------------------------------
+
+
+def test_metrics_are_read_stored_and_round_trip(tmp_path):
+    toml = (
+        MINIMAL_TOML
+        + '[[metrics]]\nname = " accuracy "\nvalue = 0.933\ndataset = "iris hold-out 30%"\n'
+        + '[[metrics]]\nname = "f1"\nvalue = 1\n'
+    )
+    manifest = load_manifest(package_with(tmp_path, toml))
+    assert manifest.metrics == (
+        {"name": "accuracy", "value": 0.933, "dataset": "iris hold-out 30%"},
+        {"name": "f1", "value": 1, "dataset": ""},
+    )
+    stored = json.loads(json.dumps(manifest.as_dict()))
+    assert Manifest.from_dict(stored) == manifest
+    # A build stored before [[metrics]] existed reads as having none.
+    del stored["metrics"]
+    assert Manifest.from_dict(stored).metrics == ()
+    assert load_manifest(package_with(tmp_path / "b", MINIMAL_TOML)).metrics == ()
+
+
+@pytest.mark.parametrize(
+    ("metrics", "message"),
+    [
+        ('metrics = "accuracy"\n', r"^model\.toml: metrics: must be \[\[metrics\]\] tables"),
+        ("metrics = [1]\n", r"^model\.toml: metrics\[1\]: must be a table"),
+        ("[[metrics]]\nvalue = 0.5\n", r"^model\.toml: metrics\[1\]\.name: must be a non-empty"),
+        ('[[metrics]]\nname = "  "\nvalue = 0.5\n', r"metrics\[1\]\.name: must be a non-empty"),
+        ('[[metrics]]\nname = "a"\n', r"^model\.toml: metrics\[1\]\.value: must be a number"),
+        ('[[metrics]]\nname = "a"\nvalue = "0.9"\n', r"metrics\[1\]\.value: must be a number"),
+        ('[[metrics]]\nname = "a"\nvalue = true\n', r"metrics\[1\]\.value: must be a number"),
+        ('[[metrics]]\nname = "a"\nvalue = nan\n', r"metrics\[1\]\.value: must be a finite"),
+        ('[[metrics]]\nname = "a"\nvalue = inf\n', r"metrics\[1\]\.value: must be a finite"),
+        ('[[metrics]]\nname = "a"\nvalue = 1\nscore = 2\n', r"metrics\[1\]: unknown key"),
+        ('[[metrics]]\nname = "a\\nb"\nvalue = 1\n', r"metrics\[1\]\.name: must be a single"),
+        (f'[[metrics]]\nname = "{"n" * 65}"\nvalue = 1\n', r"name: is 65 characters long"),
+        (
+            '[[metrics]]\nname = "a"\nvalue = 1\ndataset = 3\n',
+            r"metrics\[1\]\.dataset: must be a non-empty string",
+        ),
+        ('[[metrics]]\nname = "a"\nvalue = 1\n' * 21, r"^model\.toml: metrics: has 21 entries"),
+    ],
+)
+def test_bad_metrics_are_refused_naming_the_entry_and_field(tmp_path, metrics, message):
+    with pytest.raises(ManifestError, match=message):
+        load_manifest(package_with(tmp_path, MINIMAL_TOML + metrics))

@@ -7,43 +7,26 @@ from ..literals import python_literal, python_string
 
 TEMPLATE = """\
 {{ header }}
-import base64
-import json
-import os
-import sys
+import base64, json, os
 
 import requests
 
-API_KEY = os.environ.get("MARKETPLACE_API_KEY") or {{ placeholder }}
-ENDPOINT = {{ endpoint }}
-
 {{ payload }}
-
-response = requests.post(
-    ENDPOINT,
+API_KEY = os.environ.get("MARKETPLACE_API_KEY") or {{ placeholder }}
+answer = requests.post(
+    {{ endpoint }},
     {{ body }},
     headers={{ headers }},
     timeout=310,
-)
-try:
-    answer = response.json()
-except ValueError:
-    sys.exit(f"HTTP {response.status_code}: {response.text[:300]}")
+).json()
 if "error" in answer:
-    error = answer["error"]
-    sys.exit(f"{error.get('error_type', 'Error')}: {error.get('message')}")
-
-result = answer["result"]
-kind = answer["metadata"]["content_type"]
+    raise SystemExit(f"{answer['error'].get('error_type')}: {answer['error']['message']}")
+result, kind = answer["result"], answer["metadata"]["content_type"]
 if kind == "binary":
-    data = base64.b64decode(result)
-    with open("output.bin", "wb") as file:
-        file.write(data)
-    print(f"Wrote {len(data)} bytes to output.bin")
-elif kind == "text":
-    print(result)
+    open("output.bin", "wb").write(base64.b64decode(result))
+    print("Wrote the result to output.bin")
 else:
-    print(json.dumps(result, indent=2, ensure_ascii=False))
+    print(result if kind == "text" else json.dumps(result, indent=2, ensure_ascii=False))
 """
 
 AUTHORIZATION = '"Authorization": f"Simple {API_KEY}"'
