@@ -10,13 +10,13 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
-from jsonschema.exceptions import best_match
 
 from billing import metering
 from billing.budgets import selectors as budget_selectors
 from catalog import selectors as catalog_selectors
 from catalog.models import Model
 from catalog.packages import input_validator
+from catalog.packages.input_errors import first_input_problem
 from catalog.versions import Target, resolve_version
 from execution.backends import ExecutionResult
 from marketplace.accounts.principals import Principal
@@ -52,13 +52,12 @@ def _input_schema_check(target: Target, call: CallInput) -> None:
     schema = target.build.manifest.get("input_schema")
     if not schema or call.content_type != "json":
         return
-    first = best_match(input_validator(schema).iter_errors(call.data))
-    if first is not None:
-        where = "$" + "".join(
-            f"[{p!r}]" if isinstance(p, int) else f".{p}" for p in first.absolute_path
-        )
+    problem = first_input_problem(input_validator(schema), call.data)
+    if problem is not None:
         raise InputError(
-            f"the input does not match the model's input schema at {where}: {first.message}"
+            f"the input does not match the model's input schema at {problem.sentence()}",
+            fields={problem.json_path: [f"{problem.message} ({problem.rule})"]},
+            extra={"path": list(problem.path), "rule": problem.rule},
         )
 
 
