@@ -13,5 +13,10 @@ urlpatterns = [
     path("<slug:owner>", views.owner_page, name="owner"),
     path("<slug:owner>/<slug:name>", views.model_page, name="model"),
     path("<slug:owner>/<slug:name>/builds/<uuid:build_id>", views.build_page, name="build"),
+    path(
+        "<slug:owner>/<slug:name>/settings/anonymous-tries",
+        views.anonymous_tries,
+        name="anonymous_tries",
+    ),
     path("<slug:owner>/<slug:name>/builds/<uuid:build_id>/publish", views.publish, name="publish"),
 ]

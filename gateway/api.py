@@ -9,6 +9,7 @@ from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, OpenApiTypes, extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import BaseParser
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -17,6 +18,7 @@ from marketplace.accounts import selectors as account_selectors
 from marketplace.accounts.api import require_account_management
 from marketplace.accounts.principals import Principal
 from marketplace.accounts.services import team_rotate_signing_secret
+from marketplace.core.addresses import client_ip
 from marketplace.core.errors import AuthorizationError
 from marketplace.core.webhooks import SIGNATURE_HEADER
 
@@ -97,6 +99,8 @@ class InvokeApi(APIView):
     """Call a model. The body is the model's input: JSON, text or binary."""
 
     parser_classes = [_RawBody]
+    # Calls without a key are refused in the view (401), except a visitor's anonymous try.
+    permission_classes = [AllowAny]
 
     def initial(self, request, *args, **kwargs):
         # Read (and size-check) the body before authentication: the session's CSRF check
@@ -151,15 +155,27 @@ class InvokeApi(APIView):
         request_id = request.request_id
         principal = Principal.from_request(request)
         call = parse_call(request)
-        outcome = services.invoke(
-            principal=principal,
-            owner=owner,
-            name=name,
-            version=version,
-            call=call,
-            project=request.headers.get("X-Project", "").strip(),
-            request_id=request_id,
-        )
+        if principal.user is None and principal.key is None:
+            # No key and no session: a visitor's anonymous try, where the model allows them
+            # (services.invoke_anonymous), else the 401 of any call without a key.
+            outcome = services.invoke_anonymous(
+                owner=owner,
+                name=name,
+                version=version,
+                call=call,
+                address=client_ip(request),
+                request_id=request_id,
+            )
+        else:
+            outcome = services.invoke(
+                principal=principal,
+                owner=owner,
+                name=name,
+                version=version,
+                call=call,
+                project=request.headers.get("X-Project", "").strip(),
+                request_id=request_id,
+            )
         invocation = outcome.invocation
         headers = {**outcome.rate_headers, "X-Request-ID": request_id}
         if call.output == "void":
@@ -177,6 +193,8 @@ class InvokeApi(APIView):
             "content_type": invocation.result_content_type,
             "duration": round(invocation.model_duration or 0.0, 6),
         }
+        if invocation.cold_start:  # the model's process was started for this call
+            metadata["cold_start"] = True
         if invocation.want_stdout:  # asked for, by a member of the owner (services.invoke)
             metadata["stdout"] = invocation.stdout
         body = {"result": invocation.result, "metadata": metadata, "request_id": request_id}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -21,10 +22,11 @@ from catalog.versions import Target, resolve_version
 from execution.backends import ExecutionResult
 from marketplace.accounts.principals import Principal
 from marketplace.accounts.scopes import allows_model
-from marketplace.accounts.services import personal_namespace_ensure
+from marketplace.accounts.services import anonymous_namespace, personal_namespace_ensure
 from marketplace.core import limits
 from marketplace.core.errors import (
     ApiError,
+    AuthenticationError,
     AuthorizationError,
     InputError,
     NotFoundError,
@@ -146,6 +148,113 @@ def invoke(
         budget_selectors.cap_check(team, project)
     except PaymentRequiredError as error:
         raise rejected(error) from None
+    return _start(
+        principal=principal,
+        model=model,
+        target=target,
+        team=team,
+        call=call,
+        project=project,
+        request_id=request_id,
+        is_member=is_member,
+        wants_stdout=wants_stdout,
+        headers=headers,
+    )
+
+
+def invoke_anonymous(
+    *,
+    owner: str,
+    name: str,
+    version: str | None,
+    call: CallInput,
+    address: str | None,
+    request_id: str,
+) -> Outcome:
+    """A visitor's call without an account: only to a public model whose owners allow
+    anonymous tries (else the 401 any call without a key gets), synchronous, at most
+    ANONYMOUS_TRIES_PER_DAY per client address and model, under the anonymous namespace's
+    rate and concurrency limits. It is an invocation of the `anonymous` namespace, and no
+    usage record is written for it (billing.metering.usage_of): nobody pays for it."""
+    principal = Principal(None)
+    model = catalog_selectors.model_get(principal, owner, name)
+    per_day = settings.ANONYMOUS_TRIES_PER_DAY
+    if not model.anonymous_tries or per_day <= 0 or address is None:
+        raise AuthenticationError()
+    if call.output == "void" or call.webhook:
+        raise AuthenticationError(
+            "Without an account a model can only be tried with a synchronous call: "
+            "sign up and send an API key for output=void or webhook calls"
+        )
+    target = resolve_version(model, version, is_member=False)
+    _input_schema_check(target, call)
+    team = anonymous_namespace()
+    decisions = limits.check_rates(
+        [("team", f"team:{team.pk}", settings.TEAM_RATE_LIMIT_PER_MINUTE)]
+    )
+    headers = limits.rate_limit_headers(decisions)
+    refused = next((d for d in decisions if not d.allowed), None)
+    if refused is None:
+        daily = limits.check_rates(
+            [("anonymous", f"{address}:{model.pk}", per_day)], window=ANONYMOUS_WINDOW
+        )
+        headers = limits.rate_limit_headers(daily)
+        refused = next((d for d in daily if not d.allowed), None)
+        if refused is not None:
+            wait = max(1, refused.reset_seconds)
+            at = timezone.now() + timedelta(seconds=wait)
+            raise RateLimitError(
+                f"the {per_day} tries a day without an account of {model.full_name} from this "
+                f"address are used up; the next one is free in {_human_wait(wait)} (at "
+                f"{at:%H:%M} UTC). Sign up to call it without this limit",
+                headers={**headers, "Retry-After": str(wait)},
+            )
+    else:
+        raise RateLimitError(
+            f"too many calls without an account right now; retry in "
+            f"{max(1, refused.reset_seconds)} s",
+            headers={**headers, "Retry-After": str(max(1, refused.reset_seconds))},
+        )
+    return _start(
+        principal=principal,
+        model=model,
+        target=target,
+        team=team,
+        call=call,
+        project="",
+        request_id=request_id,
+        is_member=False,
+        wants_stdout=False,
+        headers=headers,
+    )
+
+
+ANONYMOUS_WINDOW = 24 * 60 * 60
+
+
+def _human_wait(seconds: int) -> str:
+    if seconds < 90:
+        return f"{seconds} s"
+    minutes = -(-seconds // 60)
+    if minutes < 90:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60} min"
+
+
+def _start(
+    *,
+    principal: Principal,
+    model: Model,
+    target: Target,
+    team,
+    call: CallInput,
+    project: str,
+    request_id: str,
+    is_member: bool,
+    wants_stdout: bool,
+    headers: dict,
+) -> Outcome:
+    """Record the accepted call's invocation, then run it (or queue it)."""
     backend_name = "http" if target.build.runtime == "http" else settings.EXECUTION_BACKEND
     invocation = Invocation(
         id=request_id,

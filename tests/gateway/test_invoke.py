@@ -348,4 +348,4 @@ def test_the_try_it_console_calls_with_the_session_and_its_csrf_token(toolbox, o
         "/v1/algo/ada/toolbox/1.0.0", '{"text": "x"}', content_type="application/json"
     )
     assert_error_shape(forged, 403, "AuthorizationError")
-    assert b"Log in to try" in Client().get("/ada/toolbox").content
+    assert b"Sign up to try" in Client().get("/ada/toolbox").content
