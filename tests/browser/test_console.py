@@ -290,3 +290,64 @@ def test_image_model_file_picker_and_the_picture_shown_back(
     page.locator("#try-run").click()
     expect(page.locator("#try-view .json-tree")).to_contain_text("png: true")
     screenshot(page, f"{width}-json-tree")
+
+
+def test_a_visitor_tries_without_an_account_then_signs_up_and_comes_back(
+    open_page, picture, owner, screenshot, width, settings, tmp_path
+):
+    from catalog.services import model_set_anonymous_tries
+
+    settings.ANONYMOUS_TRIES_PER_DAY = 1
+    model_set_anonymous_tries(actor=owner, model=picture.model, allowed=True)
+    page = open_page(**({"viewport": PHONE} if width == "phone" else {}))
+    page.log.allow(r"status of (400|429)")
+    # The server's first page renders slowly on a busy machine (templates, Pygments' lexers).
+    page.goto("/ada/picture", timeout=60_000)
+    try_it = page.locator("#try-it")
+    expect(try_it).to_contain_text("without an account: tries are limited per day")
+    image = tmp_path / "red.png"
+    image.write_bytes(png())
+    page.locator('#try-form input[type="file"]').set_input_files(str(image))
+    page.locator("#try-run").click()
+    expect(page.locator("#try-view img")).to_be_visible(timeout=30_000)
+    request_id = page.locator("#try-status").text_content().rsplit(" ", 1)[1]
+    call = Invocation.objects.get(pk=request_id)
+    assert call.caller_team.slug == "anonymous" and call.caller_user is None
+    screenshot(page, f"{width}-01-anonymous-try")
+
+    # The day's tries are used up: a clear 429 that says when the next one frees.
+    page.locator("#try-run").click()
+    expect(page.locator("#try-status")).to_contain_text("Limit reached")
+    expect(page.locator("#try-view")).to_contain_text("tries a day without an account")
+    expect(page.locator("#try-view")).to_contain_text("Sign up to call it without this limit")
+    screenshot(page, f"{width}-02-anonymous-limit")
+
+    # Where tries are off, a visitor is offered to sign up, and comes back to the console.
+    model_set_anonymous_tries(actor=owner, model=picture.model, allowed=False)
+    page.goto("/ada/picture")
+    expect(page.locator("#try-run")).to_have_count(0)
+    page.locator("#try-signup").click()
+    expect(page).to_have_url(re.compile(r"/accounts/signup/\?next="))
+    screenshot(page, f"{width}-03-sign-up-form")
+    form = page.locator("main form")
+    form.locator("#id_username").fill(f"newcomer-{width}")
+    form.locator("#id_email").fill("newcomer@example.com")
+    form.locator("#id_password1").fill("a-very-good-password")
+    form.locator("#id_password2").fill("a-very-good-password")
+    form.get_by_role("button", name="Create account").click()
+    expect(page).to_have_url(re.compile(r"/ada/picture#try-it$"))
+    expect(page.locator("#try-run")).to_be_visible()
+    expect(page.locator(".account-name")).to_have_text(f"newcomer-{width}")
+    screenshot(page, f"{width}-04-back-on-the-console")
+
+
+def test_sign_up_never_sends_a_newcomer_off_the_site(open_page, site):
+    page = open_page()
+    page.goto("/accounts/signup/?next=https://evil.example/phish", timeout=60_000)
+    form = page.locator("main form")
+    form.locator("#id_username").fill("careful")
+    form.locator("#id_email").fill("careful@example.com")
+    form.locator("#id_password1").fill("a-very-good-password")
+    form.locator("#id_password2").fill("a-very-good-password")
+    form.get_by_role("button", name="Create account").click()
+    expect(page).to_have_url(re.compile(r"/teams/$"))
