@@ -191,13 +191,12 @@ def form_schema(input_schema: dict | None, sample: Any = None) -> dict | None:
     (no schema and no sample object to infer one from: raw JSON or text only)."""
     if isinstance(input_schema, dict) and input_schema:
         schema = _translate(input_schema, "", 0)
-        for defs in ("$defs", "definitions"):
+        for defs in ("$defs", "definitions"):  # each where the schema's $refs point
             if isinstance(input_schema.get(defs), dict):
-                schema["$defs"] = {
-                    name: _translate(sub, name, 1) for name, sub in input_schema[defs].items()
+                schema[defs] = {
+                    name: _translate(sub, name, 1)
+                    for name, sub in list(input_schema[defs].items())[:200]
                 }
-        if defs == "definitions" and "$defs" in schema:
-            schema["definitions"] = schema["$defs"]
         return schema
     if isinstance(sample, dict) and sample:
         return _translate(_inferred(sample), "", 0)
