@@ -204,8 +204,9 @@ def invoke_anonymous(
             wait = max(1, refused.reset_seconds)
             at = timezone.now() + timedelta(seconds=wait)
             raise RateLimitError(
-                f"the {per_day} tries a day without an account of {model.full_name} from this "
-                f"address are used up; the next one is free in {_human_wait(wait)} (at "
+                f"the {per_day} {'try' if per_day == 1 else 'tries'} a day without an account "
+                f"of {model.full_name} from this address {'is' if per_day == 1 else 'are'} "
+                f"used up; the next one is free in {_human_wait(wait)} (at "
                 f"{at:%H:%M} UTC). Sign up to call it without this limit",
                 headers={**headers, "Retry-After": str(wait)},
             )

@@ -318,7 +318,7 @@ def test_a_visitor_tries_without_an_account_then_signs_up_and_comes_back(
     # The day's tries are used up: a clear 429 that says when the next one frees.
     page.locator("#try-run").click()
     expect(page.locator("#try-status")).to_contain_text("Limit reached")
-    expect(page.locator("#try-view")).to_contain_text("tries a day without an account")
+    expect(page.locator("#try-view")).to_contain_text("the 1 try a day without an account")
     expect(page.locator("#try-view")).to_contain_text("Sign up to call it without this limit")
     screenshot(page, f"{width}-02-anonymous-limit")
 
