@@ -154,13 +154,14 @@ class InvokeApi(APIView):
     def post(self, request, owner, name, version=None):
         request_id = request.request_id
         principal = Principal.from_request(request)
+        anonymous = principal.user is None and principal.key is None
+        # No key and no session: a visitor's anonymous try, where the model allows them
+        # (services.invoke_anonymous), else the 401 of any call without a key.
+        model = services.anonymous_try_model(owner, name) if anonymous else None
         call = parse_call(request)
-        if principal.user is None and principal.key is None:
-            # No key and no session: a visitor's anonymous try, where the model allows them
-            # (services.invoke_anonymous), else the 401 of any call without a key.
+        if anonymous:
             outcome = services.invoke_anonymous(
-                owner=owner,
-                name=name,
+                model=model,
                 version=version,
                 call=call,
                 address=client_ip(request),

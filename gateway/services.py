@@ -162,10 +162,22 @@ def invoke(
     )
 
 
+def anonymous_try_model(owner: str, name: str) -> Model:
+    """The model a call without a key or session asks for, if it takes anonymous tries;
+    otherwise the 401 of any such call, whether the model exists or not (checked before the
+    body is read)."""
+    try:
+        model = catalog_selectors.model_get(Principal(None), owner, name)
+    except NotFoundError:
+        raise AuthenticationError() from None
+    if not model.anonymous_tries or settings.ANONYMOUS_TRIES_PER_DAY <= 0:
+        raise AuthenticationError()
+    return model
+
+
 def invoke_anonymous(
     *,
-    owner: str,
-    name: str,
+    model: Model,
     version: str | None,
     call: CallInput,
     address: str | None,
@@ -177,9 +189,8 @@ def invoke_anonymous(
     rate and concurrency limits. It is an invocation of the `anonymous` namespace, and no
     usage record is written for it (billing.metering.usage_of): nobody pays for it."""
     principal = Principal(None)
-    model = catalog_selectors.model_get(principal, owner, name)
     per_day = settings.ANONYMOUS_TRIES_PER_DAY
-    if not model.anonymous_tries or per_day <= 0 or address is None:
+    if address is None:
         raise AuthenticationError()
     if call.output == "void" or call.webhook:
         raise AuthenticationError(

@@ -103,12 +103,15 @@ def test_the_models_own_schema_applies_and_only_synchronous_tries(toolbox, owner
     assert_error_shape(hook, 401, "AuthenticationError")
 
 
-def test_private_models_and_switched_off_models_take_no_tries(owner, storage, runner):
+def test_private_and_unknown_models_take_no_tries(owner, storage, runner):
     publish(owner, TOOLBOX_MODEL, visibility="private")
     allow(owner)
-    assert_error_shape(visitor().post("/v1/algo/ada/toolbox", {}, format="json"), 404)
-    allow(owner, allowed=False)
-    assert_error_shape(visitor().post("/v1/algo/ada/toolbox", {}, format="json"), 404)
+    # The 401 of any call without a key, whether the model exists or not; the body is not
+    # even read.
+    for path in ("/v1/algo/ada/toolbox", "/v1/algo/ada/nothing"):
+        refused = visitor().generic("POST", path, "{nope", content_type="application/json")
+        assert_error_shape(refused, 401, "AuthenticationError")
+    assert not Invocation.objects.exists()
 
 
 def test_only_the_owners_admins_change_the_setting(toolbox, owner):
