@@ -17,6 +17,7 @@ from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal
 from django.conf import settings
 from django.db import connection
 
+from marketplace.accounts.services import ANONYMOUS_NAMESPACE
 from marketplace.core.change_feed import TableCache
 
 from .budgets.tasks import thresholds_crossed
@@ -102,10 +103,20 @@ def usage_status(invocation_status: str, error_type: str) -> str:
     return invocation_status
 
 
+def is_anonymous_try(invocation) -> bool:
+    """A visitor's call without an account: billed to no one, so it has no usage record.
+    Every other call has a user (a session, a personal key) or a key (a team key)."""
+    return (
+        invocation.caller_user_id is None
+        and invocation.api_key_id is None
+        and invocation.caller_team.slug == ANONYMOUS_NAMESPACE
+    )
+
+
 def usage_of(invocation) -> UsageRecord | None:
     """The usage record of an invocation that has just reached its final status (None with
     metering off); `usage_write` or `record_invocation` store it."""
-    if not settings.BILLING_METERING:
+    if not settings.BILLING_METERING or is_anonymous_try(invocation):
         return None
     error_type = ((invocation.error or {}).get("error_type") or "")[:64]
     status = usage_status(invocation.status, error_type)

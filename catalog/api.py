@@ -77,6 +77,7 @@ class ModelOutput(serializers.Serializer):
     network = serializers.BooleanField()
     stars = serializers.IntegerField()
     warm_processes = serializers.IntegerField()
+    anonymous_tries = serializers.BooleanField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
     latest_version = serializers.SerializerMethodField()
@@ -178,6 +179,11 @@ class ModelSettingsInput(serializers.Serializer):
         required=False,
         min_value=0,
         help_text="processes of the newest version kept warm on every runner",
+    )
+    anonymous_tries = serializers.BooleanField(
+        required=False,
+        help_text="visitors without an account may try the model, a few calls a day per "
+        "address, billed to no one (public models only)",
     )
 
 
@@ -375,6 +381,10 @@ class ModelDetailApi(APIView):
         if "warm_processes" in data:
             model = services.model_set_warm_processes(
                 actor=request.user, model=model, count=data["warm_processes"]
+            )
+        if "anonymous_tries" in data:
+            model = services.model_set_anonymous_tries(
+                actor=request.user, model=model, allowed=data["anonymous_tries"]
             )
         return Response(ModelOutput(model, context={"principal": principal}).data)
 

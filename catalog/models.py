@@ -50,6 +50,9 @@ class Model(models.Model):
     # Processes of the newest published version the runner keeps warm at all times, so
     # callers never meet a cold start (Algorithmia's reservations).
     warm_processes = models.PositiveSmallIntegerField(default=0)
+    # Visitors without an account may try the model from its page (and the API), a few
+    # calls a day per address, billed to no one; only while the model is public.
+    anonymous_tries = models.BooleanField(default=False)
     # Maintained by a database trigger (migration 0004) from the fields above, so every
     # write path keeps search current: weighted full text, and the name and title for
     # typo-tolerant trigram matching.

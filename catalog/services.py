@@ -637,6 +637,17 @@ def model_set_warm_processes(*, actor: User, model: Model, count: int) -> Model:
     return model
 
 
+def model_set_anonymous_tries(*, actor: User, model: Model, allowed: bool) -> Model:
+    """Let visitors without an account try the model (or stop them), for its owners and
+    admins. It takes effect while the model is public; the gateway limits the tries per
+    address and day (ANONYMOUS_TRIES_PER_DAY) and bills them to no one."""
+    if not policies.can_administer(actor, model.owner):
+        raise AuthorizationError(f"Only owners and admins of {model.owner.slug} can do that")
+    model.anonymous_tries = bool(allowed)
+    model.save(update_fields=["anonymous_tries"])
+    return model
+
+
 def reservations_wanted() -> dict[str, int]:
     """Build id -> processes to keep warm, for the runner service."""
     wanted = {}

@@ -18,5 +18,10 @@ urlpatterns = [
         name="version",
     ),
     path("<slug:owner>/<slug:name>/builds/<uuid:build_id>", views.build_page, name="build"),
+    path(
+        "<slug:owner>/<slug:name>/settings/anonymous-tries",
+        views.anonymous_tries,
+        name="anonymous_tries",
+    ),
     path("<slug:owner>/<slug:name>/builds/<uuid:build_id>/publish", views.publish, name="publish"),
 ]

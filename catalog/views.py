@@ -8,6 +8,7 @@ from pathlib import Path, PurePosixPath
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -18,6 +19,7 @@ from marketplace.core.errors import ApiError, InputError
 
 from . import selectors, services
 from .api import newest_key_prefix
+from .console import console_context
 from .models import BuildStatus
 from .pages import model_card_facts, model_page_context
 from .search import CatalogQuery, corrections, navigation, search
@@ -143,7 +145,6 @@ def _model_page(request, owner, name, *, number):
         "model": model,
         "versions": versions,
         "snippets": snippets,
-        "sample_is_text": shown is not None and isinstance(shown.build.sample_input, str),
         "snippet_css": snippet_css,
         "key_prefix": key_prefix,
         "latest": latest,
@@ -154,6 +155,10 @@ def _model_page(request, owner, name, *, number):
         "is_member": is_member,
         "builds": list(selectors.builds_of(model)[:20]) if is_member and not number else [],
         **model_page_context(model, is_member=is_member),
+        # A version's page calls that version; the model page lets the reader pick.
+        **console_context(
+            request=request, model=model, versions=versions, version=shown if number else None
+        ),
     }
     return render(request, "catalog/model.html", context)
 
@@ -259,6 +264,27 @@ def build_page(request, owner, name, build_id):
         "running": build.status in (BuildStatus.QUEUED, BuildStatus.BUILDING),
     }
     return render(request, "catalog/build.html", context)
+
+
+@login_required
+@require_POST
+def anonymous_tries(request, owner, name):
+    """The model's setting that lets visitors try it without an account (owners, admins)."""
+    principal = Principal.from_request(request)
+    model = selectors.model_get(principal, owner, name)
+    allowed = request.POST.get("allowed") == "on"
+    try:
+        services.model_set_anonymous_tries(actor=request.user, model=model, allowed=allowed)
+    except ApiError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(
+            request,
+            "Visitors without an account may now try this model (a few calls a day each)."
+            if allowed
+            else "Only signed-in users may try this model now.",
+        )
+    return redirect(reverse("catalog:model", args=[owner, name]) + "#try-it")
 
 
 @login_required

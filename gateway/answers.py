@@ -37,6 +37,8 @@ def call_answer(outcome, call, request_id: str) -> Answer:
         "content_type": invocation.result_content_type,
         "duration": round(invocation.model_duration or 0.0, 6),
     }
+    if invocation.cold_start:  # the model's process was started for this call
+        metadata["cold_start"] = True
     if invocation.want_stdout:  # asked for, by a member of the owner (services.invoke)
         metadata["stdout"] = invocation.stdout
     body = {"result": invocation.result, "metadata": metadata, "request_id": request_id}

@@ -6,6 +6,7 @@ from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, OpenApiTypes, extend_schema
 from rest_framework import serializers
 from rest_framework.parsers import BaseParser
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -14,6 +15,7 @@ from marketplace.accounts import selectors as account_selectors
 from marketplace.accounts.api import require_account_management
 from marketplace.accounts.principals import Principal
 from marketplace.accounts.services import team_rotate_signing_secret
+from marketplace.core.addresses import client_ip
 from marketplace.core.errors import ApiError, AuthorizationError, RequestTooLargeError
 from marketplace.core.webhooks import SIGNATURE_HEADER
 
@@ -78,6 +80,8 @@ class InvokeApi(APIView):
     """Call a model. The body is the model's input: JSON, text or binary."""
 
     parser_classes = [_RawBody]
+    # Calls without a key are refused in the view (401), except a visitor's anonymous try.
+    permission_classes = [AllowAny]
 
     def initial(self, request, *args, **kwargs):
         # Read (and size-check) the body before authentication: the session's CSRF check
@@ -149,31 +153,45 @@ class InvokeApi(APIView):
     def post(self, request, owner, name, version=None):
         request_id = request.request_id
         principal = Principal.from_request(request)
+        anonymous = principal.user is None and principal.key is None
+        # No key and no session: a visitor's anonymous try, where the model allows them
+        # (services.invoke_anonymous), else the 401 of any call without a key.
+        model = services.anonymous_try_model(owner, name) if anonymous else None
         try:
             call = parse_call(request)
         except ApiError as error:
-            refusals.refused_call_record(
+            if not anonymous:
+                refusals.refused_call_record(
+                    principal=principal,
+                    owner=owner,
+                    name=name,
+                    version=version,
+                    error=error,
+                    request_id=request_id,
+                )
+            raise
+        if anonymous:
+            outcome = services.invoke_anonymous(
+                model=model,
+                version=version,
+                call=call,
+                address=client_ip(request),
+                request_id=request_id,
+            )
+        else:
+            parent = call_context_of(request)  # a model calling another, as its caller
+            if parent is not None:
+                call = nested_call(call, parent)
+            outcome = services.invoke(
                 principal=principal,
                 owner=owner,
                 name=name,
                 version=version,
-                error=error,
+                call=call,
+                project=parent.project if parent else request.headers.get("X-Project", "").strip(),
                 request_id=request_id,
+                parent=parent,
             )
-            raise
-        parent = call_context_of(request)  # a model calling another, as its caller
-        if parent is not None:
-            call = nested_call(call, parent)
-        outcome = services.invoke(
-            principal=principal,
-            owner=owner,
-            name=name,
-            version=version,
-            call=call,
-            project=parent.project if parent else request.headers.get("X-Project", "").strip(),
-            request_id=request_id,
-            parent=parent,
-        )
         return http_response(call_answer(outcome, call, request_id))
 
 

@@ -6,25 +6,27 @@ from __future__ import annotations
 import functools
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
-from jsonschema.exceptions import best_match
 
 from billing import metering
 from billing.budgets import selectors as budget_selectors
 from catalog import selectors as catalog_selectors
 from catalog.models import Model
 from catalog.packages import input_validator
+from catalog.packages.input_errors import first_input_problem
 from catalog.versions import Target, resolve_version
 from execution.backends import ExecutionResult
 from marketplace.accounts.principals import Principal
 from marketplace.accounts.scopes import allows_model
-from marketplace.accounts.services import personal_namespace_ensure
+from marketplace.accounts.services import anonymous_namespace, personal_namespace_ensure
 from marketplace.core import limits
 from marketplace.core.errors import (
     ApiError,
+    AuthenticationError,
     AuthorizationError,
     InputError,
     NotFoundError,
@@ -52,13 +54,12 @@ def _input_schema_check(target: Target, call: CallInput) -> None:
     schema = target.build.manifest.get("input_schema")
     if not schema or call.content_type != "json":
         return
-    first = best_match(input_validator(schema).iter_errors(call.data))
-    if first is not None:
-        where = "$" + "".join(
-            f"[{p!r}]" if isinstance(p, int) else f".{p}" for p in first.absolute_path
-        )
+    problem = first_input_problem(input_validator(schema), call.data)
+    if problem is not None:
         raise InputError(
-            f"the input does not match the model's input schema at {where}: {first.message}"
+            f"the input does not match the model's input schema at {problem.sentence()}",
+            fields={problem.json_path: [f"{problem.message} ({problem.rule})"]},
+            extra={"path": list(problem.path), "rule": problem.rule},
         )
 
 
@@ -174,6 +175,136 @@ def _invoke(
         budget_selectors.cap_check(team, project)
     except PaymentRequiredError as error:
         raise rejected(error) from None
+    return _start(
+        principal=principal,
+        model=model,
+        target=target,
+        team=team,
+        call=call,
+        project=project,
+        request_id=request_id,
+        is_member=is_member,
+        wants_stdout=wants_stdout,
+        rate_subjects=_rate_subjects(principal, team),
+        rejected=rejected,
+        parent=parent,
+    )
+
+
+def anonymous_try_model(owner: str, name: str) -> Model:
+    """The model a call without a key or session asks for, if it takes anonymous tries;
+    otherwise the 401 of any such call, whether the model exists or not (checked before the
+    body is read)."""
+    try:
+        model = catalog_selectors.model_get(Principal(None), owner, name)
+    except NotFoundError:
+        raise AuthenticationError() from None
+    if not model.anonymous_tries or settings.ANONYMOUS_TRIES_PER_DAY <= 0:
+        raise AuthenticationError()
+    return model
+
+
+def invoke_anonymous(
+    *,
+    model: Model,
+    version: str | None,
+    call: CallInput,
+    address: str | None,
+    request_id: str,
+) -> Outcome:
+    """A visitor's call without an account: only to a public model whose owners allow
+    anonymous tries (else the 401 any call without a key gets), synchronous, at most
+    ANONYMOUS_TRIES_PER_DAY per client address and model, under the anonymous namespace's
+    rate and concurrency limits. It is an invocation of the `anonymous` namespace, and no
+    usage record is written for it (billing.metering.usage_of): nobody pays for it."""
+    principal = Principal(None)
+    per_day = settings.ANONYMOUS_TRIES_PER_DAY
+    if address is None:
+        raise AuthenticationError()
+    if call.output == "void" or call.webhook:
+        raise AuthenticationError(
+            "Without an account a model can only be tried with a synchronous call: "
+            "sign up and send an API key for output=void or webhook calls"
+        )
+    target = resolve_version(model, version, is_member=False)
+    _input_schema_check(target, call)
+    team = anonymous_namespace()
+    decisions = limits.check_rates(
+        [("team", f"team:{team.pk}", settings.TEAM_RATE_LIMIT_PER_MINUTE)]
+    )
+    headers = limits.rate_limit_headers(decisions)
+    refused = next((d for d in decisions if not d.allowed), None)
+    if refused is None:
+        daily = limits.check_rates(
+            [("anonymous", f"{address}:{model.pk}", per_day)], window=ANONYMOUS_WINDOW
+        )
+        headers = limits.rate_limit_headers(daily)
+        refused = next((d for d in daily if not d.allowed), None)
+        if refused is not None:
+            wait = max(1, refused.reset_seconds)
+            at = timezone.now() + timedelta(seconds=wait)
+            raise RateLimitError(
+                f"the {per_day} {'try' if per_day == 1 else 'tries'} a day without an account "
+                f"of {model.full_name} from this address {'is' if per_day == 1 else 'are'} "
+                f"used up; the next one is free in {_human_wait(wait)} (at "
+                f"{at:%H:%M} UTC). Sign up to call it without this limit",
+                headers={**headers, "Retry-After": str(wait)},
+            )
+    else:
+        raise RateLimitError(
+            f"too many calls without an account right now; retry in "
+            f"{max(1, refused.reset_seconds)} s",
+            headers={**headers, "Retry-After": str(max(1, refused.reset_seconds))},
+        )
+    return _start(
+        principal=principal,
+        model=model,
+        target=target,
+        team=team,
+        call=call,
+        project="",
+        request_id=request_id,
+        is_member=False,
+        wants_stdout=False,
+        rate_subjects=[],  # checked above; nobody is charged for a refusal
+        rejected=lambda error: error,
+        parent=None,
+        headers=headers,
+    )
+
+
+ANONYMOUS_WINDOW = 24 * 60 * 60
+
+
+def _human_wait(seconds: int) -> str:
+    if seconds < 90:
+        return f"{seconds} s"
+    minutes = -(-seconds // 60)
+    if minutes < 90:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60} min"
+
+
+def _start(
+    *,
+    principal: Principal,
+    model: Model,
+    target: Target,
+    team,
+    call: CallInput,
+    project: str,
+    request_id: str,
+    is_member: bool,
+    wants_stdout: bool,
+    rate_subjects: list[tuple[str, str, int]],
+    rejected,
+    parent,
+    headers: dict | None = None,
+) -> Outcome:
+    """Admit the call (`rate_subjects` and the team's concurrency), record its invocation,
+    then run it (or queue it). `rejected(error)` meters a refusal before it is raised;
+    `parent` is the running call this one is made from; `headers` are rate headers already
+    known (an anonymous try's daily limit)."""
     backend_name = "http" if target.build.runtime == "http" else settings.EXECUTION_BACKEND
     invocation = Invocation(
         id=request_id,
@@ -206,7 +337,7 @@ def _invoke(
     # The rate check, a synchronous call's team slot and the invocation's row: one round
     # trip on PostgreSQL (limits.admit), the row written only if the call is admitted.
     admission = limits.admit(
-        _rate_subjects(principal, team),
+        rate_subjects,
         limits.SlotRequest(
             "team",
             f"team:{team.pk}",
@@ -215,7 +346,7 @@ def _invoke(
         ),
         then=(_admitted_insert_sql(), _insert_values(invocation)),
     )
-    headers = limits.rate_limit_headers(admission.decisions)
+    headers = limits.rate_limit_headers(admission.decisions) or headers or {}
     refused = next((d for d in admission.decisions if not d.allowed), None)
     if refused is not None:
         raise rejected(

@@ -103,6 +103,8 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    # Only for its static files: the React JSON-schema form of the try-it console.
+    "django_jsonform",
     "marketplace.core",
     "marketplace.accounts",
     "execution",
@@ -342,6 +344,9 @@ RUNNER_IDLE_SECONDS = env_int("RUNNER_IDLE_SECONDS", 600)
 
 # Limits per API key (or browser user) and per calling team; 0 turns one off.
 RATE_LIMIT_PER_KEY_PER_MINUTE = env_int("RATE_LIMIT_PER_KEY_PER_MINUTE", 600)
+# Calls a visitor without an account may make per client address, per model and per day,
+# to models whose owners allow anonymous tries (0: none at all).
+ANONYMOUS_TRIES_PER_DAY = env_int("ANONYMOUS_TRIES_PER_DAY", 10)
 TEAM_RATE_LIMIT_PER_MINUTE = env_int("TEAM_RATE_LIMIT_PER_MINUTE", 3000)
 TEAM_CONCURRENCY_LIMIT = env_int("TEAM_CONCURRENCY_LIMIT", 32)
 GATEWAY_ASYNC_QUEUE = env("GATEWAY_ASYNC_QUEUE", "invocations")

@@ -58,6 +58,7 @@ from catalog.packages.formats import (
     format_problem,
     mlflow_model_problem,
 )
+from catalog.packages.input_errors import first_input_problem
 from marketplace.core.outbound import OutboundRefused, check_public_url
 
 RUNTIMES = ("python", "node", "command", "adk")  # code runtimes
@@ -93,7 +94,9 @@ _KEYS = (
 _METRIC_KEYS = ("name", "value", "dataset")
 MAX_METRICS = 20
 _METRIC_LENGTHS = {"name": 64, "dataset": 200}
-_IO_KEYS = ("sample_input", "input_schema")
+_IO_KEYS = ("sample_input", "input_schema", "examples")
+_MAX_EXAMPLES = 20
+_EXAMPLE_NAME_LENGTH = 60
 _PRICING_KEYS = ("royalty_per_call",)
 _LENGTHS = {"title": 100, "tagline": 200, "license": 64, "task": 64, "framework": 64}
 _MAX_TEXT_FILE = 1024 * 1024  # model.toml, a JSON schema, the README
@@ -141,6 +144,9 @@ class Manifest:
     # Evaluation results declared in [[metrics]]: ({"name", "value", "dataset"}, ...), the
     # value a finite number, the dataset "" when not given.
     metrics: tuple[dict, ...] = ()
+    # Named inputs to try, each {"name": ..., "input": ...} (io.examples); none in manifests
+    # stored before examples existed.
+    examples: tuple[dict, ...] = ()
 
     @property
     def is_format(self) -> bool:
@@ -168,6 +174,7 @@ class Manifest:
             "royalty_per_call": str(self.royalty_per_call),
             "readme": self.readme,
             "metrics": [dict(metric) for metric in self.metrics],
+            "examples": list(self.examples),
         }
 
     @classmethod
@@ -180,6 +187,7 @@ class Manifest:
                 "royalty_per_call": Decimal(data["royalty_per_call"]),
                 # Builds stored before [[metrics]] existed have none.
                 "metrics": tuple(data.get("metrics") or ()),
+                "examples": tuple(data.get("examples") or ()),
             }
         )
 
@@ -280,6 +288,7 @@ class _ManifestReader:
             royalty_per_call=self.royalty(pricing),
             readme=self.readme(),
             metrics=self.metrics(),
+            examples=self.examples(io, input_schema),
         )
 
     def read_toml(self, path: Path) -> dict:
@@ -745,20 +754,59 @@ class _ManifestReader:
         sample = io["sample_input"]
         self.json_compatible(field, sample)
         if schema is not None:
-            try:
-                error = best_match(input_validator(schema).iter_errors(sample))
-            except referencing.exceptions.Unresolvable as exc:
-                raise self.fail(
-                    "io.input_schema", f"has a $ref that cannot be resolved ({exc})"
-                ) from exc
-            except RecursionError:
-                raise self.fail(
-                    field, "nests too deeply to be checked against the schema"
-                ) from None
+            error = self.schema_problem(field, sample, schema)
             if error is not None:
-                where = f" (at {error.json_path})" if error.path else ""
-                raise self.fail(field, f"does not match io.input_schema: {error.message}{where}")
+                raise self.fail(field, f"does not match io.input_schema at {error.sentence()}")
         return sample
+
+    def examples(self, io: dict, schema: dict | None) -> tuple[dict, ...]:
+        """[[io.examples]]: named inputs the try-it console offers, each a table with a
+        `name` and an `input` that must match the input schema."""
+        field = "io.examples"
+        value = io.get("examples")
+        if value is None:
+            return ()
+        if not isinstance(value, list) or not all(isinstance(e, dict) for e in value):
+            raise self.fail(field, "must be an array of tables ([[io.examples]])")
+        if len(value) > _MAX_EXAMPLES:
+            raise self.fail(field, f"has more than {_MAX_EXAMPLES} examples")
+        examples, names = [], set()
+        for index, example in enumerate(value):
+            where = f"{field}[{index}]"
+            unknown = sorted(set(example) - {"name", "input"})
+            if unknown:
+                raise self.fail(where, f"unknown key {unknown[0]!r}; the keys are: name, input")
+            name = example.get("name")
+            if not isinstance(name, str) or not name.strip():
+                raise self.fail(where, "needs a name (text)")
+            name = name.strip()
+            if len(name) > _EXAMPLE_NAME_LENGTH or any(ord(c) < 32 for c in name):
+                raise self.fail(
+                    where, f"name must be one line of at most {_EXAMPLE_NAME_LENGTH} characters"
+                )
+            if name in names:
+                raise self.fail(where, f"name {name!r} is used twice")
+            names.add(name)
+            if "input" not in example:
+                raise self.fail(where, "needs an input")
+            self.json_compatible(where, example["input"])
+            problem = self.schema_problem(where, example["input"], schema)
+            if problem is not None:
+                raise self.fail(where, f"does not match io.input_schema at {problem.sentence()}")
+            examples.append({"name": name, "input": example["input"]})
+        return tuple(examples)
+
+    def schema_problem(self, field: str, value: Any, schema: dict | None):
+        if schema is None:
+            return None
+        try:
+            return first_input_problem(input_validator(schema), value)
+        except referencing.exceptions.Unresolvable as exc:
+            raise self.fail(
+                "io.input_schema", f"has a $ref that cannot be resolved ({exc})"
+            ) from exc
+        except RecursionError:
+            raise self.fail(field, "nests too deeply to be checked against the schema") from None
 
     def json_compatible(self, field: str, value: Any) -> None:
         """Refuse TOML values that have no JSON form (dates and times, nan, inf)."""

@@ -36,8 +36,12 @@ from .models import (
 from .scopes import InvalidScope, normalise_scopes
 
 # Namespaces share the URL space with the site's own pages and the API.
+# The namespace that visitors' anonymous tries are recorded under (no member, no key).
+ANONYMOUS_NAMESPACE = "anonymous"
+
 RESERVED_SLUGS = frozenset(
     [
+        ANONYMOUS_NAMESPACE,
         "about",
         "accounts",
         "admin",
@@ -156,6 +160,16 @@ def personal_namespace_ensure(*, user: User) -> Team:
             personal_owner=user,
         )
     Membership.objects.get_or_create(team=team, user=user, defaults={"role": Role.OWNER})
+    return team
+
+
+def anonymous_namespace() -> Team:
+    """The namespace of calls made without an account (a public model's anonymous tries):
+    their invocations are attributed to it, and nobody is its member. Its slug is reserved,
+    so no one can sign up or create a team under it."""
+    team, _ = Team.objects.get_or_create(
+        slug=ANONYMOUS_NAMESPACE, defaults={"name": "Anonymous visitors", "is_personal": False}
+    )
     return team
 
 

@@ -91,10 +91,22 @@ class ThrottledLoginView(LoginView):
         return super().form_invalid(form)
 
 
+def _safe_next(request) -> str:
+    """The `next` page of a sign-up, when it is a page of this site: never another host,
+    scheme or a `//host` path (an open redirect)."""
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return ""
+
+
 @require_http_methods(["GET", "POST"])
 def sign_up(request):
+    next_page = _safe_next(request)
     if request.user.is_authenticated:
-        return redirect("catalog:home")
+        return redirect(next_page or "catalog:home")
     form = SignUpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -110,8 +122,8 @@ def sign_up(request):
         else:
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
             messages.success(request, f"Welcome, {user.username}! Your namespace is ready.")
-            return redirect("accounts:team_list")
-    return render(request, "accounts/signup.html", {"form": form})
+            return redirect(next_page or "accounts:team_list")
+    return render(request, "accounts/signup.html", {"form": form, "next": next_page})
 
 
 def _safe_next(request, candidate: str) -> str:

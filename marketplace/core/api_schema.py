@@ -21,6 +21,17 @@ ERROR_SCHEMA = {
                     "additionalProperties": True,
                     "description": "Per input field, what is wrong with it",
                 },
+                "path": {
+                    "type": "array",
+                    "items": {"oneOf": [{"type": "string"}, {"type": "integer"}]},
+                    "description": "A call's input not matching the model's input schema: "
+                    "the keys and indexes from the input's root to the field at fault",
+                },
+                "rule": {
+                    "type": "string",
+                    "description": "A call's input not matching the model's input schema: "
+                    "the JSON Schema keyword it broke (maximum, required, type, ...)",
+                },
             },
             "required": ["message", "error_type"],
         },

@@ -11,15 +11,22 @@ class ApiError(Exception):
     default_message = "Internal server error"
 
     def __init__(
-        self, message: str | None = None, *, headers: dict | None = None, fields: dict | None = None
+        self,
+        message: str | None = None,
+        *,
+        headers: dict | None = None,
+        fields: dict | None = None,
+        extra: dict | None = None,
     ):
         self.message = message or self.default_message
         self.headers = headers or {}
         self.fields = fields
+        # More members of the error object, e.g. an input's `path` and `rule`.
+        self.extra = extra or {}
         super().__init__(self.message)
 
     def body(self) -> dict:
-        error = {"message": self.message, "error_type": self.error_type}
+        error = {**self.extra, "message": self.message, "error_type": self.error_type}
         if self.fields:
             error["fields"] = self.fields
         return {"error": error}

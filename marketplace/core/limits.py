@@ -124,12 +124,15 @@ def window_seconds() -> int:
     return window
 
 
-def check_rates(subjects: Sequence[tuple[str, str, int]]) -> list[RateDecision]:
+def check_rates(
+    subjects: Sequence[tuple[str, str, int]], *, window: int | None = None
+) -> list[RateDecision]:
     """Count this request against every (name, subject_id, limit per window) and decide.
     A limit <= 0 means unlimited: that subject is skipped and gets no decision, so the
     decisions are those of the limited subjects, in the given order. All or nothing: when
-    any subject refuses, no subject is charged."""
-    window = window_seconds()
+    any subject refuses, no subject is charged. `window` (seconds) defaults to
+    RATE_LIMIT_WINDOW_SECONDS; a subject must always be counted in the same window."""
+    window = window or window_seconds()
     cost = window * 1000
     counted = _counted(subjects, cost)
     if not counted:

@@ -36,6 +36,49 @@ def test_sign_up_logs_in_and_creates_the_namespace(client):
     assert client.get("/teams/").context["user"] == user
 
 
+SIGN_UP = {
+    "username": "grace",
+    "email": "grace@example.com",
+    "password1": "a-very-good-password",
+    "password2": "a-very-good-password",
+}
+
+
+def test_sign_up_returns_to_the_page_it_came_from(client):
+    page = client.get("/accounts/signup/?next=/ada/sentiment%23try-it")
+    assert 'name="next" value="/ada/sentiment#try-it"' in page.content.decode()
+    # The way to log in instead keeps the page too, and the log-in page's way back here.
+    assert "/accounts/login/?next=/ada/sentiment%23try-it" in page.content.decode()
+    login = client.get("/accounts/login/?next=/ada/sentiment")
+    assert "/accounts/signup/?next=/ada/sentiment" in login.content.decode()
+    # A form sent back with an error keeps it.
+    again = client.post("/accounts/signup/", {**SIGN_UP, "password2": "x", "next": "/ada/x"})
+    assert 'name="next" value="/ada/x"' in again.content.decode()
+    response = client.post("/accounts/signup/", {**SIGN_UP, "next": "/ada/sentiment#try-it"})
+    assert response.status_code == 302
+    assert response["Location"] == "/ada/sentiment#try-it"
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "https://evil.example/phish",
+        "//evil.example/phish",
+        "/\\evil.example",
+        "\\\\evil.example",
+        "javascript:alert(1)",
+        "http://testserver.evil.example/",
+        " //evil.example",
+    ],
+)
+def test_sign_up_never_redirects_off_the_site(client, target):
+    page = client.get("/accounts/signup/", {"next": target})
+    assert "evil" not in page.context["next"] and "javascript" not in page.context["next"]
+    response = client.post("/accounts/signup/", {**SIGN_UP, "next": target})
+    assert response.status_code == 302
+    assert response["Location"] == "/teams/"
+
+
 @pytest.mark.parametrize(
     ("data", "field", "text"),
     [

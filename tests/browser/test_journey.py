@@ -257,6 +257,7 @@ def test_newcomer_journey(
     expect(grace.locator("main h1").first).to_contain_text("Word counter")
     screenshot(grace, "10-model-page")
 
+    grace.locator("#try-tab-json").click()
     field = grace.locator("#try-input")
     expect(field).to_have_value(re.compile(r'"text":\s*"the quick brown fox"'))
     field.fill('{"text": "hello brave new world"}')

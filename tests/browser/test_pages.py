@@ -137,7 +137,8 @@ def test_try_it_console_runs_the_model_and_shows_errors(open_page, sentiment, me
     page.goto(MODEL_URL)
     try_it = page.locator("#try-it")
     expect(try_it.locator("#try-form")).to_have_count(0)
-    prompt = try_it.get_by_role("link", name="Log in to try this model")
+    expect(try_it.get_by_role("link", name="Sign up to try")).to_be_visible()
+    prompt = try_it.get_by_role("link", name="Log in")
     expect(prompt).to_be_visible()
     screenshot(page, "try-it-anonymous")
 
@@ -150,6 +151,7 @@ def test_try_it_console_runs_the_model_and_shows_errors(open_page, sentiment, me
     form.get_by_role("button", name="Log in").click()
     expect(page).to_have_url(re.compile(re.escape(MODEL_URL) + "#try-it$"))
 
+    page.locator("#try-tab-json").click()
     field = page.locator("#try-input")
     expect(field).to_have_value(re.compile(r'"text":\s*"I love it"'))
     status, output = page.locator("#try-status"), page.locator("#try-output")
@@ -159,7 +161,10 @@ def test_try_it_console_runs_the_model_and_shows_errors(open_page, sentiment, me
     run.click()
     expect(output).to_have_text(json.dumps({"label": "positive", "score": 2}, indent=2))
     expect(status).to_have_text(
-        re.compile(r"^Model \d+(\.\d)? ms, round trip \d+ ms · request [0-9a-f-]{36}$")
+        re.compile(
+            r"^(Cold start · )?Model \d+(\.\d)? ms, round trip \d+(\.\d)? m?s · "
+            r"request [0-9a-f-]{36}$"
+        )
     )
     expect(run).to_be_enabled()
     request_id = status.text_content().rsplit(" ", 1)[1]
@@ -177,7 +182,9 @@ def test_try_it_console_runs_the_model_and_shows_errors(open_page, sentiment, me
     run.click()
     expect(output).to_contain_text("Nothing to score: the text has no words")
     expect(status).to_have_text(
-        re.compile(r"^The model raised an error · round trip \d+ ms · request [0-9a-f-]{36}$")
+        re.compile(
+            r"^The model raised an error · round trip \d+(\.\d)? m?s · request [0-9a-f-]{36}$"
+        )
     )
     screenshot(page, "try-it-model-error")
 

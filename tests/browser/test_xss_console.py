@@ -24,6 +24,8 @@ PAYLOAD = (
     "<a href=\"javascript:window.__xss='link'\" id=xsslink>x</a>"
 )
 
+EXAMPLE_NAME = "<img src=x onerror=\"window.__xss='example'\">"
+
 HOSTILE_MODEL = {
     "model.toml": """
 name = "hostile"
@@ -37,7 +39,24 @@ task = '<details open ontoggle="window.__xss=5">'
 framework = '{{ 7*7 }}'
 [io]
 sample_input = {text = "</textarea><img src=x onerror=window.__xss=6>"}
-""",
+input_schema = "schema.json"
+[[io.examples]]
+input = {text = "example"}
+"""
+    + f"name = {json.dumps(EXAMPLE_NAME)}\n",
+    # Titles, descriptions, field names, choices and a uri field the form draws: text only.
+    "schema.json": json.dumps(
+        {
+            "title": PAYLOAD,
+            "description": PAYLOAD,
+            "type": "object",
+            "properties": {
+                "text": {"type": "string", "title": PAYLOAD, "description": PAYLOAD},
+                PAYLOAD: {"enum": [PAYLOAD, "javascript:window.__xss='enum'"]},
+                "link": {"type": "string", "format": "uri", "default": "javascript:window.__xss=7"},
+            },
+        }
+    ),
     "predict.py": f"""
 PAYLOAD = {PAYLOAD!r}
 
@@ -78,6 +97,8 @@ INJECTED = """() => {
     }
   }
   for (const s of document.scripts) {
+    // A JSON data block (json_script) is never run: the console's config holds the payloads.
+    if (s.type === 'application/json') continue;
     if (s.text.includes('__xss')) found.push('script: ' + s.text.slice(0, 80));
   }
   for (const tag of ['iframe', 'object', 'embed']) {
@@ -102,8 +123,12 @@ def hostile(site, owner, storage, runner):
 
 
 def _run(page, text: str, kind: str) -> str:
-    page.locator("#try-type").select_option(kind)
-    page.locator("#try-input").fill(text)
+    if kind == "application/json":
+        page.locator("#try-tab-json").click()
+        page.locator("#try-input").fill(text)
+    else:
+        page.locator("#try-tab-text").click()
+        page.locator("#try-text").fill(text)
     page.locator("#try-run").click()
     status = page.locator("#try-status")
     expect(status).to_contain_text(re.compile(r"round trip"), timeout=20_000)
@@ -122,11 +147,15 @@ def test_hostile_model_in_the_console_errors_tab_and_request_log(
 
     # The sample input in the textarea did not break out of it.
     assert "</textarea><img" in page.locator("#try-input").input_value()
+    # The form drew the schema's payloads as text.
+    expect(page.locator("#try-form")).to_contain_text("onerror=")
+    page.locator("#try-example").select_option(label=EXAMPLE_NAME)
+    assert_clean(page, "the console's form")
 
     output = page.locator("#try-output")
     _run(page, '{"x": 1}', "application/json")
     expect(output).to_contain_text("onerror=")
-    assert json.loads(output.inner_text()) == {"html": PAYLOAD, PAYLOAD: [PAYLOAD]}
+    assert json.loads(output.text_content()) == {"html": PAYLOAD, PAYLOAD: [PAYLOAD]}
     assert_clean(page, "JSON output")
 
     _run(page, "hello", "text/plain")
@@ -136,7 +165,7 @@ def test_hostile_model_in_the_console_errors_tab_and_request_log(
     status = _run(page, "raise", "text/plain")
     assert "The model raised an error" in status
     expect(output).to_contain_text("ValueError")
-    assert PAYLOAD in output.inner_text()
+    assert PAYLOAD in output.text_content()
     assert_clean(page, "error in the console")
     request_id = re.search(r"request ([0-9a-f-]{36})", status).group(1)
 

@@ -165,6 +165,27 @@ def test_defaults_of_a_minimal_manifest(tmp_path):
     assert manifest.readme == ""
 
 
+def test_named_examples_are_kept_in_order_and_stored(tmp_path):
+    toml = FULL_TOML.replace(
+        "[pricing]",
+        '[[io.examples]]\nname = " Happy "\ninput = {text = "I love it"}\n'
+        '[[io.examples]]\nname = "Grumpy"\ninput = {text = "I hate Mondays"}\n[pricing]',
+    )
+    root = package_with(
+        tmp_path, toml, **{"requirements.txt": "", "schema__input.json": json.dumps(SCHEMA)}
+    )
+    manifest = load_manifest(root)
+    assert manifest.examples == (
+        {"name": "Happy", "input": {"text": "I love it"}},
+        {"name": "Grumpy", "input": {"text": "I hate Mondays"}},
+    )
+    stored = json.loads(json.dumps(manifest.as_dict()))
+    assert Manifest.from_dict(stored) == manifest
+    # A manifest stored before examples existed still loads, with none.
+    del stored["examples"]
+    assert Manifest.from_dict(stored).examples == ()
+
+
 def test_requirements_txt_is_used_when_present(tmp_path):
     root = package_with(tmp_path, MINIMAL_TOML, **{"requirements.txt": "numpy\n"})
     assert load_manifest(root).requirements == "requirements.txt"
@@ -597,10 +618,11 @@ ERROR_CASES = [
     ("io-type", with_line('io = "x"'), {}, "io", r"must be a table \(\[io\]\)"),
     (
         "io-unknown",
-        with_line("[io]\nsample = 1"),
+        with_line("[io]\nsample_inputs = 1"),
         {},
         "io",
-        r'unknown key "sample" \(did you mean "sample_input"\?\); \[io\] has: sample_input, ',
+        r'unknown key "sample_inputs" \(did you mean "sample_input"\?\); \[io\] has: '
+        r"sample_input, ",
     ),
     (
         "pricing-unknown",
@@ -705,14 +727,15 @@ ERROR_CASES = [
         with_line('[io]\nsample_input = {txt = "hi"}\ninput_schema = "schema.json"'),
         {"schema.json": json.dumps(SCHEMA)},
         "io.sample_input",
-        r"does not match io\.input_schema: 'text' is a required property",
+        r"does not match io\.input_schema at \$\.text: is required \(required\)",
     ),
     (
         "sample-mismatch-nested",
         with_line('[io]\nsample_input = {text = ""}\ninput_schema = "schema.json"'),
         {"schema.json": json.dumps(SCHEMA)},
         "io.sample_input",
-        r"does not match io\.input_schema: '' should be non-empty \(at \$\.text\)",
+        r"does not match io\.input_schema at \$\.text: must be at least 1 characters long "
+        r"\(minLength\)",
     ),
     (
         "sample-datetime",
@@ -722,6 +745,58 @@ ERROR_CASES = [
         r"TOML dates and times have no JSON form; write them as strings",
     ),
     ("sample-nan", with_line("[io]\nsample_input = [nan]"), {}, "io.sample_input", r"nan and inf"),
+    (
+        "examples-type",
+        with_line('[io]\nexamples = {name = "x", input = 1}'),
+        {},
+        "io.examples",
+        r"must be an array of tables \(\[\[io\.examples\]\]\)",
+    ),
+    (
+        "examples-unnamed",
+        with_line('[[io.examples]]\ninput = {text = "hi"}'),
+        {},
+        "io.examples[0]",
+        r"needs a name",
+    ),
+    (
+        "examples-no-input",
+        with_line('[[io.examples]]\nname = "Happy"'),
+        {},
+        "io.examples[0]",
+        r"needs an input",
+    ),
+    (
+        "examples-unknown-key",
+        with_line('[[io.examples]]\nname = "Happy"\ninput = 1\noutput = 2'),
+        {},
+        "io.examples[0]",
+        r"unknown key 'output'; the keys are: name, input",
+    ),
+    (
+        "examples-same-name",
+        with_line('[[io.examples]]\nname = "A"\ninput = 1\n[[io.examples]]\nname = "A"\ninput = 2'),
+        {},
+        "io.examples[1]",
+        r"name 'A' is used twice",
+    ),
+    (
+        "examples-long-name",
+        with_line(f'[[io.examples]]\nname = "{"x" * 61}"\ninput = 1'),
+        {},
+        "io.examples[0]",
+        r"name must be one line of at most 60 characters",
+    ),
+    (
+        "examples-mismatch",
+        with_line(
+            '[io]\ninput_schema = "schema.json"\n[[io.examples]]\nname = "Empty"\n'
+            'input = {text = ""}'
+        ),
+        {"schema.json": json.dumps(SCHEMA)},
+        "io.examples[0]",
+        r"does not match io\.input_schema at \$\.text: must be at least 1 characters long",
+    ),
     (
         "onnx-suffix",
         'name = "mm"\nruntime = "onnx"\nentrypoint = "model.bin"\n',

@@ -184,6 +184,11 @@ def test_call_errors_have_the_documented_statuses(toolbox, owner, settings, clie
         mine.post("/v1/algo/ada/toolbox", {"text": 5}, format="json"), 400, "InputError"
     )
     assert "input schema" in error["message"] and "$.text" in error["message"]
+    # The field's path and the rule it broke, as text and as data for a form to show it at
+    # the field; never the input's Python repr.
+    assert error["message"].endswith("at $.text: must be string, not a number (type)")
+    assert (error["path"], error["rule"]) == (["text"], "type")
+    assert error["fields"] == {"$.text": ["must be string, not a number (type)"]}
     assert_error_shape(
         mine.generic("POST", "/v1/algo/ada/toolbox", "<x/>", content_type="application/xml"), 400
     )
@@ -343,4 +348,4 @@ def test_the_try_it_console_calls_with_the_session_and_its_csrf_token(toolbox, o
         "/v1/algo/ada/toolbox/1.0.0", '{"text": "x"}', content_type="application/json"
     )
     assert_error_shape(forged, 403, "AuthorizationError")
-    assert b"Log in to try" in Client().get("/ada/toolbox").content
+    assert b"Sign up to try" in Client().get("/ada/toolbox").content

@@ -9,6 +9,7 @@ browser test can see it fire."""
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -69,6 +70,7 @@ class _Checker(HTMLParser):
     site_scripts: tuple[str, ...] = ("/static/",)
     found: list[Injection] = field(default_factory=list)
     _in_script: bool = False
+    _in_data: bool = False  # a <script type="application/json"> data block, never run
     _in_style: bool = False
 
     def __post_init__(self):
@@ -102,7 +104,9 @@ class _Checker(HTMLParser):
                 squeezed = re.sub(r"[\s\x00-\x1f]", "", value).lower()
                 if squeezed.startswith(DANGEROUS_SCHEMES):
                     self._add(f"{name}={value!r} on <{tag}>")
-        if tag == "script":
+        if tag == "script" and dict(attrs).get("type") == "application/json":
+            self._in_data = True
+        elif tag == "script":
             self._in_script = True
             src = dict(attrs).get("src")
             if src and not src.startswith(self.site_scripts):
@@ -112,11 +116,18 @@ class _Checker(HTMLParser):
 
     def handle_endtag(self, tag):
         if tag == "script":
-            self._in_script = False
+            self._in_script = self._in_data = False
         if tag == "style":
             self._in_style = False
 
     def handle_data(self, data):
+        if self._in_data:
+            # Payloads may sit in a JSON data block (json_script), as long as they cannot end
+            # it: the block must be whole JSON up to its own end tag.
+            try:
+                json.loads(data)
+            except ValueError:
+                self._add(f"a JSON data block broken open: {data.strip()[:120]!r}")
         if self._in_script and MARK in data:
             self._add(f"payload inside a <script>: {data.strip()[:120]!r}")
         if self._in_style and MARK in data:
