@@ -34,6 +34,7 @@ import logging
 import re
 import threading
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 
 from django.conf import settings
@@ -126,12 +127,39 @@ def _query_vector(text: str) -> tuple[float, ...] | None:
     return tuple(float(x) for x in found.encode([text])[0])
 
 
+# Queries being encoded in the background (`prefetch_query_vector`), by normalised text.
+_encoding_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="query-vector")
+_in_flight: dict[str, Future] = {}
+_in_flight_lock = threading.Lock()
+
+
+def _normalised(text: str) -> str:
+    return _SPACE.sub(" ", text).strip().lower()
+
+
+def prefetch_query_vector(text: str) -> None:
+    """Start encoding a query in a background thread, so the encoding overlaps the text
+    search's statements (the request thread mostly waits on PostgreSQL meanwhile);
+    `query_vector` then waits for it instead of encoding again."""
+    key = _normalised(text)
+    if not key or not settings.SEARCH_SEMANTIC:
+        return
+    with _in_flight_lock:
+        if key in _in_flight:
+            return
+        future = _encoding_pool.submit(_query_vector, key)
+        _in_flight[key] = future
+    # Once done, the result is in _query_vector's cache.
+    future.add_done_callback(lambda _done, key=key: _in_flight.pop(key, None))
+
+
 def query_vector(text: str) -> list[float] | None:
     """The unit vector of a query (cached per process: queries repeat)."""
-    text = _SPACE.sub(" ", text).strip().lower()
+    text = _normalised(text)
     if not text:
         return None
-    vector = _query_vector(text)
+    pending = _in_flight.get(text)
+    vector = pending.result() if pending is not None else _query_vector(text)
     return list(vector) if vector is not None else None
 
 

@@ -533,6 +533,9 @@ def _plain_match(models, query: CatalogQuery, terms: list[Term], vocabulary) -> 
 
 
 def _search(principal, query: CatalogQuery) -> SearchResult:
+    if embeddings.hybrid_applies(query):
+        # The query's embedding is computed while the statements below run.
+        embeddings.prefetch_query_vector(query.text)
     models = filtered(principal, query)
     visible = models
     match = _TextMatch(models)
