@@ -168,14 +168,25 @@ def main() -> None:
     parser.add_argument("--database", default="bench_relevance")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     parser.add_argument("--misses", help="write every query not answered first to this file")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="search the catalogue a --keep run left (DATABASE_URL: its server) instead of "
+        "loading it again, e.g. to compare a change of the ranking",
+    )
     args = parser.parse_args()
     catalogue, queries = read_suite()
-    database = bootstrap(args.database)
+    database = bootstrap(args.database, reuse=args.reuse)
     try:
         from django.conf import settings
 
         settings.ELASTICSEARCH_URL = ""  # the PostgreSQL engine, whatever the environment says
-        load(catalogue)
+        from catalog.models import Model
+
+        if args.reuse and Model.objects.count() == len(catalogue):
+            print(f"{len(catalogue)} models of a kept run reused")
+        else:
+            load(catalogue)
         # One warm-up pass of the statements' plans and caches, not measured.
         run(queries[:20], None)
         print(table(*run(queries, args.misses)))

@@ -348,6 +348,15 @@ def elasticsearch_search_body(query: CatalogQuery, private_owner_ids) -> dict:
         body["aggs"] = {
             "sample": {"sampler": {"shard_size": TRACK_TOTAL_HITS}, "aggs": aggs},
         }
+    if corrects_spelling(query):
+        # In the same request: the spelling correction, and how many hits the words as typed
+        # find (`corrected_query_from_response` compares it with the total).
+        typed = correction_words(query.text)
+        body["suggest"] = {
+            "text": " ".join(typed),
+            CORRECTION_SUGGESTER: _phrase_suggester(typed, private_owner_ids, 1),
+        }
+        body.setdefault("aggs", {})[AS_TYPED_AGGREGATION] = {"filter": _as_typed_query(query.text)}
     return body
 
 
@@ -396,12 +405,26 @@ def elasticsearch_suggest_body(text: str, private_owner_ids, limit: int = 8) -> 
     }
 
 
-def elasticsearch_corrections_body(text: str, private_owner_ids, limit: int = 3) -> dict:
-    """Spelling corrections by the phrase suggester over the words of names, titles,
-    taglines and tags. Its candidates come from the whole index, so each one is collated:
-    kept only when the corrected query finds a model the principal may see (the visibility
-    filter is in the collate query)."""
-    typed = " ".join(words(text)[:MAX_CORRECTION_WORDS])
+# The search answers for a corrected query when the words as typed match no model, or this
+# many times fewer than the corrected ones (the PostgreSQL engine's FAR_MORE).
+FAR_MORE = 20
+CORRECTION_SUGGESTER = "corrected"
+AS_TYPED_AGGREGATION = "as_typed"
+
+
+def correction_words(text: str) -> list[str]:
+    """The words the spelling suggester reads: the query cut as both engines cut it."""
+    return [w for term in analysis.terms(text) for w in term][:MAX_CORRECTION_WORDS]
+
+
+def _phrase_suggester(typed: list[str], private_owner_ids, size: int) -> dict:
+    """The phrase suggester of a spelling correction, with the per-word rules of fuzziness
+    AUTO:4,8 (`analysis.edits_allowed`): one candidate generator per rule, a word of 4+
+    letters may be one edit away, of 8+ two; any number of the words may be corrected.
+    Its candidates come from the whole index, so each suggestion is collated: kept only when
+    the corrected words all together find a model the principal may see (the visibility
+    filter is in the collate query), so no word of a private model is ever suggested to
+    someone who may not see it."""
     collate = {
         "bool": {
             "filter": [
@@ -418,30 +441,114 @@ def elasticsearch_corrections_body(text: str, private_owner_ids, limit: int = 3)
             ]
         }
     }
+    generators = [
+        {
+            "field": "spell",
+            "suggest_mode": "always",
+            "max_edits": edits,
+            "min_word_length": length,
+            "prefix_length": 0,
+        }
+        for edits, length in ((1, 4), (2, 8))
+    ]
+    return {
+        "phrase": {
+            "field": "spell.shingles",
+            "size": size,
+            "max_errors": float(max(1, len(typed))),
+            "direct_generator": generators,
+            "collate": {"query": {"source": collate}, "prune": False},
+        }
+    }
+
+
+def _as_typed_query(text: str) -> dict:
+    """Every term of the query as typed, no typo forgiven: how many of the hits the words
+    as typed find, to compare with the hits the fuzzy query finds."""
+    return {
+        "bool": {
+            "must": [
+                {
+                    "multi_match": {
+                        "query": " ".join(words),
+                        "type": "best_fields",
+                        "fields": [*TEXT_FIELDS, *PREFIX_FIELDS],
+                        "operator": "and",
+                    }
+                }
+                for words in analysis.terms(text)
+            ]
+        }
+    }
+
+
+def corrects_spelling(query: CatalogQuery) -> bool:
+    """True when a search may answer for corrected words: plain words (no websearch syntax),
+    not asked verbatim, and at least one word long enough for a typo (AUTO:4,8)."""
+    if not query.text or query.verbatim or uses_operators(query.text):
+        return False
+    return any(analysis.edits_allowed(w) for w in correction_words(query.text))
+
+
+def elasticsearch_corrections_body(text: str, private_owner_ids, limit: int = 3) -> dict:
+    """Spelling corrections alone (the page's "did you mean" when nothing matched): the
+    phrase suggester of `_phrase_suggester`."""
+    typed = correction_words(text)
     return {
         "size": 0,
         "query": {"bool": {"filter": [visibility_filter(private_owner_ids)]}},
         "track_total_hits": False,
         "suggest": {
-            "text": typed,
-            "correction": {
-                "phrase": {
-                    "field": "spell.shingles",
-                    "size": limit,
-                    "max_errors": 2,
-                    "direct_generator": [
-                        {
-                            "field": "spell.shingles",
-                            "suggest_mode": "always",
-                            "min_word_length": 3,
-                            "prefix_length": 0,
-                        }
-                    ],
-                    "collate": {"query": {"source": collate}, "prune": False},
-                }
-            },
+            "text": " ".join(typed),
+            "correction": _phrase_suggester(typed, private_owner_ids, limit),
         },
     }
+
+
+def corrected_text(text: str, typed: list[str], suggested: str) -> str:
+    """The query as typed with each corrected word replaced (its punctuation and the case of
+    the words left alone kept), or the suggestion itself when it does not align word for
+    word."""
+    right = suggested.split()
+    if len(right) != len(typed):
+        return suggested
+    replacements = {a: b for a, b in zip(typed, right, strict=True) if a != b}
+    if not replacements:
+        return ""
+    pattern = re.compile(
+        "|".join(
+            rf"(?<![^\W_]){re.escape(a)}(?![^\W_])"
+            for a in sorted(replacements, key=len, reverse=True)
+        ),
+        re.IGNORECASE,
+    )
+    corrected = pattern.sub(lambda m: replacements[m.group(0).lower()], text)
+    # A word corrected inside a token (`TensorFlw`) is not found alone in the text.
+    return suggested if corrected == text else corrected
+
+
+def corrected_query_from_response(query: CatalogQuery, response: dict) -> str:
+    """The corrected query a search answered for, read from its response ("" when none): the
+    best collated suggestion, when the words as typed found no hit (the `as_typed` filter
+    aggregation) or FAR_MORE times fewer than the fuzzy query found. The same rule as the
+    PostgreSQL engine's, over the same AUTO:4,8 edits per word."""
+    if not corrects_spelling(query):
+        return ""
+    typed = correction_words(query.text)
+    options = [
+        option
+        for entry in (response.get("suggest") or {}).get(CORRECTION_SUGGESTER, [])
+        for option in entry.get("options", [])
+        if option.get("collate_match", True) and option["text"] != " ".join(typed)
+    ]
+    if not options:
+        return ""
+    found = response["hits"]["total"]["value"]
+    as_typed = (response.get("aggregations") or {}).get(AS_TYPED_AGGREGATION, {})
+    typed_count = as_typed.get("doc_count", 0)
+    if found == 0 or not (typed_count == 0 or found >= FAR_MORE * typed_count):
+        return ""
+    return corrected_text(query.text, typed, options[0]["text"])
 
 
 def facets_from_aggregations(aggregations: dict) -> dict[str, list[dict]]:

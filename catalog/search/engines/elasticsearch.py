@@ -135,6 +135,7 @@ def search(principal, query: CatalogQuery) -> SearchResult:
         hits["total"]["value"],
         queries.facets_from_aggregations(response.get("aggregations") or {}),
         NAME,
+        corrected_query=queries.corrected_query_from_response(query, response),
         # track_total_hits stopped counting: "gte" the value.
         count_is_lower_bound=hits["total"].get("relation") == "gte",
     )
@@ -149,18 +150,19 @@ def suggest(principal, text: str, limit: int = 8) -> list:
 
 
 def corrections(principal, text: str, limit: int = 3) -> list[str]:
-    """The query with unknown words replaced, best first; only corrections that find a
+    """The query with misspelt words replaced, best first; only corrections that find a
     model the principal may see."""
-    typed = queries.words(text)
-    if not typed or len(typed) > queries.MAX_CORRECTION_WORDS:
+    typed = queries.correction_words(text)
+    if not typed or queries.uses_operators(text):
         return []
     body = queries.elasticsearch_corrections_body(text, private_owner_ids(principal), limit)
     response = _search(body, "corrections")
     found = []
     for entry in (response.get("suggest") or {}).get("correction", []):
         for option in entry["options"]:
-            if option["text"] != " ".join(typed) and option["text"] not in found:
-                found.append(option["text"])
+            corrected = queries.corrected_text(text, typed, option["text"])
+            if corrected and option.get("collate_match", True) and corrected not in found:
+                found.append(corrected)
     return found[:limit]
 
 

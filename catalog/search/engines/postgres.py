@@ -140,29 +140,51 @@ class Term:
         return Term(words, lexemes)
 
 
-def _lexemes(words: list[str]) -> list[str]:
-    """Each word's tsquery text in the English configuration, in one round trip."""
+@dataclass
+class Vocabulary:
+    """What the word dictionary says about a query's words, read once per search: how many
+    visible models hold each word (0 for none), and the catalogue's size (for idf)."""
+
+    counts: dict[str, int]
+    size: float = 1.0
+
+    def count(self, word: str) -> int:
+        return self.counts.get(word, 0)
+
+
+def _analysed(words: list[str], scopes) -> tuple[list[str], Vocabulary]:
+    """Each word's tsquery text in the English configuration, how many visible models hold
+    it, and the catalogue's size: one round trip for everything a search needs to know
+    about its words before it looks for models."""
     if not words:
-        return []
+        return [], Vocabulary({})
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT plainto_tsquery('english', w)::text FROM unnest(%s::text[]) "
-            "WITH ORDINALITY AS t(w, i) ORDER BY i",
-            [words],
+            """
+            SELECT t.w, plainto_tsquery('english', t.w)::text,
+                   (SELECT coalesce(sum(d.model_count), 0) FROM catalog_search_word AS d
+                    WHERE d.word = t.w AND d.scope = ANY(%s) AND d.model_count > 0),
+                   (SELECT reltuples FROM pg_class WHERE oid = 'catalog_model'::regclass)
+            FROM unnest(%s::text[]) WITH ORDINALITY AS t(w, i) ORDER BY i
+            """,
+            [scopes, words],
         )
-        return [row[0] for row in cursor.fetchall()]
+        rows = cursor.fetchall()
+    size = max(1.0, float(rows[0][3]))
+    return [row[1] for row in rows], Vocabulary({row[0]: int(row[2]) for row in rows}, size)
 
 
-def _terms(text: str) -> list[Term]:
+def _terms(text: str, scopes) -> tuple[list[Term], Vocabulary]:
     cut = analysis.terms(text)
     flat = [word for words in cut for word in words]
-    lexemes = iter(_lexemes(flat))
+    found, vocabulary = _analysed(flat, scopes)
+    lexemes = iter(found)
     terms = [Term(words, [next(lexemes) for _ in words]) for words in cut]
     # While typing, the last word may be the start of a longer one (not a stop word: the
     # index holds none, so "very" would only find words that start with it).
     if terms and len(terms[-1].words[-1]) >= MIN_PREFIX_LENGTH and terms[-1].lexemes[-1]:
         terms[-1].prefix = f"'{terms[-1].words[-1]}':*"
-    return [term for term in terms if term.exact or term.prefix]
+    return [term for term in terms if term.exact or term.prefix], vocabulary
 
 
 def _weighted(tsquery: str, weight: str) -> str:
@@ -199,18 +221,6 @@ def _holding(models, tsquery: str):
 # -- the dictionary ---------------------------------------------------------------------------
 
 
-def _word_counts(words, scopes) -> dict[str, int]:
-    """How many visible models hold each word (0 for a word none holds)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT word, sum(model_count) FROM catalog_search_word "
-            "WHERE word = ANY(%s) AND scope = ANY(%s) AND model_count > 0 GROUP BY word",
-            [sorted(set(words)), scopes],
-        )
-        found = dict(cursor.fetchall())
-    return {word: int(found.get(word, 0)) for word in words}
-
-
 def _edits(a: str, b: str) -> int:
     """Edits between two words, a swap of neighbours counting as one (optimal string
     alignment), as Elasticsearch's fuzziness counts them."""
@@ -227,7 +237,9 @@ def _edits(a: str, b: str) -> int:
     return previous[-1]
 
 
-def _candidates(words: list[str], scopes) -> dict[str, list[tuple[str, str]]]:
+def _candidates(
+    words: list[str], scopes, vocabulary: Vocabulary
+) -> dict[str, list[tuple[str, str]]]:
     """For each typed word, the visible dictionary words within its edits allowed, closest
     and most common first, with their tsquery text. The trigram index finds candidates
     (`%` with the low session threshold of settings.py), levenshtein keeps the near ones
@@ -251,6 +263,7 @@ def _candidates(words: list[str], scopes) -> dict[str, list[tuple[str, str]]]:
         rows = cursor.fetchall()
     near: dict[str, list[tuple[int, int, str, str]]] = {}
     for typed, edits, word, lexeme, count in rows:
+        vocabulary.counts.setdefault(word, int(count))
         distance = _edits(word, typed)
         if lexeme and distance <= edits:
             near.setdefault(typed, []).append((distance, -count, word, lexeme))
@@ -260,42 +273,67 @@ def _candidates(words: list[str], scopes) -> dict[str, list[tuple[str, str]]]:
     }
 
 
-def _count(models, terms: list[Term]) -> int:
-    # Not LIMIT 1 to ask whether any matches: with so small a limit the planner walks the
-    # table expecting an early hit, and reads every vector when there is none.
-    if not terms:
-        return 0
-    return _holding(models.order_by(), _all_of(terms)).values("pk")[:COUNT_CAP].count()
+def _counts(models, alternatives: list[list[Term]]) -> list[int]:
+    """For each alternative (a list of terms), how many models hold every one of its terms,
+    counted up to COUNT_CAP: one statement for all of them, each count answered by the GIN
+    index with the alternative's tsquery as a parameter of the subquery."""
+    if not alternatives:
+        return []
+    # Built from constants; the tsqueries reach it as the array parameter.
+    holds = RawSQL(f"{_SV} @@ alternative.q::tsquery", [], output_field=BooleanField())  # noqa: S611
+    inner, params = _sql(models.order_by().filter(holds).values("pk")[:COUNT_CAP])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT (SELECT count(*) FROM ({inner}) AS held) "  # noqa: S608 (the ORM's SQL)
+            "FROM unnest(%s::text[]) WITH ORDINALITY AS alternative(q, i) ORDER BY i",
+            [*params, [_all_of(terms) if terms else "" for terms in alternatives]],
+        )
+        return [row[0] for row in cursor.fetchall()]
 
 
-def _corrected(models, terms: list[Term], scopes) -> list[Term] | None:
+def _corrected(
+    models, terms: list[Term], scopes, vocabulary: Vocabulary, typed_count: int | None = None
+) -> list[Term] | None:
     """The terms with misspelt words corrected, when the words as typed all together match
     no model, or far fewer than the corrected ones; else None.
 
     Words no visible model holds are corrected first, each to the candidate found most often
     with the query's other known words. When every word is known but together they match
-    nothing, the one replacement of one word that matches most is tried instead."""
+    nothing (`typed_count` 0, when the caller knows it), the one replacement of one word
+    that matches most is tried instead. Every count of one step is one statement (`_counts`).
+    """
     typed_words = {w for term in terms for w in term.words if analysis.edits_allowed(w)}
     if not typed_words:
         return None
-    counts = _word_counts(typed_words, scopes)
-    unknown = sorted(w for w, n in counts.items() if n == 0)
-    candidates = _candidates(unknown, scopes)
-    typed_count = None
+    unknown = sorted(w for w in typed_words if vocabulary.count(w) == 0)
+    candidates = _candidates(unknown, scopes, vocabulary) if unknown else {}
+    corrected_count = None
     if candidates:
         known = [t for t in terms if not any(w in candidates for w in t.words)]
         corrected = []
+        corrections = 0
         for term in terms:
             for index, word in enumerate(term.words):
                 if word in candidates:
                     options = [term.replaced(index, c, lexeme) for c, lexeme in candidates[word]]
-                    term = max(options, key=lambda option: _count(models, [*known, option]))
+                    alternatives = [[*known, option] for option in options]
+                    if typed_count is None:
+                        alternatives.append(terms)
+                    found = _counts(models, alternatives)
+                    if typed_count is None:
+                        typed_count = found.pop()
+                    best = max(range(len(options)), key=found.__getitem__)
+                    term, corrected_count = options[best], found[best]
+                    corrections += 1
             corrected.append(term)
+        if corrections > 1:  # each counted with the others as typed: count them together
+            corrected_count = None
     else:
-        typed_count = _count(models, terms)
+        if typed_count is None:
+            (typed_count,) = _counts(models, [terms])
         if typed_count:
             return None
-        candidates = _candidates(sorted(typed_words), scopes)
+        candidates = _candidates(sorted(typed_words), scopes, vocabulary)
         options = [
             [*terms[:position], term.replaced(index, c, lexeme), *terms[position + 1 :]]
             for position, term in enumerate(terms)
@@ -305,10 +343,15 @@ def _corrected(models, terms: list[Term], scopes) -> list[Term] | None:
         ]
         if not options:
             return None
-        corrected = max(options, key=lambda option: _count(models, option))
-    if typed_count is None:
-        typed_count = _count(models, terms)
-    corrected_count = _count(models, corrected)
+        found = _counts(models, options)
+        best = max(range(len(options)), key=found.__getitem__)
+        corrected, corrected_count = options[best], found[best]
+    if corrected_count is None or typed_count is None:
+        wanted = [corrected] if typed_count is not None else [terms, corrected]
+        found = _counts(models, wanted)
+        corrected_count = found[-1]
+        if typed_count is None:
+            typed_count = found[0]
     if corrected_count > 0 and (typed_count == 0 or corrected_count >= FAR_MORE * typed_count):
         return corrected
     return None
@@ -331,14 +374,12 @@ def _corrected_text(text: str, terms: list[Term], corrected: list[Term]) -> str:
 # -- ranking ----------------------------------------------------------------------------------
 
 
-def _idf(terms: list[Term], scopes) -> list[float]:
+def _idf(terms: list[Term], vocabulary: Vocabulary) -> list[float]:
     """ln(1 + N / (1 + models holding the term's rarest word)), N the catalogue's size."""
-    words = [w for term in terms for w in term.words]
-    counts = _word_counts(words, scopes)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT reltuples FROM pg_class WHERE oid = 'catalog_model'::regclass")
-        size = max(1.0, float(cursor.fetchone()[0]))
-    return [math.log(1.0 + size / (1.0 + min(counts[w] for w in term.words))) for term in terms]
+    return [
+        math.log(1.0 + vocabulary.size / (1.0 + min(vocabulary.count(w) for w in term.words)))
+        for term in terms
+    ]
 
 
 def _score(terms: list[Term], idf: list[float], text: str, sv: str = _SV) -> tuple[str, list]:
@@ -404,15 +445,6 @@ def _sql(queryset) -> tuple[str, tuple]:
     return queryset.query.sql_with_params()
 
 
-def _pool(holding_all, popular: list, window: int) -> list:
-    """The candidates to rank: the first `window` models holding every term (`holding_all`,
-    answered by the GIN index alone, no vector read), and `popular`, the most popular of the
-    counted matches (`_count_and_facets`). Every one is a model `matching` finds, so the
-    privacy rules of `models_visible_to` hold."""
-    first = list(holding_all.order_by().values_list("id", flat=True)[:window])
-    return list(dict.fromkeys([*first, *popular]))
-
-
 def _ranked_ids(pool: list, score, start: int, size: int) -> list:
     """One page of the pool, best first. The search vector is detoasted once per row (the
     subquery's copy) instead of once per term and field the score tests."""
@@ -446,6 +478,9 @@ def _search_settings(text: str):
       100,000 models, against about a third of that through the bitmap. (A disabled plan
       costs 1e10, which is one more reason JIT must be off.)"""
     names = ["jit", *(("enable_seqscan", "enable_indexscan") if text else ())]
+    # Outside a caller's transaction, the search's own ends with it and so do SET LOCAL
+    # settings: one round trip to set them. Inside one, they are read first and put back.
+    nested = connection.in_atomic_block
     with transaction.atomic():
         with connection.cursor() as cursor:
             # One round trip each way: the values before, and the new ones.
@@ -458,13 +493,13 @@ def _search_settings(text: str):
         try:
             yield
         finally:
-            # Back as they were for the rest of a caller's transaction, if any.
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT set_config(name, value, true) "
-                    "FROM unnest(%s::text[], %s::text[]) AS s(name, value)",
-                    [names, before],
-                )
+            if nested:
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        "SELECT set_config(name, value, true) "
+                        "FROM unnest(%s::text[], %s::text[]) AS s(name, value)",
+                        [names, before],
+                    )
 
 
 def search(principal, query: CatalogQuery) -> SearchResult:
@@ -472,46 +507,78 @@ def search(principal, query: CatalogQuery) -> SearchResult:
         return _search(principal, query)
 
 
+@dataclass
+class _TextMatch:
+    """What a text query asks of the database: the models it matches, those holding every
+    term (a subset, for the pool of candidates; None: the same as `matching`), and the
+    relevance SQL of a row (None: no ranking)."""
+
+    matching: object
+    holding_all: object = None
+    score: object = None
+
+
+def _plain_match(models, query: CatalogQuery, terms: list[Term], vocabulary) -> _TextMatch:
+    if not terms:  # only stop words or punctuation
+        # Not .none(): the count and facets need a statement that finds nothing.
+        return _TextMatch(models.filter(RawSQL("false", [], output_field=BooleanField())))
+    condition, params = _matching(terms)
+    holds = RawSQL(condition, params, output_field=BooleanField())  # noqa: S611
+    idf = _idf(terms, vocabulary)
+
+    def score(sv):
+        return _score(terms, idf, query.text, sv)
+
+    return _TextMatch(models.filter(holds), _holding(models, _all_of(terms)), score)
+
+
 def _search(principal, query: CatalogQuery) -> SearchResult:
+    if embeddings.hybrid_applies(query):
+        # The query's embedding is computed while the statements below run.
+        embeddings.prefetch_query_vector(query.text)
     models = filtered(principal, query)
     visible = models
-    matching = models
+    match = _TextMatch(models)
     corrected_query = ""
-    score = None  # relevance SQL of a row, for a text query
-    holding_all = None  # the models holding every term (a subset of `matching`)
+    # Every word is known: whether they match together, the main statement tells (its
+    # models holding every term); only when none does is a correction looked for.
+    correct_after = False
     if query.text:
         if _plain(query.text):
-            terms = _terms(query.text)
             scopes = visible_scopes(principal)
+            terms, vocabulary = _terms(query.text, scopes)
             if terms and not query.verbatim:
-                corrected = _corrected(models, terms, scopes)
-                if corrected is not None:
-                    corrected_query = _corrected_text(query.text, terms, corrected)
-                    terms = corrected
-            if terms:
-                condition, params = _matching(terms)
-                holds = RawSQL(condition, params, output_field=BooleanField())  # noqa: S611
-                matching = models.filter(holds)
-                holding_all = _holding(models, _all_of(terms))
-                idf = _idf(terms, scopes)
-
-                def score(sv, terms=terms, idf=idf):
-                    return _score(terms, idf, query.text, sv)
-
-            else:  # only stop words or punctuation
-                # Not .none(): the count and facets need a statement that finds nothing.
-                matching = models.filter(RawSQL("false", [], output_field=BooleanField()))
+                typed = [w for t in terms for w in t.words if analysis.edits_allowed(w)]
+                if any(vocabulary.count(w) == 0 for w in typed):
+                    corrected = _corrected(models, terms, scopes, vocabulary)
+                    if corrected is not None:
+                        corrected_query = _corrected_text(query.text, terms, corrected)
+                        terms = corrected
+                else:
+                    correct_after = bool(typed)
+            match = _plain_match(models, query, terms, vocabulary)
         else:
             matching, score = _websearch(models, query)
-            holding_all = matching
+            match = _TextMatch(matching, matching, score)
     start = (query.page - 1) * query.page_size
     size = max(0, min(query.page_size, COUNT_LIMIT - start))
     window = max(RANK_WINDOW, start + size)
-    count, lower_bound, facets, popular = _count_and_facets(matching, query, window)
+    ranked = bool(query.text and query.sort == "relevance" and match.score is not None and size)
+    count, lower_bound, facets, pool, holding = _count_and_facets(
+        match.matching, query, window, match.holding_all if ranked or correct_after else None
+    )
+    if correct_after and not holding:
+        corrected = _corrected(models, terms, scopes, vocabulary, typed_count=0)
+        if corrected is not None:
+            corrected_query = _corrected_text(query.text, terms, corrected)
+            match = _plain_match(models, query, corrected, vocabulary)
+            count, lower_bound, facets, pool, holding = _count_and_facets(
+                match.matching, query, window, match.holding_all if ranked else None
+            )
+    matching, score = match.matching, match.score
     if query.text and query.sort == "relevance":
         page = []
-        if score is not None and size:
-            pool = _pool(holding_all, popular, window)
+        if ranked:
 
             def text_page(begin, n, pool=pool, score=score):
                 return _ranked_ids(pool, score, begin, n)
@@ -556,13 +623,19 @@ MAX_TAG_FACETS = 30
 
 
 def _count_and_facets(
-    matching, query: CatalogQuery, popular: int
-) -> tuple[int, bool, dict[str, list[dict]], list]:
+    matching, query: CatalogQuery, window: int, holding_all=None
+) -> tuple[int, bool, dict[str, list[dict]], list, bool]:
     """The number of matches, exact up to COUNT_LIMIT (beyond it, COUNT_LIMIT and True: a
-    lower bound), every facet's counts over those first COUNT_LIMIT matches, and the ids of
-    the `popular` most popular of them, in one statement: the text condition is evaluated
-    once, over a materialised set of at most COUNT_LIMIT + 1 matches, not once per facet and
-    never over every match."""
+    lower bound), every facet's counts over those first COUNT_LIMIT matches, and the pool
+    of candidates to rank, in one statement: the text condition is evaluated once, over a
+    materialised set of at most COUNT_LIMIT + 1 matches, not once per facet and never over
+    every match.
+
+    The pool (empty without `holding_all`): the `window` most popular of the counted
+    matches, and the first `window` models holding every term (`holding_all`, answered by
+    the GIN index alone, no vector read). Every one is a model `matching` finds, so the
+    privacy rules of `models_visible_to` hold. Last, whether any model holds every term
+    (always False without `holding_all`)."""
     inner, params = (
         matching.order_by()
         .values("id", "task", "framework", "license", "owner_id", "tags", "calls_30d")[
@@ -570,11 +643,18 @@ def _count_and_facets(
         ]
         .query.sql_with_params()
     )
+    popular = window if holding_all is not None else 0
     parts = [
         "SELECT 'count', NULL, count(*) FROM found",
         "(SELECT 'popular', id::text, calls_30d FROM matches "  # noqa: S608 (a number)
         f"ORDER BY calls_30d DESC, id LIMIT {int(popular)})",
     ]
+    first_sql, first_params = "", []
+    if holding_all is not None:
+        first_sql, first_params = (
+            holding_all.order_by().values("id")[: int(window)].query.sql_with_params()
+        )
+        parts.append("SELECT 'first', id::text, 0 FROM holding_every_term")
     for name, column in FACET_COLUMNS.items():
         if name in query.facets:
             parts.append(
@@ -592,26 +672,31 @@ def _count_and_facets(
         )
     statement = (
         f"WITH found AS MATERIALIZED ({inner}), "  # noqa: S608 (the ORM's SQL and constants)
-        f"matches AS (SELECT * FROM found LIMIT {COUNT_LIMIT}) " + " UNION ALL ".join(parts)
+        f"matches AS (SELECT * FROM found LIMIT {COUNT_LIMIT}) "
+        + (f", holding_every_term AS ({first_sql}) " if first_sql else "")
+        + " UNION ALL ".join(parts)
     )
     with connection.cursor() as cursor:
-        cursor.execute(statement, params)
+        cursor.execute(statement, [*params, *first_params])
         rows = cursor.fetchall()
     count = 0
     facets: dict[str, list[dict]] = {name: [] for name in query.facets}
-    most_popular = []
+    first, most_popular = [], []
     for name, value, number in rows:
         if name == "count":
             count = number
         elif name == "popular":
             most_popular.append(uuid.UUID(value))
+        elif name == "first":
+            first.append(uuid.UUID(value))
         else:
             facets[name].append({"value": value, "count": number})
     for name, values in facets.items():
         values.sort(key=lambda f: (-f["count"], f["value"]))
         if name == "tags":
             del values[MAX_TAG_FACETS:]
-    return min(count, COUNT_LIMIT), count > COUNT_LIMIT, facets, most_popular
+    pool = list(dict.fromkeys([*first, *most_popular]))
+    return min(count, COUNT_LIMIT), count > COUNT_LIMIT, facets, pool, bool(first)
 
 
 def suggest(principal, text: str, limit: int = 8) -> list:
@@ -634,10 +719,11 @@ def corrections(principal, text: str, limit: int = 3) -> list[str]:
     may see, when that finds models; at most one suggestion (the best)."""
     if not _plain(text):
         return []
-    terms = _terms(text)
+    scopes = visible_scopes(principal)
+    terms, vocabulary = _terms(text, scopes)
     if not terms:
         return []
-    corrected = _corrected(selectors.models_visible_to(principal), terms, visible_scopes(principal))
+    corrected = _corrected(selectors.models_visible_to(principal), terms, scopes, vocabulary)
     return [_corrected_text(text, terms, corrected)][:limit] if corrected else []
 
 

@@ -150,3 +150,36 @@ def test_a_websearch_query_is_bounded_the_same_way(detectors, limits):
     assert (body["count"], body["count_is_lower_bound"]) == (4, True)
     # Ranked among the pool: the most popular of the four counted first.
     assert [m["name"] for m in body["results"]][:2] == ["detector-3", "detector-2"]
+
+
+def test_words_held_together_only_by_a_private_model_are_corrected_for_visible_ones(db):
+    # Every word is known to a visitor, but only a stranger's private model holds them all:
+    # the main statement finds no visible model holding every term, so a correction is
+    # looked for among visible models only, and the private model is never counted, pooled,
+    # shown or used to correct.
+    stranger = TeamFactory(slug="stranger")
+    _model(
+        "secret-lidar-mapper",
+        "lidar mapping for drones",
+        owner=stranger,
+        visibility=Visibility.PRIVATE,
+        calls=10**6,
+    )
+    _model("radar-mapping", "radar mapping for ships")
+    _model("lidar-points", "lidar point clouds")
+    body = _search(search="lidar mapping")
+    names = [m["name"] for m in body["results"]]
+    assert "secret-lidar-mapper" not in names
+    # "lidar" -> "radar" is two edits (too many for five letters); "mapping" has no visible
+    # neighbour: nothing to correct, and no visible model holds both words.
+    assert (body["count"], body["corrected_query"]) == (0, None)
+    # One letter off a visible word: corrected to the visible models' words only.
+    body = _search(search="lidar mappng")
+    assert "secret-lidar-mapper" not in [m["name"] for m in body["results"]]
+    member = UserFactory()
+    Membership.objects.create(team=stranger, user=member)
+    client = APIClient()
+    client.force_authenticate(member)
+    body = _search(client, search="lidar mapping")
+    assert body["results"][0]["name"] == "secret-lidar-mapper"
+    assert body["corrected_query"] is None

@@ -13,9 +13,11 @@ from catalog.search import documents
 from catalog.search.engines.elasticsearch import private_owner_ids
 from catalog.search.queries import (
     FACETS,
+    FAR_MORE,
     MAX_RESULT_WINDOW,
     TRACK_TOTAL_HITS,
     CatalogQuery,
+    corrected_query_from_response,
     elasticsearch_corrections_body,
     elasticsearch_search_body,
     elasticsearch_suggest_body,
@@ -61,6 +63,7 @@ def _has_key(body, key: str) -> bool:
     [
         CatalogQuery(),
         CatalogQuery(text="sentiment"),
+        CatalogQuery(text="sentimnt clasifier", facets=()),
         CatalogQuery(text="sentiment", sort="popular"),
         CatalogQuery(text='"forty languages" -x', task="translation", tags=("nlp",)),
         CatalogQuery(license="proprietary", sort="recent", facets=("license",)),
@@ -73,6 +76,12 @@ def test_the_search_body_filters_hits_counts_and_facets_by_visibility(query, own
     assert "post_filter" not in body and not _has_key(body.get("aggs", {}), "global")
     # Counted exactly only up to a limit, as the PostgreSQL engine counts.
     assert body["track_total_hits"] == TRACK_TOTAL_HITS
+    # The spelling suggester's candidates are kept only when a visible model holds them.
+    if "suggest" in body:
+        phrase = body["suggest"]["corrected"]["phrase"]
+        assert phrase["collate"]["prune"] is False
+        collate = phrase["collate"]["query"]["source"]["bool"]["filter"]
+        assert visibility_filter(owners) in collate
 
 
 def test_the_visibility_filter_is_public_or_the_principals_owners():
@@ -283,7 +292,10 @@ def test_facet_aggregations_and_their_shape():
     # The visibility filter is in the query the sampler draws from: no aggregation escapes it.
     body = elasticsearch_search_body(CatalogQuery(text="sentiment"), [3])
     assert visibility_filter([3]) in _top_bool(body)["filter"]
-    assert not _has_key(body["aggs"], "global") and not _has_key(body["aggs"], "filter")
+    assert not _has_key(body["aggs"], "global") and not _has_key(body["aggs"]["sample"], "filter")
+    # The one filter aggregation narrows the hits (the words as typed, for the spelling
+    # correction), never widens them.
+    assert set(body["aggs"]) == {"sample", "as_typed"}
 
     response = {
         "task": {"buckets": [{"key": "b", "doc_count": 2}, {"key": "a", "doc_count": 2}]},
@@ -413,3 +425,141 @@ def test_a_total_that_stopped_at_track_total_hits_is_a_lower_bound(monkeypatch, 
     assert (found.count, found.count_is_lower_bound) == (total["value"], lower_bound)
     assert found.models == [model]
     assert found.facets == {"task": [{"value": model.task, "count": 1}]}
+
+
+# -- the corrected query, in the same request ----------------------------------------------------
+
+
+def _response(total: int, as_typed: int, options: list[dict]) -> dict:
+    return {
+        "hits": {"total": {"value": total, "relation": "eq"}, "hits": []},
+        "aggregations": {"as_typed": {"doc_count": as_typed}},
+        "suggest": {"corrected": [{"text": "", "offset": 0, "length": 0, "options": options}]},
+    }
+
+
+@pytest.mark.parametrize("owners", [[], [4, 5]], ids=["anonymous", "member"])
+def test_a_plain_search_asks_for_its_spelling_correction_with_auto_4_8_per_word(owners):
+    body = elasticsearch_search_body(CatalogQuery(text="Sentimnt multilingal TensorFlw"), owners)
+    assert body["suggest"]["text"] == "sentimnt multilingal tensor flw"
+    phrase = body["suggest"]["corrected"]["phrase"]
+    assert phrase["size"] == 1
+    # Any number of the words may be corrected, as the PostgreSQL engine corrects each.
+    assert phrase["max_errors"] == 4.0
+    # AUTO:4,8: words of 4+ letters within one edit, of 8+ within two; never the first
+    # letters held fixed.
+    rules = {(g["min_word_length"], g["max_edits"]) for g in phrase["direct_generator"]}
+    assert rules == {(4, 1), (8, 2)}
+    assert all(g["prefix_length"] == 0 for g in phrase["direct_generator"])
+    collate = phrase["collate"]["query"]["source"]["bool"]["filter"]
+    assert collate[0] == visibility_filter(owners)
+    assert collate[1]["simple_query_string"]["default_operator"] == "and"
+    # How many hits the words as typed find: every term, nothing fuzzy, over the hits of the
+    # query (an aggregation, so inside the visibility filter).
+    as_typed = body["aggs"]["as_typed"]["filter"]["bool"]["must"]
+    assert [c["multi_match"]["query"] for c in as_typed] == [
+        "sentimnt",
+        "multilingal",
+        "tensor flw",
+    ]
+    assert not _has_key(body["aggs"]["as_typed"], "fuzziness")
+    assert not _has_key(body["aggs"], "global")
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        CatalogQuery(text="sentimnt", verbatim=True),
+        CatalogQuery(text='"sentimnt analysis"'),
+        CatalogQuery(text="sentimnt -multilingual"),
+        CatalogQuery(text="qa nlp"),  # no word long enough for a typo
+        CatalogQuery(),
+    ],
+)
+def test_no_correction_is_asked_verbatim_with_operators_or_for_short_words(query):
+    body = elasticsearch_search_body(query, [])
+    assert "suggest" not in body
+    assert "as_typed" not in body.get("aggs", {})
+
+
+@pytest.mark.parametrize(
+    ("text", "total", "as_typed", "options", "corrected"),
+    [
+        # The words as typed find nothing: the best collated suggestion is the answer.
+        (
+            "Sentimnt, multilingual",
+            7,
+            0,
+            [{"text": "sentiment multilingual"}],
+            "sentiment, multilingual",
+        ),
+        # They find far fewer than the fuzzy query does.
+        ("sentimnt", FAR_MORE * 3, 3, [{"text": "sentiment"}], "sentiment"),
+        # Not far fewer: the words stand as typed.
+        ("sentimnt", FAR_MORE * 3 - 1, 3, [{"text": "sentiment"}], ""),
+        # A suggestion no visible model holds (collate) is never shown.
+        ("sentimnt", 7, 0, [{"text": "secretword", "collate_match": False}], ""),
+        # The suggestion is the query itself, or there is none, or nothing was found.
+        ("sentiment", 7, 0, [{"text": "sentiment"}], ""),
+        ("sentimnt", 7, 0, [], ""),
+        ("sentimnt", 0, 0, [{"text": "sentiment"}], ""),
+        # A word corrected inside a token: the suggestion as the engine cut it.
+        ("TensorFlw", 3, 0, [{"text": "tensor flow"}], "tensor flow"),
+    ],
+)
+def test_the_corrected_query_is_read_from_the_response(text, total, as_typed, options, corrected):
+    response = _response(total, as_typed, options)
+    assert corrected_query_from_response(CatalogQuery(text=text), response) == corrected
+
+
+def test_a_verbatim_search_never_reports_a_correction():
+    response = _response(7, 0, [{"text": "sentiment"}])
+    assert (
+        corrected_query_from_response(CatalogQuery(text="sentimnt", verbatim=True), response) == ""
+    )
+
+
+@pytest.mark.django_db
+def test_the_engine_answers_with_the_corrected_query_and_only_visible_models(monkeypatch):
+    from catalog.search.engines import elasticsearch as engine
+
+    public = ModelFactory(slug="sentiment-scorer", visibility="public")
+    private = ModelFactory(slug="sentiment-secret", visibility="private")
+    response = _response(2, 0, [{"text": "sentiment"}])
+    # A stale index may still hold a model since made private: the answer never shows it.
+    response["hits"]["hits"] = [{"_id": str(private.pk)}, {"_id": str(public.pk)}]
+    sent = []
+
+    def answer(body, what):
+        sent.append(body)
+        return response
+
+    monkeypatch.setattr(engine, "_search", answer)
+    found = engine.search(Principal(None), CatalogQuery(text="sentimnt", facets=()))
+    assert found.corrected_query == "sentiment"
+    assert found.models == [public]
+    # One request: hits, the correction and the count as typed together.
+    assert len(sent) == 1 and "suggest" in sent[0] and "as_typed" in sent[0]["aggs"]
+
+
+@pytest.mark.django_db
+def test_corrections_alone_keep_only_collated_suggestions(monkeypatch):
+    from catalog.search.engines import elasticsearch as engine
+
+    response = {
+        "suggest": {
+            "correction": [
+                {
+                    "options": [
+                        {"text": "secret sauce", "collate_match": False},
+                        {"text": "sentiment sauce"},
+                    ]
+                }
+            ]
+        }
+    }
+    sent = []
+    monkeypatch.setattr(engine, "_search", lambda body, what: sent.append(body) or response)
+    assert engine.corrections(Principal(None), "Secrte sauce") == ["sentiment sauce"]
+    phrase = sent[0]["suggest"]["correction"]["phrase"]
+    assert visibility_filter([]) in phrase["collate"]["query"]["source"]["bool"]["filter"]
