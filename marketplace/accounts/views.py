@@ -126,7 +126,8 @@ def sign_up(request):
     return render(request, "accounts/signup.html", {"form": form, "next": next_page})
 
 
-def _safe_next(request, candidate: str) -> str:
+def _sso_destination(request, candidate: str) -> str:
+    """Where a company sign-on ends: `candidate` when it is a page of this site."""
     if candidate and url_has_allowed_host_and_scheme(
         candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
@@ -142,7 +143,7 @@ def sso_start(request):
     """Off to the company's identity provider; it sends the person back to sso_callback."""
     if not sso.enabled():
         raise Http404("Company sign-on is not configured")
-    request.session[_SSO_NEXT] = _safe_next(request, request.GET.get("next", ""))
+    request.session[_SSO_NEXT] = _sso_destination(request, request.GET.get("next", ""))
     try:
         return sso.begin(request, request.build_absolute_uri(reverse("accounts:sso_callback")))
     except sso.SignOnError as error:
@@ -157,7 +158,7 @@ def sso_callback(request):
         user = provisioning.sign_on(sso.complete(request))
     except sso.SignOnError as error:
         return _sso_failed(request, error)
-    destination = _safe_next(request, request.session.pop(_SSO_NEXT, ""))
+    destination = _sso_destination(request, request.session.pop(_SSO_NEXT, ""))
     login(request, user, backend="django.contrib.auth.backends.ModelBackend")
     return redirect(destination)
 
