@@ -9,8 +9,9 @@ tables, the rows and their visibility, and changes the waiting and the round tri
 
 - A put is one statement that inserts the row and sends `pg_notify` on the queue's channel,
   so the notification is delivered when, and only if, the message is committed.
-- A look is one statement that takes the oldest visible message of every queue consumed
-  (kombu's made a transaction of five to seven round trips per queue).
+- A look is one prepared statement, on the consumer's listening connection, that takes the
+  oldest visible messages of every queue consumed, as many as the prefetch limit allows
+  (kombu's made a transaction of five to seven round trips per queue and message).
 - A consumer LISTENs on the channels of the queues it consumes, on a connection of its own,
   before it polls; when the poll finds nothing it waits on that connection until a
   notification comes, an acknowledgement or rejection frees a prefetch slot (a local pipe),
