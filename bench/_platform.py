@@ -17,6 +17,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import psutil
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -106,6 +108,54 @@ class Platform:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
         shutil.rmtree(self.directory, ignore_errors=True)
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time (user + system) spent so far by each part of this platform: the web
+        server (gunicorn's master and workers), the Celery worker's main process and its pool,
+        the worker that runs queued calls (`calls`), the runner with its sandboxed model
+        processes, and the PostgreSQL server the platform
+        started. Processes that exited are not counted: compare two readings taken while
+        nothing restarts."""
+        parts: dict[str, float] = {}
+
+        def add(part: str, process: psutil.Process) -> None:
+            try:
+                times = process.cpu_times()
+            except psutil.Error:
+                return
+            parts[part] = parts.get(part, 0.0) + times.user + times.system
+
+        supervisor = psutil.Process(self.process.pid)
+        for child in supervisor.children():
+            try:
+                command = " ".join(child.cmdline())
+                descendants = child.children(recursive=True)
+            except psutil.Error:
+                continue
+            if "run_runner" in command:
+                part = "runner"
+            elif "gunicorn" in command:
+                part = "web"
+            elif "calls@" in command:
+                part = "calls worker"
+            elif "celery" in command:
+                add("worker main", child)
+                for descendant in descendants:
+                    add("worker pool", descendant)
+                continue
+            else:
+                part = "other"
+            for process in (child, *descendants):
+                add(part, process)
+        directory = str(self.directory)
+        for process in psutil.process_iter(["name", "cmdline"]):
+            if process.info["name"] == "postgres" and directory in " ".join(
+                process.info["cmdline"] or ()
+            ):
+                add("postgres", process)
+                for backend in process.children():
+                    add("postgres", backend)
+        return parts
 
     def __enter__(self) -> Platform:
         self.wait_ready()

@@ -50,6 +50,7 @@ from marketplace.core.health import DEGRADED, OK, ComponentHealth
 from marketplace.core.heartbeat import ALIVE_WITHIN, live_workers
 from marketplace.core.limits import Slot
 from marketplace.core.models import WorkerHeartbeat
+from marketplace.core.postgresql.compiled import CompiledRead
 
 from . import call_bodies
 from .call_credentials import call_credential_issue
@@ -229,7 +230,7 @@ def wait_for_invocation(request_id: str, timeout: float) -> Invocation:
 
 def hold_running_call(cursor, request_id: str) -> None:
     """The lock a worker's session holds on a call it runs, until `release_running_call`.
-    A worker takes it in the statement that claims the call (`_CLAIM_SQL`); this takes it
+    A worker takes it in the statement that claims the call (`_CLAIM_AND_LOCK_SQL`); this takes it
     for a session that stands in for a worker."""
     cursor.execute(
         "SELECT pg_advisory_lock(hashtextextended(%s, %s))", [request_id, _RUNNING_LOCK_SEED]
@@ -294,32 +295,33 @@ def recover_lost_call(invocation: Invocation, *, retry: bool) -> bool:
 def execute_queued(request_id: str, *, worker: str, put_back_if_runner_down: bool) -> None:
     """Runs on whichever worker takes the call, with that host's runner, and records that
     worker on the invocation. Idempotent: only a queued invocation is claimed; a redelivered
-    message finds it running or final and stops. While it runs, this worker's database
-    session holds the call's lock, which tells a waiting caller the worker is alive
-    (`worker_lost`). Raises RunnerNotReady, the call left queued, when this host's runner is
-    not up and `put_back_if_runner_down`."""
+    message finds it running or final and stops. While a dispatched call runs (its caller
+    waits for it), this worker's database session holds the call's lock, which tells that
+    caller the worker is alive (`worker_lost`); an asynchronous call has no caller waiting,
+    and one whose worker was lost is finished by the reaper. Raises RunnerNotReady, the call
+    left queued, when this host's runner is not up and `put_back_if_runner_down`."""
     held = False
     try:
-        # What the call needs (its model and owner for the usage record and the logs, its
-        # build, version and key) in one read, unlocked: the claim below decides.
-        invocation = (
-            Invocation.objects.select_related("model__owner", "version", "build", "api_key")
-            .filter(pk=request_id, status=InvocationStatus.QUEUED)
-            .first()
-        )
+        invocation = _read_queued(request_id)
         if invocation is None:
             return
         # On this worker a call dispatched here runs on this host's runner.
-        backend = "local" if invocation.backend == DISPATCHED else invocation.backend
+        dispatched = invocation.backend == DISPATCHED
+        backend = "local" if dispatched else invocation.backend
         if backend == "local" and put_back_if_runner_down and not _runner_ready():
             raise RunnerNotReady(request_id)
         started_at = timezone.now()
+        claim = (InvocationStatus.RUNNING, started_at, worker[:255], request_id)
         with connection.prepared_cursor() as cursor:
-            claim = (InvocationStatus.RUNNING, started_at, worker[:255], request_id)
-            lock = (InvocationStatus.QUEUED, request_id, _RUNNING_LOCK_SEED)
-            cursor.execute(_CLAIM_SQL, [*claim, *lock])
-            held = cursor.fetchone() is not None
-        if not held:
+            if dispatched:
+                lock = (InvocationStatus.QUEUED, request_id, _RUNNING_LOCK_SEED)
+                cursor.execute(_CLAIM_AND_LOCK_SQL, [*claim, *lock])
+                held = cursor.fetchone() is not None
+                claimed = held
+            else:
+                cursor.execute(_CLAIM_SQL, [*claim, InvocationStatus.QUEUED])
+                claimed = cursor.fetchone() is not None
+        if not claimed:
             return  # claimed by another worker, or cancelled, since the read
         invocation.status = InvocationStatus.RUNNING
         invocation.started_at = started_at
@@ -340,9 +342,26 @@ def execute_queued(request_id: str, *, worker: str, put_back_if_runner_down: boo
                 release_running_call(cursor, request_id)
 
 
-# The claim: only a still-queued call becomes running on this worker, and its lock is taken
-# by the same statement (see `hold_running_call`), so the claim is never visible without it.
+# What a worker needs of a queued call (its model and owner for the usage record and the
+# logs, its build, version and key) in one read, unlocked: the claim decides. Compiled once
+# per process: compiling this select_related query was half of a worker's CPU per call.
+_read_queued = CompiledRead(
+    Invocation,
+    lambda pk: (
+        Invocation.objects.select_related("model__owner", "version", "build", "api_key")
+        .filter(pk=pk, status=InvocationStatus.QUEUED)
+        .order_by()
+    ),
+)
+
+# The claim: only a still-queued call becomes running on this worker.
 _CLAIM_SQL = (
+    "UPDATE gateway_invocation SET status = %s, started_at = %s, worker = %s "
+    "WHERE id = %s AND status = %s RETURNING id"
+)
+# The claim of a dispatched call, whose lock (see `hold_running_call`) is taken by the same
+# statement, so the claim is never visible without it.
+_CLAIM_AND_LOCK_SQL = (
     "UPDATE gateway_invocation SET status = %s, started_at = %s, worker = %s "
     "WHERE id = %s AND status = %s "
     "RETURNING pg_advisory_lock(hashtextextended(%s, %s))"

@@ -7,6 +7,7 @@ import logging
 import threading
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import close_old_connections
 from django.utils import timezone
 
@@ -71,12 +72,25 @@ def start_heartbeat_thread(*, hostname: str, queues: list[str]) -> threading.Eve
 
 @timed
 def check_workers() -> ComponentHealth:
+    """OK when live workers consume the default queue and, unless calls are dispatched to
+    hardware queues (EXECUTION_BACKEND=celery), the queue of asynchronous calls (`make run`
+    starts a worker for each); degraded when either waits for a worker."""
     try:
-        workers = list(live_workers().values_list("hostname", flat=True))
+        workers = dict(live_workers().values_list("hostname", "queues"))
     except Exception as exc:
         return ComponentHealth(DOWN, "celery", f"cannot read worker heartbeats: {exc}")
     if not workers:
         return ComponentHealth(
             DEGRADED, "celery", "no Celery worker has reported in; builds will wait"
         )
-    return ComponentHealth(OK, "celery", f"{len(workers)} alive: {', '.join(sorted(workers))}")
+    alive = f"{len(workers)} alive: {', '.join(sorted(workers))}"
+    consumed = {queue for queues in workers.values() for queue in queues or ()}
+    needed = [settings.CELERY_TASK_DEFAULT_QUEUE]
+    if settings.EXECUTION_BACKEND != "celery":
+        needed.append(settings.GATEWAY_ASYNC_QUEUE)
+    waiting = [queue for queue in needed if queue not in consumed]
+    if waiting:
+        return ComponentHealth(
+            DEGRADED, "celery", f"{alive}; none consumes {', '.join(waiting)}, whose tasks wait"
+        )
+    return ComponentHealth(OK, "celery", alive)

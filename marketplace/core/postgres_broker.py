@@ -9,8 +9,9 @@ tables, the rows and their visibility, and changes the waiting and the round tri
 
 - A put is one statement that inserts the row and sends `pg_notify` on the queue's channel,
   so the notification is delivered when, and only if, the message is committed.
-- A look is one statement that takes the oldest visible message of every queue consumed
-  (kombu's made a transaction of five to seven round trips per queue).
+- A look is one prepared statement, on the consumer's listening connection, that takes the
+  oldest visible messages of every queue consumed, as many as the prefetch limit allows
+  (kombu's made a transaction of five to seven round trips per queue and message).
 - A consumer LISTENs on the channels of the queues it consumes, on a connection of its own,
   before it polls; when the poll finds nothing it waits on that connection until a
   notification comes, an acknowledgement or rejection frees a prefetch slot (a local pipe),
@@ -215,13 +216,35 @@ class Channel(kombu_sqlalchemy.Channel):
 
     def _get_many(self, queues, timeout=None):
         """One look at every queue consumed (kombu's virtual channel calls this instead of
-        `_get` per queue when it exists): the oldest visible message of them all is
-        delivered, so queues are served in the order their messages came."""
-        taken = self._take_oldest(queues) if queues else None
-        if taken is None:
+        `_get` per queue when it exists): the oldest visible messages of them all, as many as
+        the prefetch limit lets this consumer take (up to MAX_TAKE), are delivered in the
+        order they came, so queues are served in that order. Taken on the consumer's
+        listening connection (`Listener.take`), or through kombu's engine when it has none."""
+        if not queues:
             raise Empty()
-        queue, payload = taken
-        self.connection._deliver(payload, queue)
+        limit = min(self.qos.can_consume_max_estimate() or 1, MAX_TAKE)
+        rows = self.connection.take(self._take_many_sql(), [list(queues), limit])
+        if rows is None:
+            taken = self._take_oldest(queues)
+            rows = [] if taken is None else [taken]
+        else:
+            rows = [(queue, loads(bytes_to_str(payload))) for queue, payload in rows]
+        if not rows:
+            raise Empty()
+        for queue, payload in rows:
+            self.connection._deliver(payload, queue)
+
+    def _take_many_sql(self) -> sql.Composed:
+        """`_take_oldest` for up to a number of messages, as text for psycopg: the same rows
+        marked the same way, oldest first (params: the queues' names, how many)."""
+        cached = getattr(self, "_take_many_cache", None)
+        if cached is None:
+            messages = sql.Identifier(self.message_tablename)
+            queues = sql.Identifier(self.queue_tablename)
+            cached = self._take_many_cache = sql.SQL(_TAKE_MANY).format(
+                messages=messages, queues=queues
+            )
+        return cached
 
     def basic_ack(self, delivery_tag, multiple=False):
         super().basic_ack(delivery_tag, multiple=multiple)
@@ -230,6 +253,26 @@ class Channel(kombu_sqlalchemy.Channel):
     def basic_reject(self, delivery_tag, requeue=False):
         super().basic_reject(delivery_tag, requeue=requeue)
         self.connection.prefetch_slot_freed()
+
+
+# The most messages one look takes (never more than the consumer's prefetch limit lets it).
+MAX_TAKE = 16
+_TAKE_MANY = """
+WITH taken AS (
+    UPDATE {messages} AS m
+    SET visible = false, version = m.version + 1, timestamp = localtimestamp
+    FROM {queues} AS q
+    WHERE q.id = m.queue_id AND m.id IN (
+        SELECT o.id FROM {messages} AS o JOIN {queues} AS oq ON oq.id = o.queue_id
+        WHERE oq.name = ANY(%s) AND o.visible
+        ORDER BY o.timestamp, o.id
+        LIMIT %s
+        FOR UPDATE OF o SKIP LOCKED
+    )
+    RETURNING m.id, q.name, m.payload
+)
+SELECT name, payload FROM taken ORDER BY id
+"""
 
 
 class Listener:
@@ -268,9 +311,36 @@ class Listener:
             return False
         return True
 
-    def wait(self, timeout: float) -> None:
-        """Until a notification or a wake-up arrives, or `timeout` seconds pass."""
+    def take(self, query, params) -> list | None:
+        """Run a take (`Channel._get_many`) on the listening connection, prepared, in
+        autocommit; None when there is no such connection (or it just broke): the caller
+        takes through kombu's engine instead."""
         connection = self._connection
+        if connection is None or connection.closed:
+            return None
+        try:
+            return connection.execute(query, params, prepare=True).fetchall()
+        except psycopg.Error:
+            if connection.closed or connection.broken:
+                self._drop_connection()
+            return None
+
+    @property
+    def connected(self) -> bool:
+        return self._connection is not None and not self._connection.closed
+
+    def wait(self, timeout: float) -> None:
+        """Until a notification or a wake-up arrives, or `timeout` seconds pass. A
+        notification that came while a take ran on this connection was read with its answer
+        (psycopg keeps it): then the caller looks again at once."""
+        connection = self._connection
+        if connection is not None:
+            try:
+                if list(connection.notifies(timeout=0)):
+                    return
+            except psycopg.Error:
+                self._drop_connection()
+                connection = None
         watched = [self._wake_reader]
         if connection is not None:
             watched.append(connection.fileno())
@@ -341,10 +411,17 @@ class Transport(kombu_sqlalchemy.Transport):
                 if remaining <= 0:
                     raise TimeoutError()  # socket.timeout, as kombu's transports raise
                 wait = min(wait, remaining)
+            if listening and not self._listener.connected:
+                continue  # the connection broke during the look: listen again first
             if listening:
                 self._listener.wait(wait)
             else:
                 time.sleep(wait)
+
+    def take(self, query, params) -> list | None:
+        """Run a take on the consumer's listening connection (`Listener.take`)."""
+        listener = self._listener
+        return None if listener is None else listener.take(query, params)
 
     def prefetch_slot_freed(self) -> None:
         """A message was acknowledged or rejected: a consumer held back by its prefetch limit

@@ -51,3 +51,27 @@ def test_elasticsearch_down_falls_back_and_degrades(client, settings):
     body = client.get("/readyz").json()
     assert body["components"]["search"]["status"] == "degraded"
     assert body["components"]["search"]["engine"] == "postgresql"
+
+
+def test_workers_are_degraded_until_a_live_worker_consumes_the_queue_of_async_calls(
+    client, settings
+):
+    from django.utils import timezone
+
+    from marketplace.core.models import WorkerHeartbeat
+
+    settings.EXECUTION_BACKEND = "local"
+    now = timezone.now()
+    WorkerHeartbeat.objects.create(
+        hostname="worker@h", queues=["celery", "builds"], started_at=now, last_seen=now
+    )
+    workers = client.get("/readyz").json()["components"]["workers"]
+    assert workers["status"] == "degraded"
+    assert settings.GATEWAY_ASYNC_QUEUE in workers["message"]
+
+    WorkerHeartbeat.objects.create(
+        hostname="calls@h", queues=[settings.GATEWAY_ASYNC_QUEUE], started_at=now, last_seen=now
+    )
+    workers = client.get("/readyz").json()["components"]["workers"]
+    assert workers["status"] == "ok", workers
+    assert "calls@h" in workers["message"] and "worker@h" in workers["message"]

@@ -229,6 +229,36 @@ def test_an_acknowledgement_wakes_a_consumer_held_back_by_its_prefetch(broker_ur
         consumer.close()
 
 
+def test_one_look_takes_as_many_messages_as_the_prefetch_allows_oldest_first(
+    broker_url, queue, monkeypatch
+):
+    for n in range(4):
+        publish(broker_url, queue, {"n": n})
+    looks = []
+    take = postgres_broker.Listener.take
+
+    def counted(self, query, params):
+        rows = take(self, query, params)
+        looks.append(len(rows or ()))
+        return rows
+
+    monkeypatch.setattr(postgres_broker.Listener, "take", counted)
+    consumer = Consumer(broker_url, queue, polling_interval=NEVER, expect=3, ack=False, prefetch=3)
+    consumer.start()
+    try:
+        assert consumer.finish() == [{"n": 0}, {"n": 1}, {"n": 2}]
+        # One look took the three it may hold; the fourth stays for another consumer.
+        assert looks == [3]
+        other = Consumer(broker_url, queue, polling_interval=NEVER)
+        other.start()
+        try:
+            assert other.finish() == [{"n": 3}]
+        finally:
+            other.close()
+    finally:
+        consumer.close()
+
+
 def test_an_unacknowledged_message_of_a_consumer_that_went_away_is_delivered_again(
     broker_url, queue, waits
 ):

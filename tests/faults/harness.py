@@ -201,11 +201,17 @@ class FaultPlatform:
     # -- processes ---------------------------------------------------------------------------
 
     def children(self) -> list[psutil.Process]:
-        """The supervisor's direct children: runner, gunicorn master, Celery worker."""
+        """The supervisor's direct children: runner, gunicorn master, the Celery worker and
+        the Celery worker of calls."""
         return psutil.Process(self.platform.process.pid).children()
 
     def child(self, name: str) -> psutil.Process:
-        marker = {"runner": "run_runner", "web": "gunicorn", "worker": "celery"}[name]
+        marker = {
+            "runner": "run_runner",
+            "web": "gunicorn",
+            "worker": "worker@",
+            "calls": "calls@",
+        }[name]
         for process in self.children():
             with contextlib.suppress(psutil.Error):
                 if any(marker in part for part in process.cmdline()):
@@ -259,8 +265,10 @@ def kill_runner(platform: FaultPlatform, outage: float) -> str:
 
 
 def kill_worker(platform: FaultPlatform, outage: float) -> str:
-    pid = _kill([platform.child("worker")])
-    return f"kill -9 Celery worker {pid} (main process)"
+    """Both Celery workers' main processes: the one that runs queued calls (in threads) and
+    the one that runs builds and periodic tasks (its pool is left to the supervisor)."""
+    pids = _kill([platform.child("calls"), platform.child("worker")])
+    return f"kill -9 Celery workers {pids} (main processes)"
 
 
 def restart_database(platform: FaultPlatform, outage: float) -> str:

@@ -65,6 +65,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--worker-concurrency", type=int, default=int(os.environ.get("WORKER_CONCURRENCY", "2"))
         )
+        parser.add_argument(
+            "--calls-concurrency",
+            type=int,
+            default=int(os.environ.get("CALLS_CONCURRENCY", "8")),
+            help="threads of the worker that runs queued calls",
+        )
         parser.add_argument("--no-demo", action="store_true", help="skip the demo data")
         parser.add_argument(
             "--no-catalog",
@@ -73,7 +79,16 @@ class Command(BaseCommand):
         )
 
     def handle(
-        self, *args, host, port, web_workers, worker_concurrency, no_demo, no_catalog, **options
+        self,
+        *args,
+        host,
+        port,
+        web_workers,
+        worker_concurrency,
+        calls_concurrency,
+        no_demo,
+        no_catalog,
+        **options,
     ):
         self._children: list[_Child] = []
         self._stopping = False
@@ -87,7 +102,7 @@ class Command(BaseCommand):
                 call_command("setup_demo", public_url=f"http://{host}:{port}")
                 if not no_catalog and "load_demo_catalog" in get_commands():
                     call_command("load_demo_catalog")
-            self._start_children(host, port, web_workers, worker_concurrency)
+            self._start_children(host, port, web_workers, worker_concurrency, calls_concurrency)
             self._say(f"Serving on http://{host}:{port}/  (Ctrl-C stops everything)")
             exit_code = self._supervise()
         finally:
@@ -98,12 +113,16 @@ class Command(BaseCommand):
 
     # -- processes -----------------------------------------------------------------------------
 
-    def _start_children(self, host, port, web_workers, worker_concurrency) -> None:
+    def _start_children(
+        self, host, port, web_workers, worker_concurrency, calls_concurrency
+    ) -> None:
         python = sys.executable
         bindir = os.path.dirname(python)
         env = {**os.environ, "PORT": str(port), "PYTHONUNBUFFERED": "1"}
         env["PROMETHEUS_MULTIPROC_DIR"] = str(self._fresh_metrics_dir())
         schedule = settings.VAR_DIR / "celerybeat-schedule"
+        celery_worker = [os.path.join(bindir, "celery"), "-A", "marketplace", "worker"]
+        celery_worker += ["--loglevel", "INFO"]
         commands = {
             "runner": [python, str(settings.BASE_DIR / "manage.py"), "run_runner"],
             "web": [
@@ -120,13 +139,12 @@ class Command(BaseCommand):
                 "--forwarded-allow-ips",
                 "127.0.0.1",
             ],
+            # Builds, webhooks and periodic work: processes, as a build or an embedding
+            # holds the CPU (and the GIL) for seconds.
             "worker": [
-                os.path.join(bindir, "celery"),
-                "-A",
-                "marketplace",
-                "worker",
-                "--loglevel",
-                "INFO",
+                *celery_worker,
+                "--pool",
+                "prefork",
                 "--concurrency",
                 str(worker_concurrency),
                 "--beat",
@@ -136,6 +154,20 @@ class Command(BaseCommand):
                 "worker@%h",
                 "--queues",
                 ",".join(self._worker_queues()),
+            ],
+            # Queued calls: threads, as a call's task mostly waits on the runner and the
+            # database; a thread takes the next call without the pool's pipe between the
+            # consumer and a child process (see docs/architecture.md).
+            "calls": [
+                *celery_worker,
+                "--pool",
+                "threads",
+                "--concurrency",
+                str(calls_concurrency),
+                "--hostname",
+                "calls@%h",
+                "--queues",
+                ",".join(self._calls_queues()),
             ],
         }
         for name, argv in commands.items():
@@ -157,14 +189,14 @@ class Command(BaseCommand):
 
     @staticmethod
     def _worker_queues() -> list[str]:
-        """Everything this host's worker serves: default tasks, builds, async calls, and
-        the hardware class this host offers to the celery execution backend."""
-        return [
-            settings.CELERY_TASK_DEFAULT_QUEUE,
-            settings.CATALOG_BUILD_QUEUE,
-            settings.GATEWAY_ASYNC_QUEUE,
-            f"hw-{settings.HARDWARE_CLASS}",
-        ]
+        """What this host's prefork worker serves: default tasks and builds."""
+        return [settings.CELERY_TASK_DEFAULT_QUEUE, settings.CATALOG_BUILD_QUEUE]
+
+    @staticmethod
+    def _calls_queues() -> list[str]:
+        """What this host's calls worker serves: asynchronous calls and the hardware class
+        this host offers to the celery execution backend."""
+        return [settings.GATEWAY_ASYNC_QUEUE, f"hw-{settings.HARDWARE_CLASS}"]
 
     def _supervise(self) -> int:
         while not self._stopping:
