@@ -26,6 +26,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core import signing
 from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.authentication import BaseAuthentication
 
 from execution.platform_api import ALLOWED_PREFIXES
@@ -115,6 +116,20 @@ def call_credential_check(token: str, path: str):
         model_owner_id=invocation.model.owner_id,
     )
     return user, key, context
+
+
+class CallCredentialScheme(OpenApiAuthenticationExtension):
+    target_class = "gateway.call_credentials.CallCredentialAuthentication"
+    name = "callCredential"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "Only inside a running model: the call's own credential "
+            "(`mpcall_...`), lent through the sandbox's door to the API",
+        }
 
 
 class CallCredentialAuthentication(BaseAuthentication):

@@ -128,10 +128,12 @@ def test_the_console_of_a_version_page_calls_that_version(lab):
     user = UserFactory()
     client = Client()
     client.force_login(user)
-    page = client.get("/lab/sentiment/1.0.0").content.decode()
-    assert 'data-endpoint="/v1/algo/lab/sentiment/1.0.0"' in page
-    page = client.get("/lab/sentiment").content.decode()
-    assert 'data-endpoint="/v1/algo/lab/sentiment/2.0.0"' in page
+    pinned = client.get("/lab/sentiment/1.0.0")
+    assert pinned.context["console"]["config"]["endpoint"] == "/v1/algo/lab/sentiment/1.0.0"
+    assert pinned.context["console"]["pinned"]  # no version picker on a version's page
+    latest = client.get("/lab/sentiment")
+    assert latest.context["console"]["config"]["endpoint"] == "/v1/algo/lab/sentiment/2.0.0"
+    assert '"endpoint": "/v1/algo/lab/sentiment/2.0.0"' in latest.content.decode()
 
 
 @pytest.mark.parametrize("number", ["3.0.0", "1.0", "01.0.0x", "1.0.0.0", "99999999999.0.0"])

@@ -18,6 +18,8 @@ from django.urls import URLPattern, URLResolver, get_resolver, resolve
 from django.urls.exceptions import Resolver404
 
 from billing.models import Budget
+from data.models import Collection, Connector, DataEntry, EntryKind
+from data.secrets import encrypt_secret
 from tests.catalog.factories import BuildFactory, ModelFactory, VersionFactory
 from tests.factories import MembershipFactory, TeamFactory, UserFactory, make_key
 from tests.gateway.factories import InvocationFactory
@@ -35,6 +37,10 @@ NOT_LINKED = {
     "accounts:key_revoke": "a POST form on the keys page",
     "catalog:publish": "a POST form on a build's page",
     "accounts:password_change_done": "where the password form redirects after a change",
+    "accounts:sso_start": "linked from the log-in page when company sign-on is configured "
+    "(tests/sso, tests/browser/test_sign_on_journey.py)",
+    "accounts:sso_callback": "where the identity provider sends the browser back",
+    "catalog:anonymous_tries": "a POST form in the model page's console",
 }
 # The Django admin (staff only, linked once from the account menu) is Django's own site.
 NOT_CRAWLED_PREFIXES = ("/admin/", "/static/", "/media/")
@@ -107,8 +113,13 @@ def crawl(client: Client) -> tuple[set[str], list[str]]:
             broken.append(f"{referrer[url]} -> {url}: {response.status_code}")
             continue
         route = route_of(url)
-        if route and response.status_code == 200:
+        if route and (response.status_code == 200 or 300 <= response.status_code < 400):
             reached.add(route)
+        location = response.get("Location", "") if 300 <= response.status_code < 400 else ""
+        if location.startswith("/") and location not in seen:
+            seen.add(location)  # a link to a redirect (the navigation's Calls) reaches both
+            referrer[location] = url
+            queue.append(location)
         if response.status_code != 200 or "text/html" not in response.get("Content-Type", ""):
             continue
         for link in internal_links(response.content.decode()):
@@ -140,6 +151,16 @@ def world():
     VersionFactory(model=hidden, number="1.0.0", visibility="private")
     Budget.objects.create(team=lab, monthly_amount=Decimal("100"), thresholds=[80])
     make_key(ada, team=lab)
+    datasets = Collection.objects.create(team=lab, name="datasets")
+    DataEntry.objects.create(collection=datasets, parent="", name="raw", kind=EntryKind.DIRECTORY)
+    Connector.objects.create(
+        team=lab,
+        name="archive",
+        bucket="lab-archive",
+        access_key_id="AKIAEXAMPLE",
+        secret_encrypted=encrypt_secret("an-example-secret-for-pages"),
+        secret_hint="ages",
+    )
     return ada
 
 

@@ -12,7 +12,7 @@ from tests.factories import MembershipFactory, TeamFactory, UserFactory, make_ke
 
 
 @pytest.fixture
-def schema(client) -> dict:
+def schema(client, db) -> dict:  # the call endpoints' examples are read from the catalogue
     response = client.get("/v1/schema", HTTP_ACCEPT="application/json")
     assert response.status_code == 200
     return response.json()
