@@ -21,7 +21,8 @@ remember_role() {
 }
 
 default_worker_queues() {
-    # The same queues `manage.py run_platform` gives its worker (settings.py has the defaults).
+    # The queues `manage.py run_platform` gives its two workers (settings.py has the defaults):
+    # one role serves them all unless WORKER_QUEUES splits them.
     printf '%s,%s,%s,hw-%s' \
         "${CELERY_DEFAULT_QUEUE:-celery}" \
         "${CATALOG_BUILD_QUEUE:-builds}" \

@@ -581,7 +581,9 @@ def test_worker_role_serves_the_queues_run_platform_serves(run_entrypoint):
             "--hostname",
             "worker@%h",
             "--queues",
-            ",".join(Command._worker_queues()),
+            # One worker role serves what run_platform splits between its prefork worker and
+            # its threads-pool calls worker (WORKER_QUEUES splits them in a deployment).
+            ",".join(Command._worker_queues() + Command._calls_queues()),
         ]
     ]
     _, calls = run_entrypoint("worker", WORKER_QUEUES="hw-gpu", WORKER_CONCURRENCY="8")
