@@ -389,3 +389,27 @@ def test_an_asynchronous_call_lends_its_model_the_api_too(platform, owner, async
     assert top.result == {"text": "later", "shouted": "LATER"}
     nested = Invocation.objects.get(parent=top)
     assert nested.model.slug == "toolbox" and nested.caller_team_id == top.caller_team_id
+
+
+def test_a_callers_data_scopes_govern_its_data_but_not_the_models_own(platform, owner):
+    """A caller whose key may call models but not touch data: the model still keeps files in
+    its own collection (they are the model's, not the caller's), and still cannot read the
+    caller's data through the caller's credential."""
+    publish(owner, prober("prober"))
+    bob = UserFactory(username="bob")
+    full = ada_client(bob, platform)
+    full.dir("data://.my/inbox").create()
+    full.file("data://.my/inbox/note.txt").put("bob's note")
+    calls_only = ada_client(bob, platform, scopes=["algo://*"])
+
+    own = calls_only.algo("ada/prober").pipe({"action": "algo", "text": "scratch"}).result
+    assert own == {"read_back": "scratch"}
+
+    theirs = (
+        calls_only.algo("ada/prober")
+        .pipe({"action": "read", "path": "data://.my/inbox/note.txt"})
+        .result
+    )
+    assert "refused" in theirs and "data:read" in theirs["refused"], theirs
+    allowed = full.algo("ada/prober").pipe({"action": "read", "path": "data://.my/inbox/note.txt"})
+    assert allowed.result == {"text": "bob's note"}
