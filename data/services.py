@@ -14,6 +14,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 from typing import BinaryIO
 
 from django.conf import settings
@@ -376,3 +377,41 @@ def object_delete(*, actor: DataActor, path: DataPath, force: bool) -> int:
     usage.save(update_fields=["bytes_used"])
     _delete_blobs_after_commit(configured_storage(), [key for key, _size in files])
     return len(files)
+
+
+MODELS_TEMP_DIRECTORY = "temp"
+
+
+def models_temp_files_purge(*, older_than_seconds: int | None = None) -> int:
+    """Delete the files under `temp/` of every running model's own collection
+    (`data://.algo/temp/...`, stored as `algo.<model>/temp/...`) last written more than
+    `older_than_seconds` ago (MODELS_TEMP_FILES_SECONDS, a day: Algorithmia's temporary
+    files lived as long). Returns how many files went."""
+    seconds = (
+        settings.MODELS_TEMP_FILES_SECONDS if older_than_seconds is None else older_than_seconds
+    )
+    cutoff = timezone.now() - timedelta(seconds=seconds)
+    inside = Q(parent=MODELS_TEMP_DIRECTORY) | Q(parent__startswith=MODELS_TEMP_DIRECTORY + "/")
+    removed = 0
+    for collection in Collection.objects.filter(name__startswith="algo.").select_related("team"):
+        with transaction.atomic():
+            usage = _locked_usage(collection.team)
+            stale = DataEntry.objects.select_for_update().filter(
+                inside, collection=collection, kind=EntryKind.FILE, modified_at__lt=cutoff
+            )
+            files = list(stale.values_list("storage_key", "size"))
+            if not files:
+                continue
+            stale.delete()
+            freed = sum(size for _key, size in files)
+            usage.bytes_used = max(0, usage.bytes_used - freed)
+            usage.save(update_fields=["bytes_used"])
+            audit_record(
+                action=Action.DATA_DELETED,
+                team=collection.team,
+                before={"files": len(files), "bytes": freed, "expired": "temp"},
+                **_audit_target(collection, MODELS_TEMP_DIRECTORY),
+            )
+            _delete_blobs_after_commit(configured_storage(), [key for key, _size in files])
+            removed += len(files)
+    return removed

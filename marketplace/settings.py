@@ -414,6 +414,8 @@ DATA_LIST_PAGE_SIZE = env_int("DATA_LIST_PAGE_SIZE", 1000)
 DATA_CONNECTOR_SECRET_KEYS = env_list("DATA_CONNECTOR_SECRET_KEYS", "")
 # Stored objects with no index entry older than this are removed by the orphan sweep.
 DATA_ORPHAN_GRACE_SECONDS = env_int("DATA_ORPHAN_GRACE_SECONDS", 24 * 3600)
+# How long a running model's temporary files (data://.algo/temp/...) are kept.
+MODELS_TEMP_FILES_SECONDS = env_int("MODELS_TEMP_FILES_SECONDS", 24 * 3600)
 MEDIA_URL = "/media/"
 
 # -- API ------------------------------------------------------------------------------------
@@ -572,6 +574,10 @@ CELERY_BEAT_SCHEDULE.update(
         "rollup-usage": {"task": "billing.tasks.rollup_usage", "schedule": 900.0},
         "sweep-budget-alerts": {"task": "billing.tasks.sweep_budget_alerts", "schedule": 300.0},
         "sweep-data-orphans": {"task": "data.tasks.sweep_data_orphans", "schedule": 3600.0},
+        "purge-models-temp-files": {
+            "task": "data.tasks.purge_models_temp_files",
+            "schedule": 3600.0,
+        },
         "reap-invocations": {
             "task": "marketplace.gateway.tasks.reap_invocations",
             "schedule": float(GATEWAY_REAP_INTERVAL_SECONDS),
