@@ -278,15 +278,17 @@ def test_earnings_csv(world):
 
 
 def test_csv_cells_never_start_a_formula(world):
+    started = timezone.now() - timedelta(minutes=5)
     UsageRecordFactory(
         team=world.acme,
         model=world.models["sentiment"],
         project='=HYPERLINK("http://evil")',
-        started_at=timezone.now() - timedelta(minutes=5),
+        started_at=started,
     )
-    today = timezone.now().date()
+    # The record's own day: "today" minus five minutes is yesterday just after midnight.
+    day = timezone.localdate(started)
     _, rows = get_csv(
-        session(world.billing), "/v1/teams/acme/usage", start=today, end=today, group_by="project"
+        session(world.billing), "/v1/teams/acme/usage", start=day, end=day, group_by="project"
     )
     cells = [cell for row in rows for cell in row[:2]]
     assert '\'=HYPERLINK("http://evil")' in cells
