@@ -117,7 +117,10 @@ def async_worker(settings):
         queues=[queue, f"{queue}-default"],
         perform_ping_check=False,
         pool="threads",
-        concurrency=2,
+        # It also serves the default queue, where each publish queues an embedding (seconds
+        # of CPU, more on a busy machine): with two threads, two of those held every thread
+        # and a queued call waited behind them (make run gives calls a worker of their own).
+        concurrency=4,
         shutdown_timeout=30,
         loglevel="WARNING",
     ):
