@@ -112,15 +112,17 @@ def async_worker(settings):
     queue = f"test-async-{uuid.uuid4().hex[:8]}"
     settings.GATEWAY_ASYNC_QUEUE = queue
     settings.CELERY_TASK_DEFAULT_QUEUE = f"{queue}-default"
+    # No embeddings on this worker: in threads of the test process, a NumPy encoding while
+    # the test forks a build's installer deadlocked the fork (seen in a full fresh run), and
+    # two of them held both threads while a queued call waited. make run keeps embeddings
+    # on the prefork worker and calls on a worker of their own.
+    settings.SEARCH_SEMANTIC = False
     with start_worker(
         app,
         queues=[queue, f"{queue}-default"],
         perform_ping_check=False,
         pool="threads",
-        # It also serves the default queue, where each publish queues an embedding (seconds
-        # of CPU, more on a busy machine): with two threads, two of those held every thread
-        # and a queued call waited behind them (make run gives calls a worker of their own).
-        concurrency=4,
+        concurrency=2,
         shutdown_timeout=30,
         loglevel="WARNING",
     ):
