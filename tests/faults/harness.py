@@ -201,8 +201,8 @@ class FaultPlatform:
     # -- processes ---------------------------------------------------------------------------
 
     def children(self) -> list[psutil.Process]:
-        """The supervisor's direct children: runner, gunicorn master, the Celery worker and
-        the Celery worker of calls."""
+        """The supervisor's direct children: runner, gunicorn master, the Celery worker,
+        the Celery worker of calls and Celery beat."""
         return psutil.Process(self.platform.process.pid).children()
 
     def child(self, name: str) -> psutil.Process:
@@ -211,6 +211,7 @@ class FaultPlatform:
             "web": "gunicorn",
             "worker": "worker@",
             "calls": "calls@",
+            "beat": "celerybeat-schedule",
         }[name]
         for process in self.children():
             with contextlib.suppress(psutil.Error):
@@ -265,10 +266,11 @@ def kill_runner(platform: FaultPlatform, outage: float) -> str:
 
 
 def kill_worker(platform: FaultPlatform, outage: float) -> str:
-    """Both Celery workers' main processes: the one that runs queued calls (in threads) and
-    the one that runs builds and periodic tasks (its pool is left to the supervisor)."""
-    pids = _kill([platform.child("calls"), platform.child("worker")])
-    return f"kill -9 Celery workers {pids} (main processes)"
+    """Both Celery workers' main processes, the one that runs queued calls (in threads) and
+    the one that runs builds and periodic tasks (its pool is left to the supervisor), and
+    beat, without which the reaper would never run again."""
+    pids = _kill([platform.child("calls"), platform.child("worker"), platform.child("beat")])
+    return f"kill -9 Celery workers and beat {pids} (main processes)"
 
 
 def restart_database(platform: FaultPlatform, outage: float) -> str:

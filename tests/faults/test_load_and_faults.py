@@ -55,7 +55,7 @@ def platform():
 
 
 def test_calls_are_accounted_for_and_the_platform_recovers_from_faults_under_load(platform):
-    pids = {name: platform.child(name).pid for name in ("runner", "worker", "calls")}
+    pids = {name: platform.child(name).pid for name in ("runner", "worker", "calls", "beat")}
     load = Load(platform, concurrency=4)
     load.start()
     try:

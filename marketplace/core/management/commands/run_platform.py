@@ -1,5 +1,5 @@
-"""`make run`: migrate, prepare the demo, and run the web server, the Celery worker and the
-model runner together in the foreground until Ctrl-C, then stop every process it started,
+"""`make run`: migrate, prepare the demo, and run the web server, the two Celery workers,
+Celery beat and the model runner together in the foreground until Ctrl-C, then stop every process it started,
 the embedded PostgreSQL included.
 
 A child that dies (killed, crashed, out of memory) is restarted with an exponential backoff;
@@ -139,7 +139,7 @@ class Command(BaseCommand):
                 "--forwarded-allow-ips",
                 "127.0.0.1",
             ],
-            # Builds, webhooks and periodic work: processes, as a build or an embedding
+            # Builds, webhooks and periodic tasks: processes, as a build or an embedding
             # holds the CPU (and the GIL) for seconds.
             "worker": [
                 *celery_worker,
@@ -147,13 +147,22 @@ class Command(BaseCommand):
                 "prefork",
                 "--concurrency",
                 str(worker_concurrency),
-                "--beat",
-                "--schedule",
-                str(schedule),
                 "--hostname",
                 "worker@%h",
                 "--queues",
                 ",".join(self._worker_queues()),
+            ],
+            # The periodic tasks' clock, a child of its own: a beat embedded in the worker
+            # (`--beat`) that dies is never started again, and with it the reaper stops.
+            "beat": [
+                os.path.join(bindir, "celery"),
+                "-A",
+                "marketplace",
+                "beat",
+                "--loglevel",
+                "INFO",
+                "--schedule",
+                str(schedule),
             ],
             # Queued calls: threads, as a call's task mostly waits on the runner and the
             # database; a thread takes the next call without the pool's pipe between the
