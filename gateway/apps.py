@@ -1,4 +1,5 @@
 import celery
+import celery.signals
 from django.apps import AppConfig
 from django.core.exceptions import ImproperlyConfigured
 
@@ -20,9 +21,13 @@ class GatewayConfig(AppConfig):
         # Imported here: they import models, which Django loads after every apps.py.
         from catalog.pages import model_page_facts  # noqa: PLC0415
 
+        from . import redelivery  # noqa: PLC0415
         from .lifecycle import execution_health  # noqa: PLC0415
         from .selectors import model_usage_summary  # noqa: PLC0415
 
+        celery.signals.worker_ready.connect(
+            redelivery.on_worker_ready, dispatch_uid="gateway.redelivery"
+        )
         # Where calls run is the gateway's choice (this host, or dispatched to workers).
         health.checks.add("execution", health.timed(execution_health))
 

@@ -69,7 +69,7 @@ class Platform:
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
-    def wait_ready(self, timeout: float = 120) -> dict:
+    def wait_ready(self, timeout: float = 300) -> dict:
         deadline = time.monotonic() + timeout
         body: dict = {}
         while time.monotonic() < deadline:
