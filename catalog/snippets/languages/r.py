@@ -13,7 +13,7 @@ key <- Sys.getenv("MARKETPLACE_API_KEY", {{ placeholder }})
 response <- request({{ endpoint }}) |>
   req_headers(Authorization = paste("Simple", key)) |>
   req_body_raw({{ body }}, type = {{ media_type }}) |>
-  req_error(body = resp_body_string) |>
+  req_error(body = function(resp) resp_body_string(resp)) |>
   req_perform()
 {{ output }}
 """
