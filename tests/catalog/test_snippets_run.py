@@ -4,8 +4,9 @@ For each language whose toolchain is on this machine, the rendered program is wr
 fresh directory and run with the real key in MARKETPLACE_API_KEY, for a JSON input, a text
 input and a binary input full of what breaks quoting (quotes, backslashes, newlines, tabs,
 `$HOME`, back quotes, interpolation markers, non-ASCII text); then for a model error and for
-a call without a key (the placeholder is sent and refused). The toolbox model echoes JSON
-as {"echo": input}, upper-cases text and reverses bytes, so every expected output is known.
+a call without a key (the placeholder, or no key, is sent and refused). The toolbox model
+echoes JSON as {"echo": input}, upper-cases text and reverses bytes, so every expected output
+is known.
 A language whose toolchain is missing is skipped, naming the Debian package to install."""
 
 from __future__ import annotations
