@@ -3,16 +3,20 @@
 A language is a subclass of `Language` with a `render(ctx)` method, in a module of its own
 under `catalog/snippets/languages/`; catalog's AppConfig.ready() adds one of each to the
 `snippet_languages` registry, so adding a language is one file there and one line in ready().
-Each snippet is a complete program that reads the key from `MARKETPLACE_API_KEY` (falling
-back to a visible placeholder), sends the sample input with the right content type, and
-prints the result: JSON pretty-printed where the language can, text as it is, binary written
-to `output.bin`; or the error.
+Each snippet is a complete program, as short as its language allows: it reads the key from
+`MARKETPLACE_API_KEY` (falling back to a visible placeholder where that costs no line), sends
+the sample input with the right content type to the `?output=raw` endpoint, and prints the
+bare result (JSON or text as the API answers it; a binary result is written to `output.bin`);
+a non-2xx answer (a model error is a 400 there) ends the program with its status and body.
+The result's kind is known in advance: it is the kind of the answer the build recorded for
+the sample input (`result_type`).
 
 The sample input is always embedded through the literal helpers of `literals.py`, each of
 which is tested to round-trip arbitrary text through the language's own parser.
 
     ctx = SnippetContext(base_url="https://models.example", owner="ada", name="toolbox",
-                         version="1.0.0", content_type="json", data={"text": "hi"})
+                         version="1.0.0", content_type="json", data={"text": "hi"},
+                         result_type="json")
     for snippet in render_all(ctx):
         snippet.slug, snippet.label, snippet.code, snippet.html
     highlight_css()  # the colours for `snippet.html`, inside <pre class="code"><code>
@@ -74,7 +78,9 @@ class SnippetContext:
     """What a snippet calls and with what: the model version, its sample input and the key.
 
     `data` is the sample input: any JSON value for "json", a str for "text", bytes for
-    "binary". `key_placeholder` is what the snippet sends when MARKETPLACE_API_KEY is unset;
+    "binary". `result_type` is the kind of result the model gives for it (json, text or
+    binary): a snippet prints a JSON or text result and writes a binary one to a file.
+    `key_placeholder` is what the snippet sends when MARKETPLACE_API_KEY is unset;
     `key_note` (optional) replaces the default "create a key at .../keys/" comment, e.g.
     to name the caller's own key by its prefix."""
 
@@ -84,6 +90,7 @@ class SnippetContext:
     version: str | None = None
     content_type: str = "json"
     data: Any = None
+    result_type: str = "json"
     key_placeholder: str = DEFAULT_KEY_PLACEHOLDER
     key_note: str = ""
 
@@ -92,6 +99,10 @@ class SnippetContext:
         if self.content_type not in CONTENT_TYPES:
             raise ValueError(
                 f"content_type must be one of {CONTENT_TYPES}, not {self.content_type!r}"
+            )
+        if self.result_type not in CONTENT_TYPES:
+            raise ValueError(
+                f"result_type must be one of {CONTENT_TYPES}, not {self.result_type!r}"
             )
         if not _PLACEHOLDER_PATTERN.match(self.key_placeholder):
             raise ValueError("key_placeholder: 1 to 64 letters, digits, '_', '.' or '-'")
@@ -122,6 +133,11 @@ class SnippetContext:
         parts = [self.owner, self.name] + ([self.version] if self.version else [])
         path = "/".join(urllib.parse.quote(part, safe="") for part in parts)
         return f"{self.base_url}/v1/algo/{path}"
+
+    @property
+    def raw_endpoint(self) -> str:
+        """The endpoint answering the bare result, and a non-2xx status for any error."""
+        return f"{self.endpoint}?output=raw"
 
     @property
     def keys_url(self) -> str:
@@ -157,23 +173,13 @@ class SnippetContext:
 
     def comment_lines(self, run: str = "", how: str | None = None) -> list[str]:
         """The header every snippet starts with, as plain lines (without comment markers),
-        safe to put after a line-comment marker in any language. `how` says how the program
-        gets the key (default: from the MARKETPLACE_API_KEY environment variable)."""
-        lines = [f"Call {self.target} on {self.base_url}."]
-        if self.key_note:
-            lines += self.key_note.splitlines()
-        else:
-            lines.append(f"API key: create one at {self.keys_url}")
+        safe to put after a line-comment marker in any language: where the key comes from,
+        how the program gets it (`how`; by default from MARKETPLACE_API_KEY, else the
+        placeholder) and how to run it."""
+        lines = self.key_note.splitlines() or [f"API key: create one at {self.keys_url}"]
         if how is None:
-            how = (
-                f"Export it as {ENV_API_KEY}=<your key>; until then the placeholder "
-                f"{self.key_placeholder} is sent, and refused."
-            )
+            how = f"Then: export {ENV_API_KEY}=<your key>  (unset, {self.key_placeholder} is sent)"
         lines.append(how)
-        if self.content_type == "binary":
-            lines.append(
-                f"The sample input is binary ({len(self.data)} bytes), embedded as base64."
-            )
         if run:
             lines.append(f"Run: {run}")
         return [comment_text(line) for line in lines]
@@ -305,8 +311,9 @@ def context_for_version(
 ) -> SnippetContext:
     """The context for a published `catalog.models.Version`: its endpoint and its build's
     sample input (a str sample is sent as text, as the builder runs it; no sample sends
-    `{}`). With `key_prefix` (the prefix of one of the caller's keys, never the secret),
-    the placeholder names that key and the comment says where to find it."""
+    `{}`), and the kind of answer the build recorded for it (JSON when none was). With
+    `key_prefix` (the prefix of one of the caller's keys, never the secret), the placeholder
+    and the comment name that key and say where to find it."""
     if base_url is None:
         base_url = settings.PUBLIC_URL
     sample = version.build.sample_input
@@ -314,13 +321,16 @@ def context_for_version(
         content_type, data = "text", sample
     else:
         content_type, data = "json", ({} if sample is None else sample)
+    result_type = version.build.sample_output_content_type
+    if result_type not in CONTENT_TYPES:
+        result_type = "json"
     placeholder, note = DEFAULT_KEY_PLACEHOLDER, ""
     if key_prefix and _PLACEHOLDER_PATTERN.match(f"{key_prefix}..."):
         placeholder = f"{key_prefix}..."
         keys_url = f"{base_url.rstrip('/')}/keys/"
         note = (
-            f"API key: {placeholder} stands for your key {key_prefix}, whose secret was shown\n"
-            f"once, when you created it; your keys (and new ones) are at {keys_url}"
+            f"API key: your key {key_prefix} (its secret was shown once, when you made it;"
+            f" keys at {keys_url})"
         )
     return SnippetContext(
         base_url=base_url,
@@ -329,6 +339,7 @@ def context_for_version(
         version=version.number,
         content_type=content_type,
         data=data,
+        result_type=result_type,
         key_placeholder=placeholder,
         key_note=note,
     )

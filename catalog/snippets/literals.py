@@ -158,14 +158,17 @@ def _has_proto_key(value) -> bool:
     return False
 
 
-def js_value(value, *, indent: int = 0) -> str:
-    """A JavaScript expression for a JSON value, as a JSON literal laid out with two-space
-    indentation (JSON is a subset of JavaScript expressions once invisible characters are
-    escaped). An object literal treats a `__proto__` key as the prototype, not a property,
-    so a value with such a key is written as `JSON.parse("...")` instead."""
+def js_value(value, *, indent: int = 0, width: int = 0) -> str:
+    """A JavaScript expression for a JSON value, as a JSON literal: on one line when that
+    is at most `width` characters, else laid out with two-space indentation (JSON is a
+    subset of JavaScript expressions once invisible characters are escaped). An object
+    literal treats a `__proto__` key as the prototype, not a property, so a value with such
+    a key is written as `JSON.parse("...")` instead."""
     if _has_proto_key(value):
         return f"JSON.parse({js_string(json.dumps(value, ensure_ascii=False))})"
-    text = json.dumps(value, ensure_ascii=False, allow_nan=False, indent=2)
+    text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+    if len(text) > width:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False, indent=2)
     # Outside strings json.dumps writes only spaces and newlines, and inside them it escapes
     # every control character: what is left invisible is inside a string, where \\u is valid.
     text = "".join(ch if _visible(ch) or ch == "\n" else _u_escapes(ch) for ch in text)

@@ -7,7 +7,11 @@ and its width."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
+import sys
 from decimal import Decimal
 
 import pytest
@@ -80,6 +84,7 @@ def test_a_first_key_given_only_a_name_runs_the_model_pages_snippets(
     form.get_by_label("Name").fill("my first key")
     form.get_by_role("button", name="Create key").click()
     expect(page.locator("#new-key-secret")).to_be_visible()
+    secret = page.locator("#new-key-secret").text_content().strip()
     expect(page.locator("[data-key-does-nothing]")).to_have_count(0)
     key = ApiKey.objects.get(name="my first key")
     assert key.scopes == ["algo://*"]
@@ -102,6 +107,29 @@ def test_a_first_key_given_only_a_name_runs_the_model_pages_snippets(
     expect(snippets.locator("pre.code").first).to_contain_text(newest.prefix)
     no_horizontal_scroll(page)
     screenshot(page, f"{width}-03-snippets-name-the-key")
+
+    # The Python snippet, copied with the page's button, runs as it is with the first key.
+    tab = snippets.get_by_role("tab", name="Python (requests)", exact=True)
+    tab.click()
+    panel = snippets.locator('[data-tab-panel="python"]')
+    expect(panel.locator("pre.code")).to_be_visible()
+    panel.get_by_role("button", name="Copy code to clipboard").click()
+    code = page.evaluate("navigator.clipboard.readText()")
+    lines = [line for line in code.splitlines() if line.strip() and not line.startswith("#")]
+    assert len(lines) <= 10, code
+    no_horizontal_scroll(page)
+    panel.scroll_into_view_if_needed()
+    screenshot(page, f"{width}-04-python-snippet")
+    ran = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "MARKETPLACE_API_KEY": secret},
+        check=False,
+    )
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert json.loads(ran.stdout)["label"] == "positive"
 
 
 def test_the_model_page_leads_with_its_card_and_every_version_has_its_page(

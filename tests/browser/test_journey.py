@@ -310,7 +310,7 @@ def test_newcomer_journey(
         check=False,
     )
     assert ran.returncode == 0, ran.stdout + ran.stderr
-    assert json.loads(ran.stdout)["result"] == {"words": 4, "characters": 19}
+    assert json.loads(ran.stdout) == {"words": 4, "characters": 19}
     _log_out(grace)
 
     # -- Nadia again: the team's usage and earnings ---------------------------------------

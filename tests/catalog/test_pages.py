@@ -120,4 +120,8 @@ def test_the_model_page_offers_snippets_and_the_api_lists_them(browser):
     assert body["version"] == "1.0.0"
     languages = {s["language"] for s in body["snippets"]}
     assert {"curl", "python", "python-algorithmia", "java", "nodejs", "cli"} <= languages
-    assert all("YOUR_API_KEY" in s["code"] for s in body["snippets"])
+    # Each language sends the placeholder when MARKETPLACE_API_KEY is unset, but for Go and
+    # the command line, which read the variable alone.
+    assert all(
+        "YOUR_API_KEY" in s["code"] for s in body["snippets"] if s["language"] not in ("go", "cli")
+    )

@@ -106,6 +106,11 @@ json_values = st.recursive(
 SAMPLES = {"json": {"text": "hello"}, "text": "hello", "binary": b"\x00\x01\xff"}
 
 
+# Languages that read MARKETPLACE_API_KEY with no fallback (a placeholder would cost Go
+# lines; the command line also reads the key saved by `marketplace login`).
+NO_PLACEHOLDER = {"go", "cli"}
+
+
 def context(content_type="json", data=SAMPLES, **kwargs) -> SnippetContext:
     if data is SAMPLES:
         data = SAMPLES.get(content_type)
@@ -114,6 +119,7 @@ def context(content_type="json", data=SAMPLES, **kwargs) -> SnippetContext:
         "owner": "ada",
         "name": "toolbox",
         "version": "1.0.0",
+        "result_type": content_type if content_type in ("json", "text", "binary") else "json",
     }
     return SnippetContext(content_type=content_type, data=data, **{**fields, **kwargs})
 
@@ -140,18 +146,19 @@ def test_every_language_renders_every_kind_of_input(slug, content_type):
     if slug == "cli":
         assert f"marketplace call {ctx.target} --api-url {ctx.base_url}" in code
     elif slug == "python-algorithmia":
-        assert f'Algorithmia.client(API_KEY, "{ctx.base_url}")' in code
+        assert f'Algorithmia.client(key, "{ctx.base_url}")' in code
         assert f'client.algo("{ctx.target}")' in code
     else:
-        assert ctx.endpoint in code
-    assert DEFAULT_KEY_PLACEHOLDER in code
+        assert f"{ctx.endpoint}?output=raw" in code
+    if slug not in NO_PLACEHOLDER:
+        assert DEFAULT_KEY_PLACEHOLDER in code
     assert f"{ctx.base_url}/keys/" in code
     if slug != "javascript":  # a web page has no environment
         assert "MARKETPLACE_API_KEY" in code
     if content_type == "binary":
-        assert ctx.body_base64 in code and "3 bytes" in code
+        assert ctx.body_base64 in code and "output.bin" in code
     else:
-        assert "hello" in code
+        assert "hello" in code and "output.bin" not in code
     assert "<span" in snippet.html and "\n" in snippet.html
     assert snippet.as_dict()["language"] == slug
 
@@ -171,24 +178,31 @@ def test_a_versionless_call_and_the_key_of_the_caller():
     ctx = context(version=None, key_placeholder="mk_ab12cd34...", key_note="Your key: mk_ab12")
     assert ctx.endpoint == "https://models.example/v1/algo/ada/toolbox"
     for snippet in render_all(ctx):
-        assert "mk_ab12cd34..." in snippet.code and "Your key: mk_ab12" in snippet.code
+        assert "Your key: mk_ab12" in snippet.code
+        if snippet.slug not in NO_PLACEHOLDER:
+            assert "mk_ab12cd34..." in snippet.code
 
 
 def test_context_for_a_published_version(settings):
     settings.PUBLIC_URL = "https://api.example"
     model = SimpleNamespace(slug="sentiment", owner=SimpleNamespace(slug="demo"))
-    version = SimpleNamespace(
-        model=model, number="1.2.0", build=SimpleNamespace(sample_input="I love it")
-    )
+    build = SimpleNamespace(sample_input="I love it", sample_output_content_type="text")
+    version = SimpleNamespace(model=model, number="1.2.0", build=build)
     ctx = context_for_version(version)
-    assert (ctx.endpoint, ctx.content_type, ctx.data) == (
+    assert (ctx.endpoint, ctx.content_type, ctx.data, ctx.result_type) == (
         "https://api.example/v1/algo/demo/sentiment/1.2.0",
         "text",
         "I love it",
+        "text",
     )
+    version.build.sample_input = {"image": "aGk="}
+    version.build.sample_output_content_type = "binary"
+    code = get_language("python").render(context_for_version(version))
+    assert 'open("output.bin", "wb").write(response.content)' in code
     version.build.sample_input = None
+    version.build.sample_output_content_type = ""  # nothing recorded
     ctx = context_for_version(version, key_prefix="mk_ab12cd34")
-    assert (ctx.content_type, ctx.data) == ("json", {})
+    assert (ctx.content_type, ctx.data, ctx.result_type) == ("json", {}, "json")
     assert ctx.key_placeholder == "mk_ab12cd34..."
     code = get_language("python").render(ctx)
     assert "mk_ab12cd34" in code and "https://api.example/keys/" in code
@@ -228,6 +242,8 @@ def test_contexts_refuse_what_cannot_be_sent():
         context("text", "\udc80")
     with pytest.raises(ValueError, match="key_placeholder"):
         context(key_placeholder="it's")
+    with pytest.raises(ValueError, match="result_type"):
+        context(result_type="html")
 
 
 def test_header_comments_survive_a_hostile_base_url():
@@ -274,6 +290,49 @@ def test_a_new_language_is_one_class():
     assert "test-lang" not in [language.slug for language in ordered_languages()]
 
 
+# Lines of code (not blank, not a comment) of each snippet: for a JSON or text input whose
+# result is printed, and at most for any input and result (bytes to decode, a file to write).
+# Lower them when a snippet gets shorter; raising one needs a reason.
+CODE_LINES = {
+    "curl": (4, 6),
+    "python": (10, 11),
+    "python-algorithmia": (5, 6),
+    "javascript": (7, 11),
+    "nodejs": (8, 10),
+    "go": (27, 32),
+    "java": (18, 19),
+    "ruby": (7, 8),
+    "php": (15, 16),
+    "r": (8, 9),
+    "csharp": (8, 10),
+    "rust": (17, 18),
+    "cli": (1, 3),
+}
+HEADER_LINES = 5  # the comments: the key, how to set it, how to run, a warning or two
+
+
+def _code_and_comment_lines(code: str) -> tuple[int, int]:
+    lines = [line.strip() for line in code.splitlines() if line.strip()]
+    comments = [line for line in lines if line.startswith(("#", "//"))]
+    return len(lines) - len(comments), len(comments)
+
+
+@pytest.mark.parametrize("slug", EXPECTED_LANGUAGES)
+def test_every_snippet_stays_as_short_as_its_language_allows(slug):
+    assert set(CODE_LINES) == set(EXPECTED_LANGUAGES)
+    printed, at_most = CODE_LINES[slug]
+    signed_in = {"key_placeholder": "mk_ab12cd34...", "key_note": "API key: your key mk_ab12cd34"}
+    for content_type in ("json", "text", "binary"):
+        for result_type in ("json", "text", "binary"):
+            for extra in ({}, signed_in):
+                ctx = context(content_type, result_type=result_type, **extra)
+                code, comments = _code_and_comment_lines(get_language(slug).render(ctx))
+                limit = printed if "binary" not in (content_type, result_type) else at_most
+                where = f"{slug}, {content_type} in, {result_type} out"
+                assert code <= limit, f"{where}: {code} lines of code, more than {limit}"
+                assert comments <= HEADER_LINES, f"{where}: {comments} lines of comments"
+
+
 def test_fill_replaces_fields_once():
     assert fill("a {{ x }} {{y}} ${x}", x="{{ y }}", y="2") == "a {{ y }} 2 ${x}"
     with pytest.raises(KeyError, match="missing"):
@@ -286,15 +345,21 @@ def test_python_snippets_compile_for_any_input(data, content_type):
     if content_type == "text" and not isinstance(data, str):
         data = json.dumps(data)
     ctx = context(content_type, data)
-    for slug in ("python", "python-algorithmia"):
-        code = get_language(slug).render(ctx)
-        tree = ast.parse(code)
-        payload = next(
-            node.value
-            for node in tree.body
-            if isinstance(node, ast.Assign) and node.targets[0].id == "payload"
-        )
-        assert ast.literal_eval(payload) == data
+    requests_call = next(
+        node
+        for node in ast.walk(ast.parse(get_language("python").render(ctx)))
+        if isinstance(node, ast.Call) and ast.unparse(node.func) == "requests.post"
+    )
+    body = next(k.value for k in requests_call.keywords if k.arg in ("json", "data"))
+    if content_type == "text":  # data="...".encode()
+        body = body.func.value
+    assert ast.literal_eval(body) == data
+    pipe = next(
+        node
+        for node in ast.walk(ast.parse(get_language("python-algorithmia").render(ctx)))
+        if isinstance(node, ast.Call) and ast.unparse(node.func).endswith(".pipe")
+    )
+    assert ast.literal_eval(pipe.args[0]) == data
 
 
 @settings(max_examples=60)
@@ -304,7 +369,9 @@ def test_every_language_renders_any_input(data, slug):
         "binary" if isinstance(data, bytes) else ("text" if isinstance(data, str) else "json")
     )
     code = get_language(slug).render(context(content_type, data))
-    assert "YOUR_API_KEY" in code
+    assert "MARKETPLACE_API_KEY" in code or slug == "javascript"
+    if slug not in NO_PLACEHOLDER:
+        assert "YOUR_API_KEY" in code
 
 
 # -- literal helpers: Python, in-process ---------------------------------------------------------

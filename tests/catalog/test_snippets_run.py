@@ -4,13 +4,13 @@ For each language whose toolchain is on this machine, the rendered program is wr
 fresh directory and run with the real key in MARKETPLACE_API_KEY, for a JSON input, a text
 input and a binary input full of what breaks quoting (quotes, backslashes, newlines, tabs,
 `$HOME`, back quotes, interpolation markers, non-ASCII text); then for a model error and for
-a call without a key (the placeholder is sent and refused). The toolbox model echoes JSON
-as {"echo": input}, upper-cases text and reverses bytes, so every expected output is known.
+a call without a key (the placeholder, or no key, is sent and refused). The toolbox model
+echoes JSON as {"echo": input}, upper-cases text and reverses bytes, so every expected output
+is known.
 A language whose toolchain is missing is skipped, naming the Debian package to install."""
 
 from __future__ import annotations
 
-import base64
 import gc
 import json
 import os
@@ -54,13 +54,6 @@ globalThis.fetch = (url, init) => {
   }
   return realFetch(url, init);
 };
-const RealBlob = globalThis.Blob;
-globalThis.Blob = class extends RealBlob {
-  constructor(parts, options) {
-    super(parts, options);
-    this.parts = parts;
-  }
-};
 const objects = new Map();
 URL.createObjectURL = (blob) => {
   const url = `blob:test/${objects.size}`;
@@ -70,8 +63,10 @@ URL.createObjectURL = (blob) => {
 globalThis.document = {
   createElement: () => ({
     click() {
-      const parts = objects.get(this.href).parts.map((part) => Buffer.from(part));
-      writeFileSync(this.download, Buffer.concat(parts));
+      objects
+        .get(this.href)
+        .arrayBuffer()
+        .then((data) => writeFileSync(this.download, Buffer.from(data)));
     },
   }),
 };
@@ -83,7 +78,6 @@ class Toolchain:
     tools: tuple[str, ...]  # executables that must be on PATH
     package: str  # where they come from, for the skip message
     command: Callable[[Path], list[str]]
-    prints: str = "result"  # or "envelope": the API's whole JSON answer (cURL)
     model_error_fails: bool = True  # exits non-zero on a model error
     filename: str | None = None  # overrides the snippet's own file name
 
@@ -102,9 +96,7 @@ def _argv(*head: str) -> Callable[[Path], list[str]]:
 
 
 TOOLCHAINS = {
-    "curl": Toolchain(
-        ("bash", "curl"), "curl", _argv("bash"), prints="envelope", model_error_fails=False
-    ),
+    "curl": Toolchain(("bash", "curl"), "curl", _argv("bash")),
     "python": Toolchain((), "python3", _argv(sys.executable)),
     "python-algorithmia": Toolchain((), "python3", _argv(sys.executable)),
     "javascript": Toolchain(
@@ -121,7 +113,6 @@ TOOLCHAINS = {
         "openjdk-17-jdk-headless",
         # JVM flags for a faster start only: the source file is run as it is.
         _argv("java", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"),
-        model_error_fails=False,  # it prints the raw answer, the error object included
     ),
     "ruby": Toolchain(("ruby",), "ruby", _argv("ruby")),
     "php": Toolchain(("php",), "php-cli", _argv("php")),
@@ -219,11 +210,6 @@ def _run(slug: str, case: str, ctx: SnippetContext, key: str | None, work: Path)
     return Run(case, code, done.returncode, done.stdout, done.stderr, directory, elapsed)
 
 
-def _printed_result(run: Run, toolchain: Toolchain):
-    text = run.stdout.decode("utf-8")
-    return json.loads(text)["result"] if toolchain.prints == "envelope" else json.loads(text)
-
-
 def _check(slug: str, run: Run) -> str | None:
     """What is wrong with `run`, or None."""
     try:
@@ -249,26 +235,18 @@ def _problem(slug: str, run: Run) -> str | None:
     if run.returncode != 0:
         return f"exit status {run.returncode}"
     if run.case == "json":
-        if _printed_result(run, toolchain) != {"echo": JSON_INPUT}:
+        if json.loads(stdout) != {"echo": JSON_INPUT}:
             return "the printed JSON is not the model's result"
     elif run.case == "text":
         expected = WEIRD.upper()
-        if toolchain.prints == "envelope":
-            if _printed_result(run, toolchain) != expected:
-                return "the result in the printed answer is not the upper-cased text"
-        elif stdout not in (expected, expected + "\n"):
+        if stdout not in (expected, expected + "\n"):
             return f"expected the upper-cased text, got {stdout!r}"
     elif run.case == "binary":
-        expected = BINARY_INPUT[::-1]
-        if toolchain.prints == "envelope":
-            if base64.b64decode(_printed_result(run, toolchain)) != expected:
-                return "the base64 result in the printed answer is not the reversed bytes"
-        else:
-            written = run.directory / "output.bin"
-            if not written.exists() or written.read_bytes() != expected:
-                return "output.bin does not hold the reversed bytes"
-            if "output.bin" not in run.output:
-                return "expected a message naming output.bin"
+        written = run.directory / "output.bin"
+        if not written.exists() or written.read_bytes() != BINARY_INPUT[::-1]:
+            return "output.bin does not hold the reversed bytes"
+        if "output.bin" not in run.output:
+            return "expected a message naming output.bin"
     return None
 
 
@@ -296,10 +274,19 @@ def test_the_snippet_runs_and_prints_the_result(
 ):
     _key, secret = make_key(owner)
     common = {"base_url": live_server.url, "owner": "ada", "name": "toolbox", "version": "1.0.0"}
+    # The toolbox answers JSON with JSON, text with text and bytes with bytes.
     cases = {
         "json": (SnippetContext(content_type="json", data=JSON_INPUT, **common), secret),
-        "text": (SnippetContext(content_type="text", data=WEIRD, **common), secret),
-        "binary": (SnippetContext(content_type="binary", data=BINARY_INPUT, **common), secret),
+        "text": (
+            SnippetContext(content_type="text", data=WEIRD, result_type="text", **common),
+            secret,
+        ),
+        "binary": (
+            SnippetContext(
+                content_type="binary", data=BINARY_INPUT, result_type="binary", **common
+            ),
+            secret,
+        ),
         "model-error": (SnippetContext(content_type="json", data=FAILING_INPUT, **common), secret),
         "unauthorized": (SnippetContext(content_type="json", data={"text": "hi"}, **common), None),
     }

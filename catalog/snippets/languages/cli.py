@@ -10,8 +10,6 @@ from ..literals import shell_quote
 TEMPLATE = """\
 #!/usr/bin/env bash
 {{ header }}
-set -euo pipefail
-
 {{ call }}
 """
 
@@ -27,12 +25,12 @@ class Cli(Language):
         command = (
             f"marketplace call {shell_quote(ctx.target)} --api-url {shell_quote(ctx.base_url)}"
         )
-        extra = ["The marketplace command comes with the marketplace Python package."]
+        if ctx.result_type == "binary":
+            command += " -o output.bin"
         if ctx.content_type == "binary":
-            extra.append("-o writes the result to output.bin.")
             call = (
-                f"printf '%s' {shell_quote(ctx.body_base64)} | base64 --decode |\n"
-                f"  {command} --data-file - -o output.bin"
+                f"set -o pipefail\nprintf '%s' {shell_quote(ctx.body_base64)} | base64 --decode |\n"
+                f"  {command} --data-file -"
             )
         elif ctx.content_type == "json":
             call = f"{command} --data={shell_quote(ctx.json_text)}"
@@ -41,12 +39,13 @@ class Cli(Language):
         else:
             # No shell word holds NUL; as a JSON string the model receives the same text.
             call = f"{command} --data={shell_quote(json.dumps(ctx.data, ensure_ascii=False))}"
-        how = (
-            f"Save it once with `marketplace login`, or export {ENV_API_KEY}={ctx.key_placeholder}"
-            " with your key in its place."
-        )
+        how = f"Then: marketplace login, or export {ENV_API_KEY}=<your key>"
         return fill(
             TEMPLATE,
-            header=ctx.comment("#", run=f"bash {self.filename}", extra=extra, how=how),
+            header=ctx.comment(
+                "#",
+                run=f"bash {self.filename}   (marketplace comes with this site's Python package)",
+                how=how,
+            ),
             call=call,
         )

@@ -1,4 +1,5 @@
-"""cURL, in a bash script: prints the API's JSON answer (result and metadata, or error)."""
+"""cURL, in a bash script: prints the bare result (`?output=raw`), or writes a binary one to
+output.bin; on an error status, curl prints the error body and exits non-zero."""
 
 from __future__ import annotations
 
@@ -8,19 +9,14 @@ from ..literals import shell_quote
 TEMPLATE = """\
 #!/usr/bin/env bash
 {{ header }}
-set -euo pipefail
-
-API_KEY="${MARKETPLACE_API_KEY:-{{ placeholder }}}"
-
 {{ call }}
 """
 
 CURL = """\
-curl --silent --show-error --request POST {{ endpoint }} \\
-{{ indent }}--header "Authorization: Simple $API_KEY" \\
-{{ indent }}--header {{ content_type }} \\
-{{ indent }}{{ data }} \\
-{{ indent }}--write-out '\\n'"""
+curl -sS --fail-with-body {{ output }}{{ endpoint }} \\
+{{ indent }}-H "Authorization: Simple ${MARKETPLACE_API_KEY:-{{ placeholder }}}" \\
+{{ indent }}-H {{ content_type }} \\
+{{ indent }}{{ data }}"""
 
 
 class Curl(Language):
@@ -40,23 +36,25 @@ class Curl(Language):
         else:
             # Bytes (or text holding NUL, which no shell word can) go through base64 and stdin.
             piped = fill(CURL, data="--data-binary @-", indent="    ", **self._common(ctx))
-            call = f"printf '%s' {shell_quote(ctx.body_base64)} | base64 --decode |\n  {piped}"
-        extra = [
-            'The answer is JSON: {"result": ..., "metadata": {"content_type": ...}} or '
-            '{"error": {...}};',
-            "add ?output=raw to the URL for the bare result "
-            "(and --output output.bin for a binary one).",
-        ]
+            call = (
+                f"set -o pipefail\nprintf '%s' {shell_quote(ctx.body_base64)} | base64 --decode |\n"
+                f"  {piped}"
+            )
         return fill(
             TEMPLATE,
-            header=ctx.comment("#", run=f"bash {self.filename}", extra=extra),
-            placeholder=ctx.key_placeholder,
+            header=ctx.comment("#", run=f"bash {self.filename}"),
             call=call,
         )
 
     @staticmethod
     def _common(ctx: SnippetContext) -> dict[str, str]:
+        if ctx.result_type == "binary":
+            output = "-o output.bin -w 'Wrote the result to output.bin\\n' "
+        else:
+            output = "-w '\\n' "  # the result ends with no newline
         return {
-            "endpoint": shell_quote(ctx.endpoint),
+            "endpoint": shell_quote(ctx.raw_endpoint),
+            "placeholder": ctx.key_placeholder,
             "content_type": shell_quote(f"Content-Type: {ctx.media_type}"),
+            "output": output,
         }

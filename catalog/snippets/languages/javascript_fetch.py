@@ -4,38 +4,28 @@ from __future__ import annotations
 
 from .. import Language, SnippetContext, fill
 from ..literals import js_string
-from .nodejs import input_expression
+from .nodejs import js_body
 
 TEMPLATE = """\
 {{ header }}
-const API_KEY = {{ placeholder }};
-const ENDPOINT = {{ endpoint }};
-
-const input = {{ input }};
-
-const response = await fetch(ENDPOINT, {
+const response = await fetch({{ endpoint }}, {
   method: "POST",
-  headers: { Authorization: `Simple ${API_KEY}`, "Content-Type": {{ media_type }} },
+  headers: { Authorization: {{ authorization }}, "Content-Type": {{ media_type }} },
   body: {{ body }},
 });
-const answer = await response.json();
-if (answer.error) {
-  console.error(`${answer.error.error_type}: ${answer.error.message}`);
-} else if (answer.metadata.content_type === "binary") {
-  const bytes = Uint8Array.from(atob(answer.result), (c) => c.charCodeAt(0));
-  const link = document.createElement("a");
-  link.href = URL.createObjectURL(new Blob([bytes]));
-  link.download = "output.bin";
-  link.click();
-  console.log(`Downloaded ${bytes.length} bytes as output.bin`);
-} else if (answer.metadata.content_type === "text") {
-  console.log(answer.result);
-} else {
-  console.log(JSON.stringify(answer.result, null, 2));
-}
+if (!response.ok) throw new Error(`${response.status}: ${await response.text()}`);
+{{ output }}
 """
 
-BASE64_BYTES = "Uint8Array.from(atob(BASE64), (c) => c.charCodeAt(0))"
+BROWSER_OUTPUT = {
+    "binary": """\
+const link = document.createElement("a");
+link.href = URL.createObjectURL(await response.blob());
+link.download = "output.bin";
+link.click();
+console.log("Downloaded the result as output.bin");""",
+    "text": "console.log(await response.text());",
+}
 
 
 class JavaScriptFetch(Language):
@@ -47,7 +37,6 @@ class JavaScriptFetch(Language):
 
     def render(self, ctx: SnippetContext) -> str:
         extra = [
-            "Pages of other sites may call the API (CORS), unless its operator limits the origins.",
             "Anyone who can read a web page can read a key in it: call from your own server",
             "instead, or use a key limited to this model.",
         ]
@@ -60,9 +49,9 @@ class JavaScriptFetch(Language):
                 extra=extra,
                 how=f"Put it in place of {ctx.key_placeholder} below.",
             ),
-            placeholder=js_string(ctx.key_placeholder),
-            endpoint=js_string(ctx.endpoint),
-            input=input_expression(ctx, binary=BASE64_BYTES),
+            endpoint=js_string(ctx.raw_endpoint),
+            authorization=js_string(f"Simple {ctx.key_placeholder}"),
             media_type=js_string(ctx.media_type),
-            body="JSON.stringify(input)" if ctx.content_type == "json" else "input",
+            body=js_body(ctx, binary="Uint8Array.from(atob(BASE64), (c) => c.charCodeAt(0))"),
+            output=BROWSER_OUTPUT["binary" if ctx.result_type == "binary" else "text"],
         )

@@ -7,53 +7,31 @@ from ..literals import js_string, js_value
 
 TEMPLATE = """\
 {{ header }}
-import { writeFileSync } from "node:fs";
-
-const API_KEY = process.env.MARKETPLACE_API_KEY || {{ placeholder }};
-const ENDPOINT = {{ endpoint }};
-
-const input = {{ input }};
-
-const response = await fetch(ENDPOINT, {
+{{ imports }}const key = process.env.MARKETPLACE_API_KEY || {{ placeholder }};
+const response = await fetch({{ endpoint }}, {
   method: "POST",
-  headers: { Authorization: `Simple ${API_KEY}`, "Content-Type": {{ media_type }} },
+  headers: { Authorization: `Simple ${key}`, "Content-Type": {{ media_type }} },
   body: {{ body }},
-  signal: AbortSignal.timeout(310_000),
 });
-const text = await response.text();
-let answer;
-try {
-  answer = JSON.parse(text);
-} catch {
-  console.error(`HTTP ${response.status}: ${text.slice(0, 300)}`);
-  process.exit(1);
-}
-if (answer.error) {
-  console.error(`${answer.error.error_type}: ${answer.error.message}`);
-  process.exit(1);
-}
-
-const kind = answer.metadata.content_type;
-if (kind === "binary") {
-  const data = Buffer.from(answer.result, "base64");
-  writeFileSync("output.bin", data);
-  console.log(`Wrote ${data.length} bytes to output.bin`);
-} else if (kind === "text") {
-  console.log(answer.result);
-} else {
-  console.log(JSON.stringify(answer.result, null, 2));
-}
+if (!response.ok) throw new Error(`${response.status}: ${await response.text()}`);
+{{ output }}
 """
 
+NODE_OUTPUT = {
+    "binary": 'writeFileSync("output.bin", Buffer.from(await response.arrayBuffer()));\n'
+    'console.log("Wrote the result to output.bin");',
+    "text": "console.log(await response.text());",
+}
 
-def input_expression(ctx: SnippetContext, *, binary: str) -> str:
-    """The sample input as a JavaScript expression; `binary` turns a base64 literal into
-    bytes."""
-    if ctx.content_type == "binary":
-        return binary.replace("BASE64", js_string(ctx.body_base64))
+
+def js_body(ctx: SnippetContext, *, binary: str) -> str:
+    """The request body: the JSON document, the text, or the bytes (`binary`, an expression
+    of BASE64)."""
+    if ctx.content_type == "json":
+        return f"JSON.stringify({js_value(ctx.data, indent=2, width=60)})"
     if ctx.content_type == "text":
         return js_string(ctx.data)
-    return js_value(ctx.data)
+    return binary.replace("BASE64", js_string(ctx.body_base64))
 
 
 class NodeJs(Language):
@@ -64,12 +42,14 @@ class NodeJs(Language):
     order = 50
 
     def render(self, ctx: SnippetContext) -> str:
+        binary_output = ctx.result_type == "binary"
         return fill(
             TEMPLATE,
             header=ctx.comment("//", run=f"node {self.filename}   (Node.js 18 or newer)"),
+            imports='import { writeFileSync } from "node:fs";\n\n' if binary_output else "",
             placeholder=js_string(ctx.key_placeholder),
-            endpoint=js_string(ctx.endpoint),
-            input=input_expression(ctx, binary='Buffer.from(BASE64, "base64")'),
+            endpoint=js_string(ctx.raw_endpoint),
             media_type=js_string(ctx.media_type),
-            body="JSON.stringify(input)" if ctx.content_type == "json" else "input",
+            body=js_body(ctx, binary='Buffer.from(BASE64, "base64")'),
+            output=NODE_OUTPUT["binary" if binary_output else "text"],
         )

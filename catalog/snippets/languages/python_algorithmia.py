@@ -1,5 +1,6 @@
 """Python with the Algorithmia client, unchanged: only the API address is this marketplace,
-and an owner with `-` is written by its client alias (`-` as `_`), which the client accepts."""
+and an owner with `-` is written by its client alias (`-` as `_`), which the client accepts.
+The client raises for a model error (AlgorithmException) and a refused call."""
 
 from __future__ import annotations
 
@@ -7,37 +8,16 @@ from marketplace.accounts.namespaces import client_alias
 
 from .. import Language, SnippetContext, fill
 from ..literals import python_string
-from .python_requests import payload_assignment
+from .python_requests import python_body, python_output
 
 TEMPLATE = """\
 {{ header }}
-{{ imports }}import json
-import os
-import sys
+import {{ imports }}, Algorithmia
 
-import Algorithmia
-from Algorithmia.errors import AlgorithmException
-
-API_KEY = os.environ.get("MARKETPLACE_API_KEY") or {{ placeholder }}
-
-client = Algorithmia.client(API_KEY, {{ base_url }})
-algo = client.algo({{ target }})
-
-{{ payload }}
-
-try:
-    response = algo.pipe(payload)
-except AlgorithmException as error:
-    sys.exit(f"{error.error_type or 'Error'}: {error.message}")
-
-if response.metadata.content_type == "binary":
-    with open("output.bin", "wb") as file:
-        file.write(response.result)
-    print(f"Wrote {len(response.result)} bytes to output.bin")
-elif response.metadata.content_type == "text":
-    print(response.result)
-else:
-    print(json.dumps(response.result, indent=2, ensure_ascii=False))
+key = os.environ.get("MARKETPLACE_API_KEY", {{ placeholder }})
+client = Algorithmia.client(key, {{ base_url }})
+{{ call }}
+{{ output }}
 """
 
 
@@ -59,21 +39,38 @@ class PythonAlgorithmia(Language):
         extra = []
         if ctx.content_type == "json" and isinstance(ctx.data, str):
             extra.append("The client sends a str as text/plain; the model receives the same str.")
-        if ctx.content_type == "binary":
-            extra.append("The client sends bytes as application/octet-stream.")
         if client_alias(ctx.owner) != ctx.owner:
             extra.append(
                 f"The client accepts no '-' in an owner: {client_alias(ctx.owner)} is how it "
                 f"writes {ctx.owner}."
             )
+        imports = ["os"]
+        if ctx.content_type == "binary":
+            imports.insert(0, "base64")
+        if ctx.result_type == "json":
+            imports.insert(0, "json")
         return fill(
             TEMPLATE,
             header=ctx.comment(
                 "#", run=f"pip install algorithmia && python {self.filename}", extra=extra
             ),
+            imports=", ".join(imports),
             placeholder=python_string(ctx.key_placeholder),
             base_url=python_string(ctx.base_url),
             target=python_string(algorithmia_target(ctx)),
-            payload=payload_assignment(ctx),
-            imports="import base64\n" if ctx.content_type == "binary" else "",
+            call=self._call(ctx),
+            output=python_output(
+                ctx,
+                "result",
+                text="json.dumps(result)" if ctx.result_type == "json" else "result",
+            ),
         )
+
+    @staticmethod
+    def _call(ctx: SnippetContext) -> str:
+        """`result = client.algo(...).pipe(input).result`, on one line when it fits."""
+        head = f"result = client.algo({python_string(algorithmia_target(ctx))}).pipe("
+        one_line = f"{head}{python_body(ctx, indent=0)}).result"
+        if "\n" not in one_line and len(one_line) <= 88:
+            return one_line
+        return f"{head}\n    {python_body(ctx, indent=4)}\n).result"

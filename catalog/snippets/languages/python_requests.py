@@ -7,36 +7,32 @@ from ..literals import python_literal, python_string
 
 TEMPLATE = """\
 {{ header }}
-import base64, json, os
+import {{ imports }}, requests
 
-import requests
-
-{{ payload }}
-API_KEY = os.environ.get("MARKETPLACE_API_KEY") or {{ placeholder }}
-answer = requests.post(
+key = os.environ.get("MARKETPLACE_API_KEY", {{ placeholder }})
+response = requests.post(
     {{ endpoint }},
-    {{ body }},
     headers={{ headers }},
-    timeout=310,
-).json()
-if "error" in answer:
-    raise SystemExit(f"{answer['error'].get('error_type')}: {answer['error']['message']}")
-result, kind = answer["result"], answer["metadata"]["content_type"]
-if kind == "binary":
-    open("output.bin", "wb").write(base64.b64decode(result))
-    print("Wrote the result to output.bin")
-else:
-    print(result if kind == "text" else json.dumps(result, indent=2, ensure_ascii=False))
+    {{ body }},
+)
+if not response.ok:
+    raise SystemExit(f"{response.status_code}: {response.text}")
+{{ output }}
 """
 
-AUTHORIZATION = '"Authorization": f"Simple {API_KEY}"'
 
-
-def payload_assignment(ctx: SnippetContext) -> str:
-    """`payload = ...`: the sample input as a Python value (bytes for a binary input)."""
+def python_body(ctx: SnippetContext, *, indent: int) -> str:
+    """The sample input as a Python expression: a JSON value, str or bytes."""
     if ctx.content_type == "binary":
-        return f"payload = base64.b64decode({python_string(ctx.body_base64)})"
-    return f"payload = {python_literal(ctx.data, indent=len('payload = '))}"
+        return f"base64.b64decode({python_string(ctx.body_base64)})"
+    return python_literal(ctx.data, indent=indent)
+
+
+def python_output(ctx: SnippetContext, result: str, *, text: str) -> str:
+    """Print the result (`text`, its text), or write it to output.bin (`result`, bytes)."""
+    if ctx.result_type == "binary":
+        return f'open("output.bin", "wb").write({result})\nprint("Wrote the result to output.bin")'
+    return f"print({text})"
 
 
 class PythonRequests(Language):
@@ -47,17 +43,22 @@ class PythonRequests(Language):
     order = 20
 
     def render(self, ctx: SnippetContext) -> str:
+        authorization = '"Authorization": f"Simple {key}"'
         if ctx.content_type == "json":
-            body, headers = "json=payload", "{" + AUTHORIZATION + "}"
+            headers = "{" + authorization + "}"
+            body = "json=" + python_body(ctx, indent=len("    json="))
         else:
-            body = "data=payload.encode()" if ctx.content_type == "text" else "data=payload"
-            headers = "{" + AUTHORIZATION + f', "Content-Type": "{ctx.media_type}"' + "}"
+            headers = "{" + authorization + f', "Content-Type": "{ctx.media_type}"' + "}"
+            body = "data=" + python_body(ctx, indent=len("    data="))
+            if ctx.content_type == "text":
+                body += ".encode()"
         return fill(
             TEMPLATE,
             header=ctx.comment("#", run=f"pip install requests && python {self.filename}"),
+            imports="base64, os" if ctx.content_type == "binary" else "os",
             placeholder=python_string(ctx.key_placeholder),
-            endpoint=python_string(ctx.endpoint),
-            payload=payload_assignment(ctx),
-            body=body,
+            endpoint=python_string(ctx.raw_endpoint),
             headers=headers,
+            body=body,
+            output=python_output(ctx, "response.content", text="response.text"),
         )

@@ -1,4 +1,4 @@
-"""Rust with reqwest (blocking) and serde_json."""
+"""Rust with reqwest (blocking)."""
 
 from __future__ import annotations
 
@@ -7,62 +7,30 @@ from ..literals import rust_string
 
 TEMPLATE = """\
 {{ header }}
-//
-// Cargo.toml:
-//   [dependencies]
-//   reqwest = { version = "0.12", features = ["blocking"] }
-//   serde_json = "1"
-//   base64 = "0.22"
-use base64::Engine;
-use std::{env, fs, process, time::Duration};
-
-const ENDPOINT: &str = {{ endpoint }};
-
+// Cargo.toml [dependencies]: reqwest = { version = "0.12", features = ["blocking"] }{{ crates }}
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let api_key = env::var("MARKETPLACE_API_KEY")
-        .ok()
-        .filter(|key| !key.is_empty())
-        .unwrap_or_else(|| {{ placeholder }}.to_string());
-{{ input }}
-
-    let client = reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(310))
-        .build()?;
-    let response = client
-        .post(ENDPOINT)
-        .header("Authorization", format!("Simple {api_key}"))
+    let key = std::env::var("MARKETPLACE_API_KEY").unwrap_or({{ placeholder }}.into());
+    let response = reqwest::blocking::Client::builder()
+        .timeout(std::time::Duration::from_secs(310))
+        .build()?
+        .post({{ endpoint }})
+        .header("Authorization", format!("Simple {key}"))
         .header("Content-Type", {{ media_type }})
-        .body(input)
+        .body({{ body }})
         .send()?;
     let status = response.status();
-    let body = response.text()?;
-    let answer: serde_json::Value = match serde_json::from_str(&body) {
-        Ok(answer) => answer,
-        Err(_) => {
-            eprintln!("HTTP {status}: {body}");
-            process::exit(1);
-        }
-    };
-    if let Some(error) = answer.get("error") {
-        let kind = error["error_type"].as_str().unwrap_or("Error");
-        eprintln!("{kind}: {}", error["message"].as_str().unwrap_or(""));
-        process::exit(1);
+    if !status.is_success() {
+        return Err(format!("{status}: {}", response.text()?).into());
     }
-
-    let result = &answer["result"];
-    match answer["metadata"]["content_type"].as_str() {
-        Some("binary") => {
-            let encoded = result.as_str().unwrap_or("");
-            let data = base64::engine::general_purpose::STANDARD.decode(encoded)?;
-            fs::write("output.bin", &data)?;
-            println!("Wrote {} bytes to output.bin", data.len());
-        }
-        Some("text") => println!("{}", result.as_str().unwrap_or("")),
-        _ => println!("{}", serde_json::to_string_pretty(result)?),
-    }
+{{ output }}
     Ok(())
 }
 """
+
+PRINT = '    println!("{}", response.text()?);'
+WRITE = """\
+    std::fs::write("output.bin", response.bytes()?)?;
+    println!("Wrote the result to output.bin");"""
 
 
 class Rust(Language):
@@ -73,20 +41,22 @@ class Rust(Language):
     order = 120
 
     def render(self, ctx: SnippetContext) -> str:
+        crates = ""
         if ctx.content_type == "binary":
-            decoded = (
-                f"base64::engine::general_purpose::STANDARD.decode({rust_string(ctx.body_base64)})?"
-            )
-            input_code = f"    let input: Vec<u8> = {decoded};"
+            crates = ', base64 = "0.22"'
+            engine = "&base64::engine::general_purpose::STANDARD"
+            body = f"base64::Engine::decode({engine}, {rust_string(ctx.body_base64)})?"
         else:
-            input_code = f"    let input = {rust_string(ctx.body_text)};"
+            body = rust_string(ctx.body_text)
         return fill(
             TEMPLATE,
             header=ctx.comment(
                 "//", run="cargo new call_model, put this in src/main.rs, then: cargo run"
             ),
-            endpoint=rust_string(ctx.endpoint),
+            crates=crates,
             placeholder=rust_string(ctx.key_placeholder),
-            input=input_code,
+            endpoint=rust_string(ctx.raw_endpoint),
             media_type=rust_string(ctx.media_type),
+            body=body,
+            output=WRITE if ctx.result_type == "binary" else PRINT,
         )
