@@ -280,7 +280,7 @@ def test_newcomer_journey(
         assert copied == panel.locator("pre.code").text_content().rstrip()
         return copied
 
-    # The page says: set MARKETPLACE_API_KEY or replace the placeholder.
+    # The page says: set MARKETPLACE_API_KEY (most snippets also take a placeholder).
     card = grace.locator(".card", has=grace.get_by_role("heading", name="Call it"))
     expect(card).to_contain_text("set MARKETPLACE_API_KEY")
     # Grace has no key of her own: the card says where to make one.
