@@ -256,8 +256,9 @@ def test_results_update_as_you_type_without_leaving_the_page(page, catalogue, sc
 
     page.locator("main input[name=q]").press_sequentially("sentim")
     results = page.locator("main")
-    # Debounced (about 300 ms) and answered by the server: well within a few seconds.
-    expect(results).not_to_contain_text("English to French", timeout=3_000)
+    # Debounced (about 300 ms) and answered by the server; a busy machine's server (its first
+    # search may load the query encoder) took longer than 3 s once.
+    expect(results).not_to_contain_text("English to French", timeout=30_000)
     expect(_cards(page)).to_have_count(2)
     expect(_cards(page).locator(".model-title", has_text="Sentiment analysis")).to_have_count(1)
     assert page.evaluate("window.stillTheSamePage") is True

@@ -345,7 +345,7 @@ def gunicorn(transactional_db):
         process.wait(5)
 
 
-def raw(port: int, data: bytes, *, read_timeout: float = 15) -> tuple[int, dict, bytes]:
+def raw(port: int, data: bytes, *, read_timeout: float = 90) -> tuple[int, dict, bytes]:
     """Send bytes as they are; the status, headers and body of the answer."""
     with socket.create_connection(("127.0.0.1", port), timeout=read_timeout) as sock:
         # The server may answer and close while we are still sending.

@@ -1,5 +1,5 @@
-"""`make run`: migrate, prepare the demo, and run the web server, the two Celery workers,
-Celery beat and the model runner together in the foreground until Ctrl-C, then stop every process it started,
+"""`make run`: migrate, prepare the demo, and run the web server, two Celery workers, beat
+and the model runner together in the foreground until Ctrl-C, then stop every process it started,
 the embedded PostgreSQL included.
 
 A child that dies (killed, crashed, out of memory) is restarted with an exponential backoff;
