@@ -17,6 +17,8 @@ Celery concurrency as given; limits off, metering off):
   Celery worker main process and pool, runner and model, PostgreSQL) spent per call over
   that run, less what the bench's own status reads cost (measured after the run by reading
   as many again): on a shared machine calls/s follows the load, CPU per call much less.
+  The CPU per synchronous call (the paced ones) is printed beside it: the web's share of a
+  synchronous call (the WSGI hot path) against its share of an asynchronous one (the view).
 """
 
 from __future__ import annotations
@@ -168,10 +170,16 @@ def measure(name: str, broker_url: str | None, args, root: Path) -> dict:
         url = publish_noop(platform)
         headers = {"Authorization": f"Simple {platform.key}", "Content-Type": "application/json"}
         sync_latency(url, headers, 20)  # warm the model process and the web workers
+        cpu_before = platform.cpu_seconds()
         sync = sync_latency(url, headers, args.paced)
+        cpu_after = platform.cpu_seconds()
+        sync_cpu = {
+            part: (cpu_after[part] - cpu_before.get(part, 0.0)) * 1000 / max(len(sync), 1)
+            for part in sorted(cpu_after)
+        }
         waits = start_waits(platform, url, headers, args.paced)
         flow = throughput(platform, url, headers, args.calls)
-    return {"broker": name, "sync": sync, "waits": waits, "flow": flow}
+    return {"broker": name, "sync": sync, "sync_cpu": sync_cpu, "waits": waits, "flow": flow}
 
 
 def main() -> None:
@@ -221,6 +229,12 @@ def main() -> None:
         print(
             f"{'':<10} CPU ms per async call (less the bench's {flow['status_reads']} status "
             f"reads): {parts}; total {sum(cpu.values()):.2f}"
+        )
+        sync_cpu = result["sync_cpu"]
+        parts = ", ".join(f"{part} {ms:.2f}" for part, ms in sync_cpu.items() if ms >= 0.01)
+        print(
+            f"{'':<10} CPU ms per synchronous call (paced, one at a time): {parts}; "
+            f"total {sum(sync_cpu.values()):.2f}"
         )
 
 
