@@ -158,7 +158,11 @@ class Platform:
         return parts
 
     def __enter__(self) -> Platform:
-        self.wait_ready()
+        try:
+            self.wait_ready()
+        except BaseException:
+            self.stop()  # __exit__ is not called when __enter__ fails
+            raise
         return self
 
     def __exit__(self, *exc) -> None:

@@ -31,6 +31,7 @@ import sys
 import threading
 import time
 import urllib.parse
+import uuid
 from datetime import datetime
 from pathlib import Path
 
@@ -161,6 +162,12 @@ def measure(name: str, broker_url: str | None, args, root: Path) -> dict:
     env = platform_env(False)
     if broker_url:
         env["CELERY_BROKER_URL"] = broker_url
+        # Queues of this run's own: a Redis database or RabbitMQ virtual host is shared with
+        # whatever else runs on the host, whose workers would otherwise take these calls.
+        run = f"bench-{uuid.uuid4().hex[:8]}"
+        env["CELERY_DEFAULT_QUEUE"] = run
+        env["CATALOG_BUILD_QUEUE"] = f"{run}-builds"
+        env["GATEWAY_ASYNC_QUEUE"] = f"{run}-invocations"
     with Platform(
         web_workers=args.web_workers,
         worker_concurrency=args.worker_concurrency,
