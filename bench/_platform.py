@@ -84,7 +84,7 @@ class Platform:
         )
         self.key = ""
 
-    def wait_ready(self, timeout: float = 180) -> None:
+    def wait_ready(self, timeout: float = 600) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -158,7 +158,11 @@ class Platform:
         return parts
 
     def __enter__(self) -> Platform:
-        self.wait_ready()
+        try:
+            self.wait_ready()
+        except BaseException:
+            self.stop()  # __exit__ is not called when __enter__ fails
+            raise
         return self
 
     def __exit__(self, *exc) -> None:

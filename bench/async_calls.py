@@ -6,7 +6,7 @@ model called synchronously, so each figure is also printed as a ratio to a synch
 
     .venv/bin/python bench/async_calls.py [--calls 200] [--paced 50]
         [--brokers embedded,redis,amqp] [--redis URL] [--amqp URL]
-        [--web-workers 3] [--worker-concurrency 2]
+        [--web-workers 3] [--worker-concurrency 2] [--compare /work/main]
 
 Two measurements per broker, on a platform started as `make run` starts it (web workers and
 Celery concurrency as given; limits off, metering off):
@@ -15,7 +15,10 @@ Celery concurrency as given; limits off, metering off):
 - throughput: --calls calls sent at once by 8 clients; completed calls per second from the
   first accepted to the last finished, and the CPU time each part of the platform (web,
   Celery worker main process and pool, runner and model, PostgreSQL) spent per call over
-  that run: on a shared machine calls/s follows the load, CPU per call much less.
+  that run, less what the bench's own status reads cost (measured after the run by reading
+  as many again): on a shared machine calls/s follows the load, CPU per call much less.
+  The CPU per synchronous call (the paced ones) is printed beside it: the web's share of a
+  synchronous call (the WSGI hot path) against its share of an asynchronous one (the view).
 """
 
 from __future__ import annotations
@@ -28,11 +31,12 @@ import sys
 import threading
 import time
 import urllib.parse
+import uuid
 from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _platform import Platform, percentile
+from _platform import ROOT, Platform, percentile
 from invoke_latency import BODY, platform_env, publish_noop
 
 
@@ -47,7 +51,13 @@ def post(url: str, headers: dict) -> tuple[int, dict]:
         connection.close()
 
 
+# Status reads (GET /v1/invocations/{id}) the bench made: their CPU is the bench's, not the
+# calls', and is taken out of the CPU per call (`reads_cpu`).
+STATUS_READS = [0]
+
+
 def invocation(platform: Platform, headers: dict, request_id: str) -> dict:
+    STATUS_READS[0] += 1
     parsed = urllib.parse.urlparse(platform.url)
     connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=60)
     try:
@@ -109,6 +119,7 @@ def throughput(platform: Platform, url: str, headers: dict, calls: int) -> dict:
             ids.extend(mine)
 
     threads = [threading.Thread(target=client) for _ in range(8)]
+    reads_before = STATUS_READS[0]
     cpu_before = platform.cpu_seconds()
     for thread in threads:
         thread.start()
@@ -118,6 +129,8 @@ def throughput(platform: Platform, url: str, headers: dict, calls: int) -> dict:
     # would otherwise be counted in the CPU per call.
     finals = [wait_final(platform, headers, request_id, poll=0.2) for request_id in ids]
     cpu_after = platform.cpu_seconds()
+    reads = STATUS_READS[0] - reads_before
+    read_cpu = reads_cpu(platform, headers, ids, reads)
     first = min(moment(f["created_at"]) for f in finals)
     last = max(moment(f["finished_at"]) for f in finals)
     span = (last - first).total_seconds()
@@ -127,26 +140,53 @@ def throughput(platform: Platform, url: str, headers: dict, calls: int) -> dict:
         "span_s": span,
         "per_second": len(finals) / span if span else float("inf"),
         "cpu_ms": {
-            part: (cpu_after[part] - cpu_before.get(part, 0.0)) * 1000 / max(len(finals), 1)
+            part: max(cpu_after[part] - cpu_before.get(part, 0.0) - read_cpu.get(part, 0.0), 0)
+            * 1000
+            / max(len(finals), 1)
             for part in sorted(cpu_after)
         },
+        "status_reads": reads,
     }
 
 
-def measure(name: str, broker_url: str | None, args) -> dict:
+def reads_cpu(platform: Platform, headers: dict, ids: list[str], reads: int) -> dict:
+    """The CPU that many status reads of finished calls cost each part of the platform."""
+    before = platform.cpu_seconds()
+    for n in range(reads):
+        invocation(platform, headers, ids[n % len(ids)])
+    after = platform.cpu_seconds()
+    return {part: after[part] - before.get(part, 0.0) for part in after}
+
+
+def measure(name: str, broker_url: str | None, args, root: Path) -> dict:
     env = platform_env(False)
     if broker_url:
         env["CELERY_BROKER_URL"] = broker_url
+        # Queues of this run's own: a Redis database or RabbitMQ virtual host is shared with
+        # whatever else runs on the host, whose workers would otherwise take these calls.
+        run = f"bench-{uuid.uuid4().hex[:8]}"
+        env["CELERY_DEFAULT_QUEUE"] = run
+        env["CATALOG_BUILD_QUEUE"] = f"{run}-builds"
+        env["GATEWAY_ASYNC_QUEUE"] = f"{run}-invocations"
     with Platform(
-        web_workers=args.web_workers, worker_concurrency=args.worker_concurrency, env=env
+        web_workers=args.web_workers,
+        worker_concurrency=args.worker_concurrency,
+        env=env,
+        root=root,
     ) as platform:
         url = publish_noop(platform)
         headers = {"Authorization": f"Simple {platform.key}", "Content-Type": "application/json"}
         sync_latency(url, headers, 20)  # warm the model process and the web workers
+        cpu_before = platform.cpu_seconds()
         sync = sync_latency(url, headers, args.paced)
+        cpu_after = platform.cpu_seconds()
+        sync_cpu = {
+            part: (cpu_after[part] - cpu_before.get(part, 0.0)) * 1000 / max(len(sync), 1)
+            for part in sorted(cpu_after)
+        }
         waits = start_waits(platform, url, headers, args.paced)
         flow = throughput(platform, url, headers, args.calls)
-    return {"broker": name, "sync": sync, "waits": waits, "flow": flow}
+    return {"broker": name, "sync": sync, "sync_cpu": sync_cpu, "waits": waits, "flow": flow}
 
 
 def main() -> None:
@@ -158,7 +198,13 @@ def main() -> None:
     parser.add_argument("--amqp", default="amqp://guest:guest@127.0.0.1:5672//")
     parser.add_argument("--web-workers", type=int, default=3)
     parser.add_argument("--worker-concurrency", type=int, default=2)
+    parser.add_argument(
+        "--compare",
+        metavar="CHECKOUT",
+        help="also measure another checkout's code (e.g. main), one after the other per broker",
+    )
     args = parser.parse_args()
+    roots = [("this", ROOT)] + ([("compared", Path(args.compare))] if args.compare else [])
     urls = {"embedded": None, "redis": args.redis, "amqp": args.amqp}
     print(
         f"{args.paced} paced and {args.calls} concurrent no-op asynchronous calls; "
@@ -168,9 +214,11 @@ def main() -> None:
         f"{'broker':<10} {'sync p50 ms':>11} {'start wait p50 ms':>17} {'p95 ms':>8} "
         f"{'wait/sync':>9} {'async calls/s':>13} {'succeeded':>9}"
     )
-    for name in args.brokers.split(","):
+    for name, root in ((n, r) for n in args.brokers.split(",") for r in roots):
+        if args.compare:
+            print(f"{name} broker, code of {root[0]} checkout ({root[1]}):")
         try:
-            result = measure(name, urls[name], args)
+            result = measure(name, urls[name], args, root[1])
         except (RuntimeError, OSError) as error:
             print(f"{name:<10} not measured: {str(error).strip().splitlines()[-1][:200]}")
             continue
@@ -185,7 +233,16 @@ def main() -> None:
         )
         cpu = flow["cpu_ms"]
         parts = ", ".join(f"{part} {ms:.2f}" for part, ms in cpu.items())
-        print(f"{'':<10} CPU ms per async call: {parts}; total {sum(cpu.values()):.2f}")
+        print(
+            f"{'':<10} CPU ms per async call (less the bench's {flow['status_reads']} status "
+            f"reads): {parts}; total {sum(cpu.values()):.2f}"
+        )
+        sync_cpu = result["sync_cpu"]
+        parts = ", ".join(f"{part} {ms:.2f}" for part, ms in sync_cpu.items() if ms >= 0.01)
+        print(
+            f"{'':<10} CPU ms per synchronous call (paced, one at a time): {parts}; "
+            f"total {sum(sync_cpu.values()):.2f}"
+        )
 
 
 if __name__ == "__main__":

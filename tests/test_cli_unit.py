@@ -947,7 +947,9 @@ def test_entry_point_errors_have_no_traceback(tmp_path):
 
 def test_a_build_is_looked_at_soon_then_less_and_less_often(monkeypatch):
     """The first look again comes after POLL_FIRST_INTERVAL, each next one POLL_BACKOFF
-    times later, never more than POLL_INTERVAL apart (no time passes: sleep is recorded)."""
+    times later, never more than POLL_SOON_INTERVAL apart for the first POLL_SOON_SECONDS
+    of waiting, then never more than POLL_INTERVAL apart (no time passes: sleep is
+    recorded)."""
 
     class Builds:
         looks = 0
@@ -956,7 +958,7 @@ def test_a_build_is_looked_at_soon_then_less_and_less_often(monkeypatch):
             if path.endswith("/logs"):
                 return 200, {"text": "", "offset": 0, "complete": True}
             self.looks += 1
-            status = "succeeded" if self.looks > 12 else "building"
+            status = "succeeded" if self.looks > 80 else "building"
             return 200, {"build": {"id": "b1", "status": status}}
 
     slept = []
@@ -964,9 +966,13 @@ def test_a_build_is_looked_at_soon_then_less_and_less_often(monkeypatch):
     monkeypatch.setattr(commands.time, "sleep", slept.append)
     build = commands.BuildFollower(Builds(), "alice/sentiment", "b1", timeout=3600).run()
     assert build["status"] == "succeeded"
-    assert len(slept) == 12
+    assert len(slept) == 80
     assert slept[0] == commands.POLL_FIRST_INTERVAL
-    assert all(b == min(a * commands.POLL_BACKOFF, 1.0) for a, b in itertools.pairwise(slept))
+    waited = list(itertools.accumulate(slept))
+    for before, (a, b) in zip(waited, itertools.pairwise(slept), strict=False):
+        longest = commands.POLL_SOON_INTERVAL if before < commands.POLL_SOON_SECONDS else 1.0
+        assert b == min(a * commands.POLL_BACKOFF, longest)
+    assert max(slept[:10]) == commands.POLL_SOON_INTERVAL
     assert slept[-1] == 1.0
 
 

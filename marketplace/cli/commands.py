@@ -31,10 +31,14 @@ from .client import (
 from .packaging import build_package, multipart_body
 
 # Following a build: the first look again after POLL_FIRST_INTERVAL seconds, each next one
-# POLL_BACKOFF times later, up to POLL_INTERVAL. A build of a model with no requirements
-# ends well within a second, and its publisher should not wait out a whole second for it.
+# POLL_BACKOFF times later, up to POLL_SOON_INTERVAL for the first POLL_SOON_SECONDS of
+# waiting, then up to POLL_INTERVAL. A build of a model with no requirements ends within a
+# few seconds, and its publisher should not wait out most of a second more for it (looks a
+# second apart made the CLI notice a build's end half a second late on average).
 POLL_FIRST_INTERVAL = 0.05
 POLL_BACKOFF = 1.5
+POLL_SOON_INTERVAL = 0.25
+POLL_SOON_SECONDS = 15.0
 POLL_INTERVAL = 1.0
 UPLOAD_TIMEOUT = 900.0  # socket timeout while the package is sent and the server answers
 CALL_DEFAULT_TIMEOUT = 300  # the server's default for ?timeout=
@@ -222,6 +226,7 @@ class BuildFollower:
         deadline = time.monotonic() + self.timeout
         last_status = None
         delay = min(POLL_FIRST_INTERVAL, POLL_INTERVAL)
+        waited = 0.0
         while True:
             build = self.status()
             status = build.get("status")
@@ -247,7 +252,9 @@ class BuildFollower:
                     "is the same build)"
                 )
             time.sleep(delay)
-            delay = min(delay * POLL_BACKOFF, POLL_INTERVAL)
+            waited += delay
+            longest = POLL_SOON_INTERVAL if waited < POLL_SOON_SECONDS else POLL_INTERVAL
+            delay = min(delay * POLL_BACKOFF, max(longest, POLL_FIRST_INTERVAL), POLL_INTERVAL)
 
     def _newline(self) -> None:
         if not self.log_ends_with_newline:

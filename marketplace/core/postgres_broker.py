@@ -4,14 +4,18 @@ LISTEN/NOTIFY instead of sleeping between polls.
 kombu's SQLAlchemy transport keeps messages as rows of `kombu_message`: a put inserts one, a
 get marks the oldest visible row of the queue invisible (`visible = false`) in one
 transaction, and a consumer that finds every queue empty sleeps `polling_interval` (1 s)
-before it looks again; so does one whose prefetch is used up. This transport keeps the
-tables, the rows and their visibility, and changes the waiting and the round trips:
+before it looks again; so does one whose prefetch is used up. The invisible row is never
+read again (an unacknowledged message goes back as a new row), and never deleted: the table
+grows by a row a message for ever. This transport keeps the tables and their visible rows,
+and changes the taking, the waiting and the round trips:
 
 - A put is one statement that inserts the row and sends `pg_notify` on the queue's channel,
   so the notification is delivered when, and only if, the message is committed.
 - A look is one prepared statement, on the consumer's listening connection, that takes the
   oldest visible messages of every queue consumed, as many as the prefetch limit allows
-  (kombu's made a transaction of five to seven round trips per queue and message).
+  (kombu's made a transaction of five to seven round trips per queue and message), and
+  deletes the rows it takes: a delivered message lives on only in its consumer until it is
+  acknowledged (as kombu's invisible row did, unread), so the table holds only what waits.
 - A consumer LISTENs on the channels of the queues it consumes, on a connection of its own,
   before it polls; when the poll finds nothing it waits on that connection until a
   notification comes, an acknowledgement or rejection frees a prefetch slot (a local pipe),
@@ -40,7 +44,7 @@ import psycopg
 from kombu.transport import sqlalchemy as kombu_sqlalchemy
 from kombu.utils.encoding import bytes_to_str
 from psycopg import sql
-from sqlalchemy import SmallInteger, Text, create_engine, event, func, insert, literal, update
+from sqlalchemy import SmallInteger, Text, create_engine, delete, event, func, insert, literal
 from sqlalchemy import select as sql_select
 from sqlalchemy.exc import DisconnectionError
 
@@ -104,11 +108,10 @@ class Channel(kombu_sqlalchemy.Channel):
     """kombu's channel on kombu's tables, with a put and a get of one statement each, in
     autocommit. kombu's take a transaction of five to seven round trips (a pool checkout with
     its ping, the queue's row, the message, the commit) per queue looked at; a consumer of
-    four empty queues made twenty of them for every look. The rows and what they mean are
-    kombu's: a put inserts a visible row, a get marks the oldest visible row of the queue
-    invisible (and bumps its version and timestamp, as kombu's mapper does) and delivers it;
-    an unacknowledged message goes back as a new row (kombu's restore), and kombu's own
-    transport can share the tables."""
+    four empty queues made twenty of them for every look. The rows are kombu's: a put
+    inserts a visible row, a get deletes the oldest visible row of the queue (kombu's marked
+    it invisible and left it there for ever) and delivers it; an unacknowledged message goes
+    back as a new row (kombu's restore), and kombu's own transport can share the tables."""
 
     def _engine_from_config(self):
         client = self.connection.client
@@ -177,9 +180,8 @@ class Channel(kombu_sqlalchemy.Channel):
             raise RuntimeError(f"the queue {queue!r} went away while a message was put")
 
     def _take_oldest(self, queue_names):
-        """Mark the oldest visible message of these queues invisible and return (queue,
-        payload), or None. Rows another consumer is taking right now are skipped, not
-        waited for."""
+        """Delete the oldest visible message of these queues and return (queue, payload), or
+        None. Rows another consumer is taking right now are skipped, not waited for."""
         messages = self.message_cls.__table__
         queues = self.queue_cls.__table__
         oldest = (
@@ -193,13 +195,8 @@ class Channel(kombu_sqlalchemy.Channel):
             .scalar_subquery()
         )
         taken = (
-            update(messages)
+            delete(messages)
             .where(messages.c.id == oldest, queues.c.id == messages.c.queue_id)
-            .values(
-                visible=False,
-                version=messages.c.version + 1,
-                timestamp=func.localtimestamp(),
-            )
             .returning(queues.c.name, messages.c.payload)
         )
         rows = self._execute(taken)
@@ -235,8 +232,8 @@ class Channel(kombu_sqlalchemy.Channel):
             self.connection._deliver(payload, queue)
 
     def _take_many_sql(self) -> sql.Composed:
-        """`_take_oldest` for up to a number of messages, as text for psycopg: the same rows
-        marked the same way, oldest first (params: the queues' names, how many)."""
+        """`_take_oldest` for up to a number of messages, as text for psycopg: the same rows,
+        deleted the same way, oldest first (params: the queues' names, how many)."""
         cached = getattr(self, "_take_many_cache", None)
         if cached is None:
             messages = sql.Identifier(self.message_tablename)
@@ -259,9 +256,8 @@ class Channel(kombu_sqlalchemy.Channel):
 MAX_TAKE = 16
 _TAKE_MANY = """
 WITH taken AS (
-    UPDATE {messages} AS m
-    SET visible = false, version = m.version + 1, timestamp = localtimestamp
-    FROM {queues} AS q
+    DELETE FROM {messages} AS m
+    USING {queues} AS q
     WHERE q.id = m.queue_id AND m.id IN (
         SELECT o.id FROM {messages} AS o JOIN {queues} AS oq ON oq.id = o.queue_id
         WHERE oq.name = ANY(%s) AND o.visible

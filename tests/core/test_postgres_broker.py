@@ -259,6 +259,20 @@ def test_one_look_takes_as_many_messages_as_the_prefetch_allows_oldest_first(
         consumer.close()
 
 
+def test_a_delivered_message_leaves_no_row_behind(broker_url, queue):
+    """kombu's transport marked a taken row invisible and kept it for ever; this one deletes
+    it as it takes it: what was delivered is no longer in the table, what waits still is."""
+    for n in range(3):
+        publish(broker_url, queue, {"n": n})
+    consumer = Consumer(broker_url, queue, polling_interval=NEVER, expect=2, prefetch=2)
+    consumer.start()
+    try:
+        assert consumer.finish() == [{"n": 0}, {"n": 1}]
+    finally:
+        consumer.close()
+    assert _rows(broker_url, queue.name) == {"visible": 1, "invisible": 0}
+
+
 def test_an_unacknowledged_message_of_a_consumer_that_went_away_is_delivered_again(
     broker_url, queue, waits
 ):
@@ -275,6 +289,8 @@ def test_an_unacknowledged_message_of_a_consumer_that_went_away_is_delivered_aga
         # back, and the notification wakes the second.
         first.close()
         assert second.finish() == [{"n": "once"}]
+        # Taken twice, put back once: no row is left of it.
+        assert _rows(broker_url, queue.name) == {"visible": 0, "invisible": 0}
     finally:
         first.close()
         second.close()
@@ -353,13 +369,18 @@ def test_a_task_whose_worker_process_is_killed_runs_again_once(broker_url, serve
             worker.wait()
     assert _read(runs).split() == ["started", "started", "finished"], log.read_text()
     assert "WorkerLostError" in log.read_text()
-    with psycopg.connect(**_connect_kwargs(broker_url)) as database:
-        waiting = database.execute(
-            "SELECT count(*) FROM kombu_message m JOIN kombu_queue q ON q.id = m.queue_id "
-            "WHERE q.name = %s AND m.visible",
+    assert _rows(broker_url, queue) == {"visible": 0, "invisible": 0}
+
+
+def _rows(url: str, queue: str) -> dict:
+    """The queue's rows in kombu_message, waiting (visible) or not."""
+    with psycopg.connect(**_connect_kwargs(url)) as database:
+        visible, invisible = database.execute(
+            "SELECT count(*) FILTER (WHERE m.visible), count(*) FILTER (WHERE NOT m.visible) "
+            "FROM kombu_message m JOIN kombu_queue q ON q.id = m.queue_id WHERE q.name = %s",
             [queue],
-        ).fetchone()[0]
-    assert waiting == 0
+        ).fetchone()
+    return {"visible": visible, "invisible": invisible}
 
 
 def _read(path: Path) -> str:
