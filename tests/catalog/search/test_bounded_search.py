@@ -183,3 +183,23 @@ def test_words_held_together_only_by_a_private_model_are_corrected_for_visible_o
     body = _search(client, search="lidar mapping")
     assert body["results"][0]["name"] == "secret-lidar-mapper"
     assert body["corrected_query"] is None
+
+
+def test_a_models_row_keeps_what_a_search_reads_and_moves_the_readme_out(db):
+    """Counting a thousand matches reads a thousand rows: the wide values (README, search
+    vector) leave the row whenever the toaster handles it, the filtered, faceted and ranked
+    columns stay in it (migration 0011)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reloptions FROM pg_class WHERE oid = 'catalog_model'::regclass")
+        (options,) = cursor.fetchone()
+        cursor.execute(
+            "SELECT attname, attstorage FROM pg_attribute "
+            "WHERE attrelid = 'catalog_model'::regclass AND attnum > 0 AND NOT attisdropped"
+        )
+        storage = dict(cursor.fetchall())
+    assert "toast_tuple_target=128" in options
+    for column in ("slug", "title", "tagline", "tags", "task", "framework", "license"):
+        assert storage[column] == "m", column
+    assert storage["readme"] == storage["search_vector"] == "x"
