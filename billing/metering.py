@@ -19,6 +19,7 @@ from django.db import connection
 
 from marketplace.accounts.services import ANONYMOUS_NAMESPACE
 from marketplace.core.change_feed import TableCache
+from marketplace.core.instances import unsaved
 from marketplace.core.postgresql.params import statement_params
 
 from .budgets.tasks import thresholds_crossed
@@ -132,7 +133,8 @@ def usage_of(invocation) -> UsageRecord | None:
     )
     model = invocation.model
     key = invocation.api_key
-    return UsageRecord(
+    return unsaved(
+        UsageRecord,
         request_id=invocation.pk,
         team_id=invocation.caller_team_id,
         user_id=invocation.caller_user_id,

@@ -10,7 +10,6 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models.base import ModelState
 from django.utils import timezone
 
 from billing import metering
@@ -25,7 +24,6 @@ from marketplace.accounts.principals import Principal
 from marketplace.accounts.scopes import allows_model
 from marketplace.accounts.services import anonymous_namespace, personal_namespace_ensure
 from marketplace.core import limits
-from marketplace.core.postgresql.params import statement_params
 from marketplace.core.errors import (
     ApiError,
     AuthenticationError,
@@ -36,6 +34,8 @@ from marketplace.core.errors import (
     RateLimitError,
     UnavailableError,
 )
+from marketplace.core.instances import unsaved
+from marketplace.core.postgresql.params import statement_params
 
 from . import call_bodies, lifecycle, refusals
 from .calls import CallInput
@@ -308,7 +308,8 @@ def _start(
     `parent` is the running call this one is made from; `headers` are rate headers already
     known (an anonymous try's daily limit)."""
     backend_name = "http" if target.build.runtime == "http" else settings.EXECUTION_BACKEND
-    invocation = _new_invocation(
+    invocation = unsaved(
+        Invocation,
         id=request_id,
         model=model,
         version=target.version,
@@ -418,34 +419,6 @@ def _insert_sql() -> str:
 
 def _insert_values(invocation: Invocation) -> list:
     return statement_params(invocation, connection)
-
-
-def _new_invocation(**values) -> Invocation:
-    """`Invocation(**values)` without Model.__init__, whose field loop and related-object
-    descriptors were a tenth of the web worker's CPU per call: the fields' defaults, then
-    `values` (a foreign key given as an instance sets its id and its cache). Invocation has
-    no init signal receivers (tests/gateway/test_invocation_record.py checks)."""
-    invocation = Invocation.__new__(Invocation)
-    attributes = invocation.__dict__
-    cache = {}
-    used = 0
-    for field in Invocation._meta.concrete_fields:
-        used += field.name in values or field.attname in values
-        if field.name in values:
-            value = values[field.name]
-            if field.is_relation and field.name != field.attname:
-                cache[field.name] = value
-                value = None if value is None else value.pk
-        elif field.attname in values:
-            value = values[field.attname]
-        else:
-            value = field.get_default()
-        attributes[field.attname] = value
-    if used != len(values):
-        raise TypeError(f"Invocation has no field among {sorted(values)}")
-    state = invocation._state = ModelState()
-    state.fields_cache.update(cache)
-    return invocation
 
 
 def _insert(invocation: Invocation) -> None:

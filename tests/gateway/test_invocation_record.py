@@ -1,5 +1,5 @@
-"""The rows a call writes are written as Django would write them: the invocation made without
-Model.__init__ (services._new_invocation) is the one Invocation(...) makes, and the
+"""The rows a call writes are written as Django would write them: an instance made without
+Model.__init__ (core/instances.py: unsaved) is the one the constructor makes, and the
 statement parameters (core/postgresql/params.py) are what Field.get_db_prep_save makes."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from django.db.models.signals import post_init, pre_init
 from django.utils import timezone
 
 from billing.models import UsageRecord
-from gateway import services
 from gateway.models import Invocation
+from marketplace.core.instances import unsaved
 from marketplace.core.postgresql.params import statement_params
 from tests.gateway.conftest import key_client
 
@@ -73,7 +73,8 @@ def test_values_of_another_type_go_through_the_field(toolbox, owner, settings):
 
 
 def test_a_new_invocation_is_what_its_constructor_makes(toolbox, owner):
-    assert not pre_init.has_listeners(Invocation) and not post_init.has_listeners(Invocation)
+    for model in (Invocation, UsageRecord):  # the models unsaved() makes
+        assert not pre_init.has_listeners(model) and not post_init.has_listeners(model)
     response = key_client(owner).post("/v1/algo/ada/toolbox", {"text": "hi"}, format="json")
     loaded = Invocation.objects.select_related(
         "model", "version", "build", "caller_team", "caller_user", "api_key"
@@ -91,11 +92,11 @@ def test_a_new_invocation_is_what_its_constructor_makes(toolbox, owner):
         "parent_id": None,
         "input_data": {"a": 1},
     }
-    made, constructed = services._new_invocation(**values), Invocation(**values)
+    made, constructed = unsaved(Invocation, **values), Invocation(**values)
     for field in Invocation._meta.concrete_fields:
         if field.name != "created_at":  # timezone.now() for each
             assert getattr(made, field.attname) == getattr(constructed, field.attname), field
     assert made.model is loaded.model and made.caller_team is loaded.caller_team
     assert made.api_key is None and made._state.adding and made._state.db is None
     with pytest.raises(TypeError):
-        services._new_invocation(no_such_field=1)
+        unsaved(Invocation, no_such_field=1)

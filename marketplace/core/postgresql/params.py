@@ -32,9 +32,12 @@ def _passed_through(field) -> type | None:
     """The Python type `field` passes through, or None: only for the classes above and their
     subclasses that change none of the conversion methods."""
     for base, kind in _PASSED_THROUGH:
-        if isinstance(field, base) and not field.is_relation:
-            if all(getattr(type(field), name) is getattr(base, name) for name in _OVERRIDES):
-                return kind
+        if (
+            isinstance(field, base)
+            and not field.is_relation
+            and all(getattr(type(field), name) is getattr(base, name) for name in _OVERRIDES)
+        ):
+            return kind
     return None
 
 
@@ -66,8 +69,10 @@ def statement_params(instance, connection, names: tuple[str, ...] | None = None)
         value = getattr(instance, attname)
         if value is None and kind is not None:
             append(None)
-        elif kind is not None and type(value) is kind and (
-            kind is not datetime.datetime or value.tzinfo is not None
+        elif (
+            kind is not None
+            and type(value) is kind
+            and (kind is not datetime.datetime or value.tzinfo is not None)
         ):
             append(value if wrap is None else wrap(value))
         else:
