@@ -19,8 +19,9 @@ check.
 --baseline-code PATH measures this checkout's code against another checkout's (a git worktree
 of main, say) in the same run: both platforms up, loaded in turn for --rounds rounds,
 alternating which goes first, then the bare app. Besides latency and throughput it prints
-the CPU time the server's processes spent per call, which a busy machine disturbs less than
-the latency.
+the CPU time the server's processes spent per call, in all and by part (web, runner with
+its model processes, the platform's PostgreSQL, the Celery workers), which a busy machine
+disturbs less than the latency.
 
 --metering compare measures what metering costs a call: two platforms, one with metering on
 (priced) and one with it off, run side by side and loaded in turn, --rounds rounds of
