@@ -19,8 +19,9 @@ check.
 --baseline-code PATH measures this checkout's code against another checkout's (a git worktree
 of main, say) in the same run: both platforms up, loaded in turn for --rounds rounds,
 alternating which goes first, then the bare app. Besides latency and throughput it prints
-the CPU time the server's processes spent per call, which a busy machine disturbs less than
-the latency.
+the CPU time the server's processes spent per call, in all and by part (web, runner with
+its model processes, the platform's PostgreSQL, the Celery workers), which a busy machine
+disturbs less than the latency.
 
 --metering compare measures what metering costs a call: two platforms, one with metering on
 (priced) and one with it off, run side by side and loaded in turn, --rounds rounds of
@@ -226,13 +227,20 @@ def prepare(platform: Platform, *, metering: bool, price: str) -> tuple[str, dic
     return url, headers, described
 
 
-def measured_load(pid: int, url: str, headers: dict, **kwargs) -> dict:
+def measured_load(pid: int, url: str, headers: dict, platform: Platform | None = None, **kwargs):
     """`load`, with the CPU time the server's processes (`pid` and its descendants) spent
-    on it: `cpu_ms` per answered request."""
+    on it: `cpu_ms` per answered request; with a `platform`, also `cpu_parts` (seconds per
+    part: web, runner with its model processes, postgres, ...)."""
     before = tree_cpu_seconds(pid)
+    parts_before = platform.cpu_seconds() if platform else {}
     result = load(url, headers, **kwargs)
     result["cpu_seconds"] = tree_cpu_seconds(pid) - before
     result["cpu_ms"] = 1000 * result["cpu_seconds"] / max(result["requests"], 1)
+    if platform is not None:
+        parts_after = platform.cpu_seconds()
+        result["cpu_parts"] = {
+            part: seconds - parts_before.get(part, 0.0) for part, seconds in parts_after.items()
+        }
     return result
 
 
@@ -378,6 +386,7 @@ def versus(args) -> None:
                         platform.process.pid,
                         url,
                         headers,
+                        platform,
                         concurrency=args.concurrency,
                         seconds=args.seconds,
                     )
@@ -390,6 +399,13 @@ def versus(args) -> None:
     for name, rounds in runs.items():
         requests = sum(r["requests"] for r in rounds)
         results[name]["cpu_ms"] = 1000 * sum(r["cpu_seconds"] for r in rounds) / max(requests, 1)
+        parts: dict[str, float] = {}
+        for r in rounds:
+            for part, seconds in r["cpu_parts"].items():
+                parts[part] = parts.get(part, 0.0) + seconds
+        results[name]["cpu_parts_ms"] = {
+            part: 1000 * seconds / max(requests, 1) for part, seconds in sorted(parts.items())
+        }
     print(
         f"concurrency {args.concurrency}, {args.rounds} alternating rounds of {args.seconds:g} s "
         f"per platform, {args.workers} gunicorn workers of {args.threads} threads each; "
@@ -399,6 +415,11 @@ def versus(args) -> None:
     print_rows(rows, p95=True)
     for name, result in [*rows]:
         print(f"{name}: {result['cpu_ms']:.2f} ms of the server's CPU per call")
+        if "cpu_parts_ms" in result:
+            print(
+                "    by part: "
+                + ", ".join(f"{part} {ms:.2f}" for part, ms in result["cpu_parts_ms"].items())
+            )
     for name, result in results.items():
         print(
             f"{name}: p50 {result['p50_ms'] - bare['p50_ms']:+.2f} ms, "

@@ -19,6 +19,8 @@ from django.db import connection
 
 from marketplace.accounts.services import ANONYMOUS_NAMESPACE
 from marketplace.core.change_feed import TableCache
+from marketplace.core.instances import unsaved
+from marketplace.core.postgresql.params import statement_params
 
 from .budgets.tasks import thresholds_crossed
 from .models import ComputePrice, UsageRecord, UsageStatus
@@ -131,7 +133,8 @@ def usage_of(invocation) -> UsageRecord | None:
     )
     model = invocation.model
     key = invocation.api_key
-    return UsageRecord(
+    return unsaved(
+        UsageRecord,
         request_id=invocation.pk,
         team_id=invocation.caller_team_id,
         user_id=invocation.caller_user_id,
@@ -266,9 +269,8 @@ def _usage_columns() -> tuple[str, str]:
 
 
 def _usage_ctes(record: UsageRecord, after: str) -> tuple[str, list]:
-    fields = UsageRecord._meta.concrete_fields
     columns, placeholders = _usage_columns()
-    values = [f.get_db_prep_save(getattr(record, f.attname), connection) for f in fields]
+    values = statement_params(record, connection)
     projects = [""] + ([record.project] if record.project else [])
     rows = ", ".join(["(%s::bigint, %s::text, %s::date, %s::numeric)"] * len(projects))
     month = month_of(record.day)

@@ -1,14 +1,15 @@
-"""The hot path: a synchronous call (`POST /v1/algo/{owner}/{name}[/{version}]` with an API
-key) answered without Django's middleware stack and DRF, by the same services as the DRF
-view (`api.InvokeApi`): `calls.parse_call`, `services.invoke`, `answers.call_answer`.
+"""The hot path: a call (`POST /v1/algo/{owner}/{name}[/{version}]` with an API key)
+answered without Django's middleware stack and DRF, by the same services as the DRF view
+(`api.InvokeApi`): `calls.parse_call`, `services.invoke`, `answers.call_answer`.
 
 `HotPath` wraps the project's WSGI application (marketplace/wsgi.py). It takes a request only
 when nothing in it needs what it skips: a POST to one of the two call routes (matched by
 Django's own URL resolver), an API key in the Authorization header that authenticates, no
 cookie (a browser session and its CSRF check), no Origin (CORS), a Content-Length within
-GATEWAY_MAX_BODY_BYTES (no chunked body), an Accept that JSON satisfies, an allowed Host,
-and none of `output=void` or `webhook=` (asynchronous calls). Anything else, including a
-key that does not authenticate (which the login throttle counts), goes to Django untouched:
+GATEWAY_MAX_BODY_BYTES (no chunked body), an Accept that JSON satisfies and an allowed Host,
+synchronous or not (`services.invoke` queues an `output=void` or `webhook=` call). Anything
+else, including a key that does not authenticate (which the login throttle counts), goes to
+Django untouched:
 the body it may have read is handed back. Once it has taken a request, it does what the
 middleware would have done for it: the request id (`X-Request-ID`), the security headers
 (SecurityMiddleware, XFrameOptionsMiddleware, CORS's `Vary`), DRF's `Allow`, the request's log
@@ -18,6 +19,7 @@ the documented envelope (`core.api.error_answer`). GATEWAY_HOT_PATH=false turns 
 
 from __future__ import annotations
 
+import functools
 import io
 import time
 import uuid
@@ -31,7 +33,7 @@ from django.db import DatabaseError
 from django.http import HttpResponse
 from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.middleware.security import SecurityMiddleware
-from django.urls import Resolver404, resolve, set_script_prefix
+from django.urls import Resolver404, get_urlconf, resolve, set_script_prefix
 from rest_framework.renderers import JSONRenderer
 
 from marketplace.accounts.authentication import key_from_header
@@ -79,7 +81,7 @@ class HotPath:
         set_script_prefix(get_script_name(environ))
         request = WSGIRequest(environ)
         match = _call_route(request)
-        if match is None or not self._secure_enough(request) or _asynchronous(request):
+        if match is None or not self._secure_enough(request):
             return None
         body = request.body
         signals.request_started.send(sender=HotPath, environ=environ)
@@ -184,17 +186,18 @@ def _plausible(environ) -> bool:
 
 
 def _call_route(request):
+    return _route_of(get_urlconf() or settings.ROOT_URLCONF, request.path_info)
+
+
+@functools.lru_cache(maxsize=4096)
+def _route_of(urlconf: str, path: str):
+    """The call route `path` resolves to (or None), remembered: Django's resolver tries every
+    pattern for every request, and most calls repeat a few paths."""
     try:
-        match = resolve(request.path_info)
+        match = resolve(path, urlconf)
     except Resolver404:
         return None
     return match if match.view_name in ROUTES else None
-
-
-def _asynchronous(request) -> bool:
-    params = request.GET
-    output = (params.get("output") or "").strip().lower()
-    return output == "void" or bool((params.get("webhook") or "").strip())
 
 
 def _authenticated_key(environ):

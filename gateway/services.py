@@ -34,6 +34,8 @@ from marketplace.core.errors import (
     RateLimitError,
     UnavailableError,
 )
+from marketplace.core.instances import unsaved
+from marketplace.core.postgresql.params import statement_params
 
 from . import call_bodies, lifecycle, refusals
 from .calls import CallInput
@@ -306,7 +308,8 @@ def _start(
     `parent` is the running call this one is made from; `headers` are rate headers already
     known (an anonymous try's daily limit)."""
     backend_name = "http" if target.build.runtime == "http" else settings.EXECUTION_BACKEND
-    invocation = Invocation(
+    invocation = unsaved(
+        Invocation,
         id=request_id,
         model=model,
         version=target.version,
@@ -415,10 +418,7 @@ def _insert_sql() -> str:
 
 
 def _insert_values(invocation: Invocation) -> list:
-    return [
-        field.get_db_prep_save(getattr(invocation, field.attname), connection)
-        for field in Invocation._meta.concrete_fields
-    ]
+    return statement_params(invocation, connection)
 
 
 def _insert(invocation: Invocation) -> None:
