@@ -1,5 +1,4 @@
 import celery
-import celery.signals
 from django.apps import AppConfig
 from django.core.exceptions import ImproperlyConfigured
 
@@ -25,9 +24,7 @@ class GatewayConfig(AppConfig):
         from .lifecycle import execution_health  # noqa: PLC0415
         from .selectors import model_usage_summary  # noqa: PLC0415
 
-        celery.signals.worker_ready.connect(
-            redelivery.on_worker_ready, dispatch_uid="gateway.redelivery"
-        )
+        celery.current_app.steps["consumer"].add(redelivery.RepublishQueuedCalls)
         # Where calls run is the gateway's choice (this host, or dispatched to workers).
         health.checks.add("execution", health.timed(execution_health))
 

@@ -1,16 +1,20 @@
-"""A worker of calls that starts publishes the calls still queued on its queues again, so a
-call whose message a killed worker held runs without waiting an hour for the broker to hand
-that message out again (tests/billing/test_worker_loss.py kills a real one)."""
+"""A worker of calls whose consumer starts publishes the calls still queued on its queues
+again, so a call whose message a killed worker (or a restarted broker) held runs without
+waiting an hour for the broker to hand that message out again
+(tests/billing/test_worker_loss.py kills a real one)."""
 
 from __future__ import annotations
 
 import time
+import uuid
 
 import pytest
+from celery.contrib.testing.worker import start_worker
 
 from billing.models import UsageRecord
 from gateway import redelivery
 from gateway.models import Invocation
+from marketplace.celery import app
 from tests.gateway.conftest import key_client
 from tests.gateway.factories import InvocationFactory
 
@@ -31,6 +35,45 @@ def test_the_queued_calls_of_a_queue_are_those_a_worker_of_it_would_take(setting
     assert chosen(["hw-cpu"]) == {on_cpu}
     assert chosen(["hw-cpu", "hw-gpu", "invocations"]) == {asynchronous, on_cpu, on_gpu}
     assert chosen(["celery", "builds"]) == set()
+
+
+@pytest.mark.slow
+def test_a_call_whose_message_was_lost_runs_when_a_worker_starts(toolbox, owner, settings):
+    queue = f"test-redelivery-{uuid.uuid4().hex[:8]}"
+    settings.CELERY_TASK_DEFAULT_QUEUE = f"{queue}-default"
+    settings.SEARCH_SEMANTIC = False  # no NumPy in a worker thread of a test that forks
+    # The call is accepted while its message goes where no worker looks: as good as held by
+    # a worker that was killed before it claimed the call.
+    settings.GATEWAY_ASYNC_QUEUE = f"{queue}-lost"
+    response = key_client(owner).post(
+        "/v1/algo/ada/toolbox?output=void", {"text": "again"}, format="json"
+    )
+    assert response.status_code == 202
+    request_id = response.json()["request_id"]
+    assert Invocation.objects.get(pk=request_id).status == "queued"
+
+    settings.GATEWAY_ASYNC_QUEUE = queue
+    # A worker of that queue starts: its consumer publishes the waiting call again.
+    with start_worker(
+        app,
+        queues=[queue],
+        perform_ping_check=False,
+        pool="threads",
+        concurrency=2,
+        shutdown_timeout=30,
+        loglevel="WARNING",
+    ):
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            invocation = Invocation.objects.get(pk=request_id)
+            if invocation.is_final:
+                break
+            time.sleep(0.2)
+        assert invocation.status == "succeeded", invocation.error
+        time.sleep(1)  # a duplicate that were to run it again would record a second time
+    resource = key_client(owner).get(f"/v1/invocations/{request_id}").json()
+    assert resource["result"] == {"echo": {"text": "again"}}
+    assert UsageRecord.objects.filter(request_id=request_id).count() == 1
 
 
 @pytest.mark.slow
