@@ -171,11 +171,10 @@ def visible_versions(model: Model, *, is_member: bool) -> QuerySet[Version]:
     return versions
 
 
-def latest_version_numbers(principal, models) -> dict:
-    """Model id -> the newest version number the principal may see, for a page of models in
-    one query (DISTINCT ON) instead of one per model."""
-    ids = [m.pk for m in models]
-    versions = Version.objects.filter(model_id__in=ids)
+def _newest_visible_versions(principal, models) -> QuerySet[Version]:
+    """For a page of models, the newest version of each that the principal may see, in one
+    query (DISTINCT ON) instead of one per model."""
+    versions = Version.objects.filter(model_id__in=[m.pk for m in models])
     if principal is None or principal.user is None:
         versions = versions.filter(visibility=Visibility.PUBLIC)
     elif principal.team_key:
@@ -185,10 +184,13 @@ def latest_version_numbers(principal, models) -> dict:
     else:
         mine = Membership.objects.filter(user=principal.user).values("team_id")
         versions = versions.filter(Q(visibility=Visibility.PUBLIC) | Q(model__owner_id__in=mine))
-    rows = (
-        versions.order_by("model_id", "-major", "-minor", "-patch")
-        .distinct("model_id")
-        .values_list("model_id", "major", "minor", "patch")
+    return versions.order_by("model_id", "-major", "-minor", "-patch").distinct("model_id")
+
+
+def latest_version_numbers(principal, models) -> dict:
+    """Model id -> the newest version number the principal may see, for a page of models."""
+    rows = _newest_visible_versions(principal, models).values_list(
+        "model_id", "major", "minor", "patch"
     )
     return {model_id: f"{major}.{minor}.{patch}" for model_id, major, minor, patch in rows}
 
@@ -244,21 +246,7 @@ def with_card_facts(principal, models: list) -> list:
     """The models, each given what its card shows beyond its own row: `card_version` (the
     newest version the principal may see, None for none) and `card_royalty` (that version's
     royalty per call), read for the whole list in one query."""
-    ids = [m.pk for m in models]
-    versions = Version.objects.filter(model_id__in=ids)
-    if principal is None or principal.user is None:
-        versions = versions.filter(visibility=Visibility.PUBLIC)
-    elif principal.team_key:
-        versions = versions.filter(
-            Q(visibility=Visibility.PUBLIC) | Q(model__owner=principal.key.team)
-        )
-    else:
-        mine = Membership.objects.filter(user=principal.user).values("team_id")
-        versions = versions.filter(Q(visibility=Visibility.PUBLIC) | Q(model__owner_id__in=mine))
-    newest = {
-        v.model_id: v
-        for v in versions.order_by("model_id", "-major", "-minor", "-patch").distinct("model_id")
-    }
+    newest = {v.model_id: v for v in _newest_visible_versions(principal, models)}
     for model in models:
         version = newest.get(model.pk)
         model.card_version = version.number if version else None
