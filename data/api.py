@@ -17,10 +17,9 @@
 
 from __future__ import annotations
 
-import re
 from email.utils import format_datetime
 
-from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import HttpResponse, JsonResponse
 from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema
 from rest_framework import serializers
 from rest_framework.parsers import BaseParser
@@ -39,9 +38,8 @@ from .paths import (
     parse_data_path,
 )
 from .permissions import DataActor, require_data_scope
+from .ranges import file_response, requested_span
 from .storage import configured_storage
-
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
 class AnyBodyParser(BaseParser):
@@ -94,34 +92,6 @@ def _flag(request, name: str) -> bool:
 
 def _header_safe(message: str) -> str:
     return "".join(c if 32 <= ord(c) < 127 else "?" for c in message)[:500]
-
-
-def _byte_range(header: str, size: int) -> tuple[int, int] | None:
-    """(start, length) of a single satisfiable range; None to send the whole file. An
-    unsatisfiable range raises 416."""
-    match = _RANGE.match(header.strip())
-    if not match or match.groups() == ("", ""):
-        return None
-    first, last = match.groups()
-    if first == "":
-        length = min(int(last), size)
-        return size - length, length
-    start = int(first)
-    end = min(int(last), size - 1) if last else size - 1
-    if start >= size or end < start:
-        raise RangeNotSatisfiable(size)
-    return start, end - start + 1
-
-
-class RangeNotSatisfiable(ApiError):
-    status_code = 416
-    error_type = "RangeNotSatisfiableError"
-
-    def __init__(self, size: int):
-        super().__init__(
-            f"the range is outside the file ({size} bytes)",
-            headers={"Content-Range": f"bytes */{size}"},
-        )
 
 
 def _body_source(request):
@@ -249,7 +219,7 @@ class DataApi(APIView):
         target = self._path(path)
         marker = request.query_params.get("marker")
         if isinstance(target, ConnectorPath):
-            return connector_api.get(request, target, byte_range=_byte_range, marker=marker)
+            return connector_api.get(request, target, marker=marker)
         if target.collection is None:
             team = selectors.owner_team(actor, target)
             page = selectors.collections_page(actor, team, marker=marker)
@@ -266,20 +236,16 @@ class DataApi(APIView):
         return Response(body)
 
     def _file(self, request, entry: DataEntry):
-        size = entry.size
-        span = _byte_range(request.headers.get("Range", ""), size)
-        start, length = span if span is not None else (0, size)
+        span, start, length = requested_span(request, entry.size)
         chunks = configured_storage().open(entry.storage_key, start=start, length=length)
-        response = StreamingHttpResponse(
-            chunks, status=206 if span else 200, content_type="application/octet-stream"
+        return file_response(
+            chunks,
+            span=span,
+            start=start,
+            length=length,
+            size=entry.size,
+            modified=entry.modified_at,
         )
-        response["Content-Length"] = str(length)
-        response["Accept-Ranges"] = "bytes"
-        response["Last-Modified"] = format_datetime(entry.modified_at, usegmt=True)
-        response["X-Data-Type"] = "file"
-        if span:
-            response["Content-Range"] = f"bytes {start}-{start + length - 1}/{size}"
-        return response
 
     @extend_schema(exclude=True)
     def head(self, request, path: str = ""):

@@ -8,7 +8,7 @@ from __future__ import annotations
 from email.utils import format_datetime
 
 from django.conf import settings
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse
 from rest_framework.response import Response
 
 from marketplace.core.errors import InputError, NotFoundError
@@ -18,6 +18,7 @@ from .connector_bucket import ConnectorBucket, ObjectInfo, bucket_errors
 from .connector_selectors import open_bucket
 from .paths import ConnectorPath, quoted
 from .permissions import DataActor
+from .ranges import file_response, requested_span
 from .selectors import decode_marker, encode_marker
 
 
@@ -33,14 +34,13 @@ def _what(bucket: ConnectorBucket, path: ConnectorPath) -> ObjectInfo | None:
     return info
 
 
-def get(request, path: ConnectorPath, *, byte_range, marker: str | None):
+def get(request, path: ConnectorPath, *, marker: str | None):
     actor = DataActor.from_request(request)
     bucket = open_bucket(actor, path, operation="read", write=False)
     with bucket_errors(path.uri()):
         info = _what(bucket, path)
         if info is not None:
-            span = byte_range(request.headers.get("Range", ""), info.size)
-            start, length = span if span is not None else (0, info.size)
+            span, start, length = requested_span(request, info.size)
             chunks = bucket.open(path.relative, start=start, length=length)
         else:
             listing = bucket.listing(
@@ -61,16 +61,14 @@ def get(request, path: ConnectorPath, *, byte_range, marker: str | None):
         if listing.token:
             body["marker"] = encode_marker(listing.token)
         return Response(body)
-    response = StreamingHttpResponse(
-        chunks, status=206 if span else 200, content_type="application/octet-stream"
+    return file_response(
+        chunks,
+        span=span,
+        start=start,
+        length=length,
+        size=info.size,
+        modified=info.last_modified,
     )
-    response["Content-Length"] = str(length)
-    response["Accept-Ranges"] = "bytes"
-    response["Last-Modified"] = format_datetime(info.last_modified, usegmt=True)
-    response["X-Data-Type"] = "file"
-    if span:
-        response["Content-Range"] = f"bytes {start}-{start + length - 1}/{info.size}"
-    return response
 
 
 def head(request, path: ConnectorPath):
