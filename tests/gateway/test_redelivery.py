@@ -37,13 +37,9 @@ def test_the_queued_calls_of_a_queue_are_those_a_worker_of_it_would_take(setting
     assert chosen(["celery", "builds"]) == set()
 
 
-@pytest.mark.slow
-def test_a_call_whose_message_was_lost_runs_when_a_worker_starts(toolbox, owner, settings):
-    queue = f"test-redelivery-{uuid.uuid4().hex[:8]}"
-    settings.CELERY_TASK_DEFAULT_QUEUE = f"{queue}-default"
-    settings.SEARCH_SEMANTIC = False  # no NumPy in a worker thread of a test that forks
-    # The call is accepted while its message goes where no worker looks: as good as held by
-    # a worker that was killed before it claimed the call.
+def _accept_with_lost_message(owner, settings, queue: str) -> str:
+    """An asynchronous call accepted while its message goes where no worker looks: as good
+    as held by a worker that was killed before it claimed the call. Its request id."""
     settings.GATEWAY_ASYNC_QUEUE = f"{queue}-lost"
     response = key_client(owner).post(
         "/v1/algo/ada/toolbox?output=void", {"text": "again"}, format="json"
@@ -51,8 +47,29 @@ def test_a_call_whose_message_was_lost_runs_when_a_worker_starts(toolbox, owner,
     assert response.status_code == 202
     request_id = response.json()["request_id"]
     assert Invocation.objects.get(pk=request_id).status == "queued"
-
     settings.GATEWAY_ASYNC_QUEUE = queue
+    return request_id
+
+
+def _assert_ran_once(owner, request_id: str) -> None:
+    deadline = time.monotonic() + 60
+    invocation = Invocation.objects.get(pk=request_id)
+    while not invocation.is_final and time.monotonic() < deadline:
+        time.sleep(0.2)
+        invocation = Invocation.objects.get(pk=request_id)
+    assert invocation.status == "succeeded", (invocation.status, invocation.error)
+    resource = key_client(owner).get(f"/v1/invocations/{request_id}").json()
+    assert resource["result"] == {"echo": {"text": "again"}}
+    time.sleep(1)  # a duplicate that were to run it again would record a second time
+    assert UsageRecord.objects.filter(request_id=request_id).count() == 1
+
+
+@pytest.mark.slow
+def test_a_call_whose_message_was_lost_runs_when_a_worker_starts(toolbox, owner, settings):
+    queue = f"test-redelivery-{uuid.uuid4().hex[:8]}"
+    settings.CELERY_TASK_DEFAULT_QUEUE = f"{queue}-default"
+    settings.SEARCH_SEMANTIC = False  # no NumPy in a worker thread of a test that forks
+    request_id = _accept_with_lost_message(owner, settings, queue)
     # A worker of that queue starts: its consumer publishes the waiting call again.
     with start_worker(
         app,
@@ -63,47 +80,15 @@ def test_a_call_whose_message_was_lost_runs_when_a_worker_starts(toolbox, owner,
         shutdown_timeout=30,
         loglevel="WARNING",
     ):
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            invocation = Invocation.objects.get(pk=request_id)
-            if invocation.is_final:
-                break
-            time.sleep(0.2)
-        assert invocation.status == "succeeded", invocation.error
-        time.sleep(1)  # a duplicate that were to run it again would record a second time
-    resource = key_client(owner).get(f"/v1/invocations/{request_id}").json()
-    assert resource["result"] == {"echo": {"text": "again"}}
-    assert UsageRecord.objects.filter(request_id=request_id).count() == 1
+        _assert_ran_once(owner, request_id)
 
 
 @pytest.mark.slow
 def test_a_call_whose_message_was_lost_runs_once_when_published_again(
     toolbox, owner, async_worker, settings
 ):
-    # The call is accepted while its message goes where no worker looks: as good as held by
-    # a worker that was killed before it claimed the call.
-    settings.GATEWAY_ASYNC_QUEUE = f"{async_worker}-lost"
-    response = key_client(owner).post(
-        "/v1/algo/ada/toolbox?output=void", {"text": "again"}, format="json"
-    )
-    assert response.status_code == 202
-    request_id = response.json()["request_id"]
-    time.sleep(1)
-    assert Invocation.objects.get(pk=request_id).status == "queued"
-
-    settings.GATEWAY_ASYNC_QUEUE = async_worker
+    request_id = _accept_with_lost_message(owner, settings, async_worker)
     # Twice, as two workers starting together would: the call still runs once.
     assert redelivery.queued_calls_republish([async_worker]) == 1
     redelivery.queued_calls_republish([async_worker])
-
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        invocation = Invocation.objects.get(pk=request_id)
-        if invocation.is_final:
-            break
-        time.sleep(0.2)
-    assert invocation.status == "succeeded", invocation.error
-    resource = key_client(owner).get(f"/v1/invocations/{request_id}").json()
-    assert resource["result"] == {"echo": {"text": "again"}}
-    time.sleep(1)  # a duplicate that were to run it again would record a second time
-    assert UsageRecord.objects.filter(request_id=request_id).count() == 1
+    _assert_ran_once(owner, request_id)
